@@ -70,9 +70,13 @@ typedef enum nnd_layout {
   NND_LAYOUT_NHWC      /* channels last (TFLite, Keras) */
 } nnd_layout;
 
-/* Layout of a convolution weight tensor. */
+/* Layout of a convolution weight tensor. For CONV_TRANSPOSE each value names
+ * that format's own transposed-conv layout (see OIHW below; OHWI is TFLite
+ * TRANSPOSE_CONV [out, kh, kw, in], HWIO is Keras Conv2DTranspose
+ * [kh, kw, out, in]; 1HWO does not apply). */
 typedef enum nnd_weight_layout {
-  NND_WLAYOUT_OIHW = 0, /* ONNX / PyTorch: [out, in/groups, kh, kw] */
+  NND_WLAYOUT_OIHW = 0, /* ONNX / PyTorch: [out, in/groups, kh, kw]; for
+                           ConvTranspose the ONNX order [in, out/groups, kh, kw] */
   NND_WLAYOUT_OHWI,     /* TFLite conv: [out, kh, kw, in/groups] */
   NND_WLAYOUT_HWIO,     /* Keras / TF: [kh, kw, in/groups, out] */
   NND_WLAYOUT_1HWO      /* TFLite depthwise: [1, kh, kw, out] */

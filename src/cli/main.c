@@ -1,12 +1,103 @@
-/* nndiff command-line entry point: dispatches to one command per file. */
+/* nndiff command-line entry point: global options, then dispatch through
+ * the command table to one cmd_<name>.c per command. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
+
+static const nnd_cli_command commands[] = {
+    {"inspect", "summarise a model: inputs, outputs, parameters, MACs, FLOPs, ops", nnd_cmd_inspect,
+     nnd_cmd_inspect_help},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static const nnd_cli_command *find_command(const char *name) {
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    if (strcmp(commands[i].name, name) == 0) return &commands[i];
+  return NULL;
+}
+
+static void print_help(FILE *out) {
+  fprintf(out, "usage: nndiff <command> [options] [arguments]\n"
+               "       nndiff help <command>\n"
+               "\n"
+               "nndiff compares deep-learning models across frameworks and converters.\n"
+               "\n"
+               "Commands:\n");
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf(out, "\n"
+               "Options:\n"
+               "  -h, --help     show this help\n"
+               "  -V, --version  print the version\n"
+               "\n"
+               "Exit status: 0 ok, 1 the models differ (compare-like commands),\n"
+               "2 bad usage or bad input, 3 internal error.\n"
+               "Run 'nndiff help <command>' for a command's options and examples.\n");
+}
+
+int nnd_cli_fail(const nnd_error *err) {
+  fprintf(stderr, "nndiff: %s\n", err->message[0] ? err->message : nnd_status_str(err->status));
+  return nnd_status_exit_code(err->status);
+}
+
+int nnd_cli_usage_error(const char *usage, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("nndiff: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  fprintf(stderr, "%s\n", usage);
+  return NND_EXIT_USAGE;
+}
+
 int main(int argc, char **argv) {
-  if (argc < 2 || strcmp(argv[1], "--help") == 0) {
-    printf("usage: nndiff <command> [options]\n");
-    return argc < 2 ? 2 : 0;
+  if (argc < 2) {
+    fprintf(stderr, "usage: nndiff <command> [options] [arguments]\n"
+                    "Run 'nndiff --help' for the list of commands.\n");
+    return NND_EXIT_USAGE;
   }
-  fprintf(stderr, "nndiff: unknown command '%s'\n", argv[1]);
-  return 2;
+  const char *arg = argv[1];
+  if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+    print_help(stdout);
+    return NND_EXIT_OK;
+  }
+  if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0) {
+    printf("nndiff %s\n", NND_VERSION);
+    return NND_EXIT_OK;
+  }
+  if (strcmp(arg, "help") == 0) {
+    if (argc < 3) {
+      print_help(stdout);
+      return NND_EXIT_OK;
+    }
+    const nnd_cli_command *cmd = find_command(argv[2]);
+    if (!cmd) {
+      fprintf(stderr,
+              "nndiff: no help for '%s': not a command\n"
+              "Run 'nndiff --help' for the list of commands.\n",
+              argv[2]);
+      return NND_EXIT_USAGE;
+    }
+    cmd->help(stdout);
+    return NND_EXIT_OK;
+  }
+  if (arg[0] == '-') {
+    fprintf(stderr,
+            "nndiff: unknown option '%s'\n"
+            "usage: nndiff <command> [options] [arguments]\n",
+            arg);
+    return NND_EXIT_USAGE;
+  }
+  const nnd_cli_command *cmd = find_command(arg);
+  if (!cmd) {
+    fprintf(stderr,
+            "nndiff: unknown command '%s'\n"
+            "Run 'nndiff --help' for the list of commands.\n",
+            arg);
+    return NND_EXIT_USAGE;
+  }
+  return cmd->run(argc - 1, argv + 1);
 }

@@ -1,0 +1,495 @@
+/* Planners of the elementwise and normalisation ops: unary ops and
+ * activations, binary ops with broadcasting (and PRelu), Cast, BatchNorm,
+ * LRN, Softmax/LogSoftmax. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_internal.h"
+
+/* ----------------------------------------------------------- unary */
+
+nnd_status nnd__eng_infer_unary(nnd_engine *e, int32_t id, nnd_error *err) {
+  const nnd_node *nd = &e->g->nodes[id];
+  const evalue *x = nnd__in_ev(e, id, 0);
+  if (!x) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "has no input");
+  nnd__unary *u = nnd__emem(e, 1, sizeof *u);
+  if (!u) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+  const nnd_attrs *a = &nd->attrs;
+  u->alpha = a->alpha;
+  u->beta = a->beta;
+  switch (nd->op) {
+  case NND_OP_RELU: u->kind = NND__UN_RELU; break;
+  case NND_OP_LEAKY_RELU: u->kind = NND__UN_LEAKY_RELU; break;
+  case NND_OP_SIGMOID: u->kind = NND__UN_SIGMOID; break;
+  case NND_OP_HARD_SIGMOID: u->kind = NND__UN_HARD_SIGMOID; break;
+  case NND_OP_HARD_SWISH: u->kind = NND__UN_HARD_SWISH; break;
+  case NND_OP_TANH: u->kind = NND__UN_TANH; break;
+  case NND_OP_ELU: u->kind = NND__UN_ELU; break;
+  case NND_OP_SILU: u->kind = NND__UN_SILU; break;
+  case NND_OP_GELU: u->kind = NND__UN_GELU; break;
+  case NND_OP_SQRT: u->kind = NND__UN_SQRT; break;
+  case NND_OP_EXP: u->kind = NND__UN_EXP; break;
+  case NND_OP_LOG: u->kind = NND__UN_LOG; break;
+  case NND_OP_NEG: u->kind = NND__UN_NEG; break;
+  case NND_OP_ABS: u->kind = NND__UN_ABS; break;
+  case NND_OP_ERF: u->kind = NND__UN_ERF; break;
+  case NND_OP_RECIPROCAL: u->kind = NND__UN_RECIPROCAL; break;
+  case NND_OP_FLOOR: u->kind = NND__UN_FLOOR; break;
+  case NND_OP_CEIL: u->kind = NND__UN_CEIL; break;
+  case NND_OP_CLIP: {
+    /* Bounds from the inputs (opset 11+), else from the attributes. */
+    u->kind = NND__UN_CLIP;
+    u->alpha = a->clip_min;
+    u->beta = a->clip_max;
+    double v;
+    bool present;
+    nnd_status st = nnd__const_scalar(e, id, 1, &v, &present, err);
+    if (st != NND_OK) return st;
+    if (present) u->alpha = v;
+    if ((st = nnd__const_scalar(e, id, 2, &v, &present, err)) != NND_OK) return st;
+    if (present) u->beta = v;
+    break;
+  }
+  default: return nnd__node_error(e, id, err, NND_ERR_INTERNAL, "not a unary op");
+  }
+  e->n[id].params = u;
+  nnd__set_out(e, id, 0, x->rank, x->dims, x->is_float);
+  return NND_OK;
+}
+
+nnd_status nnd__eng_build_unary(nnd_engine *e, int32_t id, nnd_error *err) {
+  const nnd_node *nd = &e->g->nodes[id];
+  const bool cl = !e->folding && e->v[nd->outputs[0]].want_cl;
+  int32_t x = nnd__operand(e, nd->inputs[0], cl, err);
+  if (x < 0) return err->status;
+  const etensor *xt = &e->t[x];
+  int32_t y = nnd__output(e, id, 0, xt->rank, xt->dims, cl);
+  if (y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+  const nnd__unary *u = e->n[id].params;
+  return nnd__emit(e, nnd__step_unary, nnd__unary_name(u->kind), e->n[id].params, &x, 1, &y, 1, 0,
+                   err);
+}
+
+/* ------------------------------------------------------------ cast */
+
+nnd_status nnd__eng_infer_cast(nnd_engine *e, int32_t id, nnd_error *err) {
+  const nnd_node *nd = &e->g->nodes[id];
+  const evalue *x = nnd__in_ev(e, id, 0);
+  if (!x) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "has no input");
+  nnd_dtype to = nd->attrs.to;
+  bool to_float = to == NND_DTYPE_F32 || to == NND_DTYPE_F64 || to == NND_DTYPE_F16 ||
+                  to == NND_DTYPE_BF16;
+  if (to == NND_DTYPE_UNDEFINED || to == NND_DTYPE_STRING)
+    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "cast to %s", nnd_dtype_name(to));
+  nnd__set_out(e, id, 0, x->rank, x->dims, to_float);
+  return NND_OK;
+}
+
+static nnd_status step_cast(nnd_engine *e, const step *s, nnd_error *err) {
+  const etensor *x = nnd__t(e, s->in[0]), *y = nnd__t(e, s->out[0]);
+  const nnd_dtype to = *(const nnd_dtype *)s->p;
+  for (int64_t i = 0; i < x->numel; i++) {
+    if (y->dtype == NND_DTYPE_F64) {
+      double v = x->dtype == NND_DTYPE_I64 ? (double)((const int64_t *)x->data)[i]
+                                           : ((const double *)x->data)[i];
+      if (to == NND_DTYPE_F32) v = (float)v;
+      ((double *)y->data)[i] = v;
+    } else if (x->dtype == NND_DTYPE_I64) {
+      int64_t v = ((const int64_t *)x->data)[i];
+      ((int64_t *)y->data)[i] = to == NND_DTYPE_BOOL ? v != 0 : v;
+    } else {
+      double v = ((const double *)x->data)[i];
+      int64_t r;
+      if (to == NND_DTYPE_BOOL) r = v != 0;
+      else if (isnan(v) || v >= 9.2e18 || v <= -9.2e18)
+        return nnd__node_error(e, s->node, err, NND_ERR_UNSUPPORTED,
+                               "cannot cast %g to an integer", v);
+      else r = (int64_t)v; /* truncation toward zero */
+      ((int64_t *)y->data)[i] = r;
+    }
+  }
+  return NND_OK;
+}
+
+static nnd_status step_round_half(nnd_engine *e, const step *s, nnd_error *err) {
+  const etensor *x = nnd__t(e, s->in[0]);
+  const bool bf16 = *(const nnd_dtype *)s->p == NND_DTYPE_BF16;
+  if (x->dtype == NND_DTYPE_F64) nnd__round_half_f64(bf16, x->data, nnd__data(e, s->out[0]), x->numel);
+  else nnd__round_half_f32(bf16, x->data, nnd__data(e, s->out[0]), x->numel);
+  (void)err;
+  return NND_OK;
+}
+
+nnd_status nnd__eng_build_cast(nnd_engine *e, int32_t id, nnd_error *err) {
+  const nnd_node *nd = &e->g->nodes[id];
+  const evalue *out = &e->v[nd->outputs[0]];
+  const bool cl = !e->folding && out->want_cl;
+  int32_t x = nnd__operand(e, nd->inputs[0], cl, err);
+  if (x < 0) return err->status;
+  const etensor *xt = &e->t[x];
+  const nnd_dtype to = nd->attrs.to;
+  if (!e->folding && to != NND_DTYPE_F16 && to != NND_DTYPE_BF16) {
+    /* Float to float32/float64 at run time: the engine's precision stays
+     * as it is (the reference does not round to float32 at a Cast). */
+    int32_t y = nnd__output_alias(e, id, 0, x, xt->rank, xt->dims);
+    return y < 0 ? nnd_error_set(err, NND_ERR_NOMEM, "out of memory") : NND_OK;
+  }
+  if (!e->folding || (to == NND_DTYPE_F16 || to == NND_DTYPE_BF16)) {
+    if (!out->is_float || xt->dtype == NND_DTYPE_I64)
+      return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "cast between integers and halves");
+    /* float16 / bfloat16: the values are rounded to that precision. */
+    int32_t y = nnd__output(e, id, 0, xt->rank, xt->dims, cl);
+    nnd_dtype *p = nnd__emem(e, 1, sizeof *p);
+    if (y < 0 || !p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+    *p = to;
+    return nnd__emit(e, step_round_half, "cast_half", p, &x, 1, &y, 1, 0, err);
+  }
+  int32_t y = nnd__output(e, id, 0, xt->rank, xt->dims, false);
+  nnd_dtype *p = nnd__emem(e, 1, sizeof *p);
+  if (y < 0 || !p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+  *p = nd->attrs.to;
+  return nnd__emit(e, step_cast, "cast", p, &x, 1, &y, 1, -1, err);
+}
+
+/* ---------------------------------------------------------- binary */
+
+typedef struct binary_params {
+  nnd__binary_kind kind;
+  nnd__bcast bc;
+} binary_params;
+
+static bool binary_kind(nnd_op op, nnd__binary_kind *k) {
+  switch (op) {
+  case NND_OP_ADD: *k = NND__BIN_ADD; return true;
+  case NND_OP_SUB: *k = NND__BIN_SUB; return true;
+  case NND_OP_MUL: *k = NND__BIN_MUL; return true;
+  case NND_OP_DIV: *k = NND__BIN_DIV; return true;
+  case NND_OP_POW: *k = NND__BIN_POW; return true;
+  case NND_OP_MAX: *k = NND__BIN_MAX; return true;
+  case NND_OP_MIN: *k = NND__BIN_MIN; return true;
+  case NND_OP_PRELU: *k = NND__BIN_PRELU; return true;
+  default: return false;
+  }
+}
+
+nnd_status nnd__eng_infer_binary(nnd_engine *e, int32_t id, nnd_error *err) {
+  const nnd_node *nd = &e->g->nodes[id];
+  nnd__binary_kind kind;
+  if (!binary_kind(nd->op, &kind)) return nnd__node_error(e, id, err, NND_ERR_INTERNAL, "not binary");
+  const bool variadic = nd->op == NND_OP_MAX || nd->op == NND_OP_MIN;
+  int n = 0;
+  for (int k = 0; k < nd->n_inputs; k++)
+    if (nd->inputs[k] >= 0) n++;
+  if (n != nd->n_inputs || (variadic ? n < 1 : n != 2))
+    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "has %d inputs", n);
+  int rank = 0;
+  for (int k = 0; k < n; k++)
+    if (e->v[nd->inputs[k]].rank > rank) rank = e->v[nd->inputs[k]].rank;
+  int64_t out[NND_MAX_RANK];
+  for (int d = 0; d < rank; d++) out[d] = 1;
+  const evalue *x0 = &e->v[nd->inputs[0]];
+  bool is_float = x0->is_float;
+  for (int k = 0; k < n; k++) {
+    const evalue *x = &e->v[nd->inputs[k]];
+    if (x->is_float != is_float) {
+      /* Pow's exponent may have another type than its base. */
+      if (nd->op != NND_OP_POW || k != 1)
+        return nnd__node_error(e, id, err, NND_ERR_GRAPH, "mixes float and integer inputs");
+      if (!is_float)
+        return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED,
+                               "an integer base with a float exponent");
+    }
+    for (int d = 0; d < x->rank; d++) {
+      int64_t s = x->dims[d];
+      int64_t *o = &out[rank - x->rank + d];
+      if (*o == 1) *o = s;
+      else if (s != 1 && s != *o)
+        return nnd__node_error(e, id, err, NND_ERR_GRAPH,
+                               "input %d has dim %lld where another input has %lld (no broadcast)",
+                               k, (long long)s, (long long)*o);
+    }
+  }
+  if (nd->op == NND_OP_PRELU) {
+    /* The slope broadcasts to x, never the other way. */
+    if (rank != x0->rank || memcmp(out, x0->dims, (size_t)rank * sizeof *out) != 0)
+      return nnd__node_error(e, id, err, NND_ERR_GRAPH, "slope does not broadcast to the input");
+  }
+  nnd__set_out(e, id, 0, rank, out, is_float);
+  return NND_OK;
+}
+
+static nnd_status step_binary(nnd_engine *e, const step *s, nnd_error *err) {
+  const binary_params *p = s->p;
+  const etensor *a = nnd__t(e, s->in[0]), *b = nnd__t(e, s->in[1]);
+  void *y = nnd__data(e, s->out[0]);
+  if (a->dtype != b->dtype)
+    return nnd__node_error(e, s->node, err, NND_ERR_INTERNAL, "binary step mixes %s and %s",
+                           nnd_dtype_name(a->dtype), nnd_dtype_name(b->dtype));
+  switch (a->dtype) {
+  case NND_DTYPE_F64: nnd__binary_f64(p->kind, &p->bc, a->data, b->data, y); return NND_OK;
+  case NND_DTYPE_F32: nnd__binary_f32(p->kind, &p->bc, a->data, b->data, y); return NND_OK;
+  case NND_DTYPE_I64:
+    if (nnd__binary_i64(p->kind, &p->bc, a->data, b->data, y)) return NND_OK;
+    return nnd__node_error(e, s->node, err, NND_ERR_UNSUPPORTED, "not supported on integers");
+  default: return nnd_error_set(err, NND_ERR_INTERNAL, "binary step on %s", nnd_dtype_name(a->dtype));
+  }
+}
+
+/* Dims of tensor t aligned (leading 1s) to rank r. */
+static void align(const etensor *t, int r, int64_t *dims) {
+  for (int i = 0; i < r; i++) dims[i] = i < r - t->rank ? 1 : t->dims[i - (r - t->rank)];
+}
+
+nnd_status nnd__eng_build_binary(nnd_engine *e, int32_t id, nnd_error *err) {
+  const nnd_node *nd = &e->g->nodes[id];
+  nnd__binary_kind kind = NND__BIN_ADD;
+  binary_kind(nd->op, &kind);
+  const evalue *out = &e->v[nd->outputs[0]];
+  const bool cl = !e->folding && out->want_cl;
+  int64_t od[NND_MAX_RANK];
+  const int r = out->rank;
+  memcpy(od, out->dims, sizeof od);
+  if (cl) nnd__cl_dims(out->dims, od);
+  int32_t ins[64];
+  const int n = nd->n_inputs < 64 ? nd->n_inputs : 64;
+  for (int k = 0; k < n; k++) {
+    if ((ins[k] = nnd__operand(e, nd->inputs[k], cl, err)) < 0) return err->status;
+    if (e->t[ins[k]].dtype == NND_DTYPE_I64 && out->is_float) {
+      /* An integer exponent of a float Pow: a float copy of the constant. */
+      const etensor *it = &e->t[ins[k]];
+      int32_t f = nnd__const_tensor(e, -1, e->folding ? NND_DTYPE_F64 : e->rt, it->rank, it->dims);
+      if (f < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+      it = &e->t[ins[k]];
+      for (int64_t q = 0; q < it->numel; q++) {
+        double v = (double)((const int64_t *)it->data)[q];
+        if (e->t[f].dtype == NND_DTYPE_F64) ((double *)e->t[f].data)[q] = v;
+        else ((float *)e->t[f].data)[q] = (float)v;
+      }
+      ins[k] = f;
+    }
+  }
+  int32_t y = nnd__output(e, id, 0, r, od, cl);
+  if (y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+  if (n == 1) return nnd__emit(e, nnd__step_copy, "copy", NULL, ins, 1, &y, 1, 0, err);
+  for (int k = 1; k < n; k++) {
+    binary_params *p = nnd__emem(e, 1, sizeof *p);
+    if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+    p->kind = kind;
+    const int32_t a = k == 1 ? ins[0] : y, b = ins[k];
+    int64_t ad[NND_MAX_RANK], bd[NND_MAX_RANK];
+    align(&e->t[a], r, ad);
+    align(&e->t[b], r, bd);
+    nnd__bcast_init(&p->bc, r, od, ad, bd);
+    const bool a_full = e->t[a].numel == p->bc.numel, b_full = e->t[b].numel == p->bc.numel;
+    const int inplace = a_full ? 0 : (b_full ? 1 : -1);
+    const int32_t io[2] = {a, b};
+    nnd_status st = nnd__emit(e, step_binary, nnd_op_name(nd->op), p, io, 2, &y, 1, inplace, err);
+    if (st != NND_OK) return st;
+  }
+  return NND_OK;
+}
+
+/* ------------------------------------------------------- batchnorm */
+
+typedef struct bn_params {
+  int axis; /* logical channel axis */
+  double eps;
+  int64_t c;
+  /* fast path: y = a * x + b */
+  float *a, *b;
+} bn_params;
+
+nnd_status nnd__eng_infer_batchnorm(nnd_engine *e, int32_t id, nnd_error *err) {
+  const nnd_node *nd = &e->g->nodes[id];
+  const evalue *x = nnd__in_ev(e, id, 0);
+  if (!x || nd->n_inputs < 5) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "needs 5 inputs");
+  if (x->rank < 2) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "input has rank %d", x->rank);
+  bn_params *p = nnd__emem(e, 1, sizeof *p);
+  if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+  p->axis = x->nhwc ? x->rank - 1 : 1;
+  p->c = x->dims[p->axis];
+  p->eps = nd->attrs.epsilon;
+  for (int k = 1; k < 5; k++) {
+    const evalue *pv = nnd__in_ev(e, id, k);
+    int64_t numel = 1;
+    for (int d = 0; pv && d < pv->rank; d++) numel *= pv->dims[d];
+    if (!pv || numel != p->c)
+      return nnd__node_error(e, id, err, NND_ERR_GRAPH, "parameter %d should have %lld values", k,
+                             (long long)p->c);
+    if (!pv->is_float) return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer parameters");
+  }
+  if (!x->is_float) return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
+  e->n[id].params = p;
+  nnd__set_out(e, id, 0, x->rank, x->dims, true);
+  return NND_OK;
+}
+
+typedef struct bn_step {
+  int64_t outer, c, inner;
+  double eps;
+  const float *a, *b; /* fast path with constant statistics: y = a * x + b */
+} bn_step;
+
+static nnd_status step_bn(nnd_engine *e, const step *s, nnd_error *err) {
+  const bn_step *p = s->p;
+  const etensor *x = nnd__t(e, s->in[0]);
+  void *y = nnd__data(e, s->out[0]);
+  if (p->a) {
+    nnd__channel_affine_f32(p->outer, p->c, p->inner, x->data, p->a, p->b, y);
+  } else if (x->dtype == NND_DTYPE_F64) {
+    nnd__batchnorm_f64(p->outer, p->c, p->inner, x->data, nnd__data(e, s->in[1]),
+                       nnd__data(e, s->in[2]), nnd__data(e, s->in[3]), nnd__data(e, s->in[4]),
+                       p->eps, y);
+  } else {
+    nnd__batchnorm_f32(p->outer, p->c, p->inner, x->data, nnd__data(e, s->in[1]),
+                       nnd__data(e, s->in[2]), nnd__data(e, s->in[3]), nnd__data(e, s->in[4]),
+                       p->eps, y);
+  }
+  (void)err;
+  return NND_OK;
+}
+
+nnd_status nnd__eng_build_batchnorm(nnd_engine *e, int32_t id, nnd_error *err) {
+  const nnd_node *nd = &e->g->nodes[id];
+  const bn_params *p = e->n[id].params;
+  const bool cl = !e->folding && e->v[nd->outputs[0]].want_cl;
+  int32_t ins[5];
+  if ((ins[0] = nnd__operand(e, nd->inputs[0], cl, err)) < 0) return err->status;
+  const int axis = cl ? nnd__cl_axis(p->axis) : p->axis;
+  bn_step *s = nnd__emem(e, 1, sizeof *s);
+  int32_t y = nnd__output(e, id, 0, e->t[ins[0]].rank, e->t[ins[0]].dims, cl);
+  if (!s || y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+  const etensor *xt = &e->t[ins[0]];
+  s->outer = 1;
+  s->inner = 1;
+  for (int d = 0; d < axis; d++) s->outer *= xt->dims[d];
+  for (int d = axis + 1; d < xt->rank; d++) s->inner *= xt->dims[d];
+  s->c = p->c;
+  s->eps = p->eps;
+  bool all_const = true;
+  for (int k = 1; k < 5; k++) all_const &= e->v[nd->inputs[k]].is_const;
+  if (!e->ref && !e->folding && all_const) {
+    /* Per-channel affine form, computed in double once. */
+    const double *sc = nnd__const_f64(e, nd->inputs[1]), *bi = nnd__const_f64(e, nd->inputs[2]);
+    const double *mu = nnd__const_f64(e, nd->inputs[3]), *va = nnd__const_f64(e, nd->inputs[4]);
+    float *a = nnd__emem(e, (size_t)p->c, sizeof *a), *b = nnd__emem(e, (size_t)p->c, sizeof *b);
+    if (!a || !b) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+    for (int64_t c = 0; c < p->c; c++) {
+      double k = sc[c] / sqrt(va[c] + s->eps);
+      a[c] = (float)k;
+      b[c] = (float)(bi[c] - mu[c] * k);
+    }
+    s->a = a;
+    s->b = b;
+    return nnd__emit(e, step_bn, "batchnorm", s, ins, 1, &y, 1, 0, err);
+  }
+  for (int k = 1; k < 5; k++)
+    if ((ins[k] = nnd__operand(e, nd->inputs[k], false, err)) < 0) return err->status;
+  return nnd__emit(e, step_bn, "batchnorm", s, ins, 5, &y, 1, 0, err);
+}
+
+/* ------------------------------------------------------------- LRN */
+
+typedef struct lrn_params {
+  int64_t outer, c, inner, size;
+  double alpha, beta, bias;
+} lrn_params;
+
+nnd_status nnd__eng_infer_lrn(nnd_engine *e, int32_t id, nnd_error *err) {
+  const nnd_node *nd = &e->g->nodes[id];
+  const evalue *x = nnd__in_ev(e, id, 0);
+  if (!x || x->rank < 3) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "needs an input of rank >= 3");
+  if (!x->is_float) return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
+  if (nd->attrs.lrn_size < 1)
+    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "size %lld", (long long)nd->attrs.lrn_size);
+  lrn_params *p = nnd__emem(e, 1, sizeof *p);
+  if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+  const int axis = x->nhwc ? x->rank - 1 : 1;
+  p->outer = 1;
+  p->inner = 1;
+  for (int d = 0; d < axis; d++) p->outer *= x->dims[d];
+  for (int d = axis + 1; d < x->rank; d++) p->inner *= x->dims[d];
+  p->c = x->dims[axis];
+  p->size = nd->attrs.lrn_size;
+  p->alpha = nd->attrs.alpha;
+  p->beta = nd->attrs.beta;
+  p->bias = nd->attrs.lrn_bias;
+  e->n[id].params = p;
+  nnd__set_out(e, id, 0, x->rank, x->dims, true);
+  return NND_OK;
+}
+
+static nnd_status step_lrn(nnd_engine *e, const step *s, nnd_error *err) {
+  const lrn_params *p = s->p;
+  const etensor *x = nnd__t(e, s->in[0]);
+  void *y = nnd__data(e, s->out[0]);
+  if (x->dtype == NND_DTYPE_F64)
+    nnd__lrn_f64(p->outer, p->c, p->inner, p->size, p->alpha, p->beta, p->bias, x->data, y);
+  else
+    nnd__lrn_f32(p->outer, p->c, p->inner, p->size, p->alpha, p->beta, p->bias, x->data, y);
+  (void)err;
+  return NND_OK;
+}
+
+nnd_status nnd__eng_build_lrn(nnd_engine *e, int32_t id, nnd_error *err) {
+  const nnd_node *nd = &e->g->nodes[id];
+  int32_t x = nnd__operand(e, nd->inputs[0], false, err);
+  if (x < 0) return err->status;
+  int32_t y = nnd__output(e, id, 0, e->t[x].rank, e->t[x].dims, false);
+  if (y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+  return nnd__emit(e, step_lrn, "lrn", e->n[id].params, &x, 1, &y, 1, -1, err);
+}
+
+/* --------------------------------------------------------- softmax */
+
+typedef struct softmax_params {
+  int64_t outer, len, inner;
+  bool log;
+} softmax_params;
+
+nnd_status nnd__eng_infer_softmax(nnd_engine *e, int32_t id, nnd_error *err) {
+  const nnd_node *nd = &e->g->nodes[id];
+  const evalue *x = nnd__in_ev(e, id, 0);
+  if (!x) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "has no input");
+  int axis;
+  if (!nnd__axis(nd->attrs.axis, x->rank, &axis))
+    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "axis %lld is out of range for rank %d",
+                           (long long)nd->attrs.axis, x->rank);
+  if (!x->is_float) return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
+  softmax_params *p = nnd__emem(e, 1, sizeof *p);
+  if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+  p->log = nd->op == NND_OP_LOG_SOFTMAX;
+  p->outer = 1;
+  p->len = 1;
+  p->inner = 1;
+  /* ONNX before opset 13 normalises over all dims from `axis` on. */
+  const bool coerce_2d = e->onnx_opset > 0 && e->onnx_opset < 13;
+  for (int d = 0; d < x->rank; d++) {
+    if (d < axis) p->outer *= x->dims[d];
+    else if (d == axis || coerce_2d) p->len *= x->dims[d];
+    else p->inner *= x->dims[d];
+  }
+  e->n[id].params = p;
+  nnd__set_out(e, id, 0, x->rank, x->dims, true);
+  return NND_OK;
+}
+
+static nnd_status step_softmax(nnd_engine *e, const step *s, nnd_error *err) {
+  const softmax_params *p = s->p;
+  const etensor *x = nnd__t(e, s->in[0]);
+  void *y = nnd__data(e, s->out[0]);
+  if (x->dtype == NND_DTYPE_F64) nnd__softmax_f64(p->outer, p->len, p->inner, p->log, x->data, y);
+  else nnd__softmax_f32(p->outer, p->len, p->inner, p->log, x->data, y);
+  (void)err;
+  return NND_OK;
+}
+
+nnd_status nnd__eng_build_softmax(nnd_engine *e, int32_t id, nnd_error *err) {
+  const nnd_node *nd = &e->g->nodes[id];
+  int32_t x = nnd__operand(e, nd->inputs[0], false, err);
+  if (x < 0) return err->status;
+  int32_t y = nnd__output(e, id, 0, e->t[x].rank, e->t[x].dims, false);
+  if (y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+  return nnd__emit(e, step_softmax, nnd_op_name(nd->op), e->n[id].params, &x, 1, &y, 1, 0, err);
+}

@@ -1,0 +1,157 @@
+/* Constant folding of small integer tensors: the shape arithmetic exporters
+ * write (Shape -> Gather -> Unsqueeze -> Concat -> Reshape, Shape -> Slice,
+ * Cast, Add/Sub/Mul/Div on sizes). Values may be partly known: an element
+ * that is an unknown dim keeps the dim's symbol and origin, so a Reshape to
+ * [batch, -1] still resolves the -1. Folding gives up quietly (returns
+ * false) whenever it cannot be sure; it never fails the graph. */
+#include "ir/shape_infer.h"
+#include "util/checked_math.h"
+
+static nnd__symint known(int64_t v) {
+  nnd__symint e = {v, true, NULL, -1, 0};
+  return e;
+}
+
+static nnd__symint unknown(void) {
+  nnd__symint e = {0, false, NULL, -1, 0};
+  return e;
+}
+
+/* The value of input i, when anything of it is known. */
+static bool input(nnd__infer *c, int i, nnd__symvec *out) {
+  bool have = false;
+  nnd_error scratch = {0}; /* a short constant is reported by the shape pass */
+  nnd_error *keep = c->err;
+  c->err = &scratch;
+  nnd_status st = nnd__si_input_sym(c, i, out, &have);
+  c->err = keep;
+  return st == NND_OK && have;
+}
+
+bool nnd__fold_shape(nnd__infer *c, nnd__symvec *out) {
+  const nnd_shape *xs = &nnd__si_in(c, 0)->shape;
+  int32_t x_id = nnd__si_in_id(c, 0);
+  int64_t start = c->attrs.shape_start, end = c->attrs.shape_end, rank = xs->rank;
+  if (start < 0) start += rank;
+  if (end < 0) end += rank;
+  start = start < 0 ? 0 : start > rank ? rank : start;
+  end = end < 0 ? 0 : end > rank ? rank : end;
+  if ((end > start ? end - start : 0) != out->n) return false;
+  for (int64_t i = 0; i < out->n; i++) {
+    nnd_dim d = xs->dims[start + i];
+    if (d.size >= 0) {
+      out->e[i] = known(d.size);
+    } else {
+      out->e[i] = unknown();
+      out->e[i].sym = d.symbol;
+      out->e[i].origin_value = x_id;
+      out->e[i].origin_dim = (int)(start + i);
+    }
+  }
+  return true;
+}
+
+bool nnd__fold_gather(nnd__infer *c, nnd__symvec *out) {
+  nnd__symvec data, idx;
+  if (nnd__si_in(c, 0)->shape.rank != 1 || !input(c, 0, &data) || !input(c, 1, &idx)) return false;
+  if (idx.n != out->n) return false;
+  for (int64_t k = 0; k < idx.n; k++) {
+    if (!idx.e[k].known) return false;
+    int64_t i = idx.e[k].v;
+    if (i < 0) i += data.n;
+    if (i < 0 || i >= data.n) return false;
+    out->e[k] = data.e[i];
+  }
+  return true;
+}
+
+/* Unsqueeze, Squeeze, Reshape, Flatten, Identity: same elements. */
+bool nnd__fold_same(nnd__infer *c, nnd__symvec *out) {
+  nnd__symvec in;
+  if (!input(c, 0, &in) || in.n != out->n) return false;
+  for (int64_t k = 0; k < in.n; k++)
+    out->e[k] = in.e[k];
+  return true;
+}
+
+bool nnd__fold_concat(nnd__infer *c, nnd__symvec *out) {
+  int rank = nnd__si_in(c, 0)->shape.rank;
+  int64_t axis = c->attrs.axis < 0 ? c->attrs.axis + rank : c->attrs.axis;
+  if (axis != 0) return false; /* only along axis 0 is concatenation an append */
+  int64_t n = 0;
+  for (int i = 0; i < c->node->n_inputs; i++) {
+    nnd__symvec in;
+    if (!input(c, i, &in) || n + in.n > out->n) return false;
+    for (int64_t k = 0; k < in.n; k++)
+      out->e[n++] = in.e[k];
+  }
+  return n == out->n;
+}
+
+bool nnd__fold_slice(nnd__infer *c, nnd__symvec *out) {
+  const nnd_attrs *a = &c->attrs;
+  nnd__symvec in;
+  if (nnd__si_in(c, 0)->shape.rank != 1 || !a->has_slice || a->n_axes > 1 || !input(c, 0, &in))
+    return false;
+  int64_t first = 0, count = in.n, step = 1;
+  if (a->n_axes == 1) {
+    if (a->axes[0] != 0 && a->axes[0] != -1) return false;
+    step = a->steps[0];
+    if (step == 0) return false;
+    nnd__si_slice_range(in.n, a->starts[0], a->ends[0], step, &first, &count);
+  }
+  if (count != out->n) return false;
+  for (int64_t k = 0; k < count; k++)
+    out->e[k] = in.e[first + k * step];
+  return true;
+}
+
+bool nnd__fold_cast(nnd__infer *c, nnd__symvec *out) {
+  if (!nnd__fold_same(c, out)) return false;
+  if (c->out_dtype[0] == NND_DTYPE_I32)
+    for (int64_t k = 0; k < out->n; k++)
+      if (out->e[k].known && (out->e[k].v < INT32_MIN || out->e[k].v > INT32_MAX)) return false;
+  return true;
+}
+
+bool nnd__fold_binary(nnd__infer *c, nnd__symvec *out) {
+  nnd__symvec a, b;
+  if (!input(c, 0, &a) || !input(c, 1, &b)) return false;
+  int64_t n = out->n;
+  /* equal element counts or a single element: the shapes then line up */
+  if ((a.n != n && a.n != 1) || (b.n != n && b.n != 1)) return false;
+  for (int64_t k = 0; k < n; k++) {
+    const nnd__symint *x = &a.e[a.n == 1 ? 0 : k], *y = &b.e[b.n == 1 ? 0 : k];
+    if (!x->known || !y->known) {
+      out->e[k] = unknown();
+      continue;
+    }
+    int64_t r;
+    switch (c->node->op) {
+    case NND_OP_ADD:
+      if (!nnd__add_i64(x->v, y->v, &r)) return false;
+      break;
+    case NND_OP_SUB:
+      if (__builtin_sub_overflow(x->v, y->v, &r)) return false;
+      break;
+    case NND_OP_MUL:
+      if (__builtin_mul_overflow(x->v, y->v, &r)) return false;
+      break;
+    case NND_OP_DIV: /* integer Div truncates, as ONNX Runtime does */
+      if (y->v == 0 || (x->v == INT64_MIN && y->v == -1)) return false;
+      r = x->v / y->v;
+      break;
+    default: return false;
+    }
+    out->e[k] = known(r);
+  }
+  return true;
+}
+
+bool nnd__fold_expand(nnd__infer *c, nnd__symvec *out) {
+  nnd__symvec in;
+  if (!input(c, 0, &in) || (in.n != 1 && in.n != out->n)) return false;
+  for (int64_t k = 0; k < out->n; k++)
+    out->e[k] = in.e[in.n == 1 ? 0 : k];
+  return true;
+}

@@ -1,0 +1,26 @@
+/* oneDNN convolution backend, used by conv_fast.c when the build has
+ * libdnnl (internal to src/ops). */
+#ifndef NND_OPS_ONEDNN_H
+#define NND_OPS_ONEDNN_H
+
+#include "ops/fast.h"
+
+#ifdef NND_HAVE_DNNL
+typedef struct nnd__onednn_ctx nnd__onednn_ctx;
+nnd_status nnd__onednn_ctx_create(nnd__onednn_ctx **out, nnd_error *err);
+void nnd__onednn_ctx_destroy(nnd__onednn_ctx *ctx);
+
+typedef struct nnd__onednn_conv nnd__onednn_conv;
+/* Fails with NND_ERR_UNSUPPORTED when oneDNN has no implementation (the
+ * caller then falls back), NND_ERR_INTERNAL on other oneDNN errors. */
+nnd_status nnd__onednn_conv_create(nnd__onednn_ctx *ctx, const nnd__fconv_desc *desc,
+                                   nnd__onednn_conv **out, nnd_error *err);
+size_t nnd__onednn_conv_scratch_bytes(const nnd__onednn_conv *c);
+size_t nnd__onednn_conv_weight_bytes(const nnd__onednn_conv *c);
+const char *nnd__onednn_conv_impl(const nnd__onednn_conv *c);
+nnd_status nnd__onednn_conv_run(nnd__onednn_conv *c, const float *x, float *y, void *scratch,
+                                nnd_error *err);
+void nnd__onednn_conv_destroy(nnd__onednn_conv *c);
+#endif
+
+#endif

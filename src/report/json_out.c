@@ -1,0 +1,31 @@
+/* Writing JSON documents: pretty-printed, atomically replaced on disk. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "nndiff/report.h"
+#include "util/atomic_file.h"
+
+nnd_status nnd_report_write_json(const char *path, json_object *obj, nnd_error *err) {
+  /* '/' unescaped: ONNX node names look like "/layer1/layer1.0/conv1/Conv". */
+  const char *text = json_object_to_json_string_ext(
+      obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+  if (!text) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory formatting JSON");
+  size_t len = strlen(text);
+  if (strcmp(path, "-") == 0) {
+    if (fwrite(text, 1, len, stdout) != len || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
+      return nnd_error_set(err, NND_ERR_IO, "cannot write JSON to stdout: %s", strerror(errno));
+    return NND_OK;
+  }
+  nnd_atomic_file *af;
+  nnd_status st = nnd_atomic_file_open(path, &af, err);
+  if (st != NND_OK) return st;
+  FILE *f = nnd_atomic_file_stream(af);
+  if (fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF) {
+    int e = errno;
+    nnd_atomic_file_abort(af);
+    return nnd_error_set(err, NND_ERR_IO, "%s: write failed: %s", path, strerror(e));
+  }
+  return nnd_atomic_file_commit(af, err);
+}
