@@ -159,6 +159,12 @@ int main(int argc, char **argv) {
       p[i].s = nnd_engine_node_seconds(e, i) / (runs + 1);
       total += p[i].s;
     }
+    double by_op[NND_OP_COUNT] = {0};
+    for (int32_t i = 0; i < g->n_nodes; i++) by_op[g->nodes[i].op] += p[i].s;
+    printf("by op of the (last) node:");
+    for (int o = 0; o < NND_OP_COUNT; o++)
+      if (by_op[o] > 0) printf(" %s %.2f ms", nnd_op_name((nnd_op)o), by_op[o] * 1e3);
+    printf("\n");
     qsort(p, (size_t)g->n_nodes, sizeof *p, cmp_prof);
     printf("profile (per run, %.2f ms in steps):\n", total * 1e3);
     for (int i = 0; i < 25 && i < g->n_nodes && p[i].s > 0; i++)

@@ -66,7 +66,7 @@ static double now(void) {
 
 static float *rnd(size_t n) {
   float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
-  for (size_t i = 0; i < n; i++) p[i] = (float)rand() / RAND_MAX - 0.5f;
+  for (size_t i = 0; i < n; i++) p[i] = (float)((double)rand() / RAND_MAX - 0.5);
   return p;
 }
 

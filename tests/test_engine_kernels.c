@@ -124,14 +124,30 @@ static int check_conv(test_rng *r, nnd__fast_ctx *ctx, const nnd__conv_geom *g, 
     d.n_post = 1;
     d.post[0] = posts[rng_int(r, 0, (int64_t)(sizeof posts / sizeof posts[0]) - 1)];
   }
+  /* Sometimes a fused residual: y = conv(x) + b + r before the activations. */
+  d.sum = rng_int(r, 0, 3) == 0;
+  float *res = malloc((size_t)ny * 4 + 4);
+  fill_f32(r, res, ny);
   nnd__conv_f64(g, xd, wd, use_bias ? bd : NULL, yd);
+  double *ynopost = malloc((size_t)ny * 8 + 8);
+  memcpy(ynopost, yd, (size_t)ny * 8);
+  if (d.sum)
+    for (int64_t i = 0; i < ny; i++) yd[i] += res[i];
   for (int i = 0; i < d.n_post; i++) nnd__unary_f64(&d.post[i], yd, yd, ny);
   int rc = 0;
-  /* Generic float loops. */
+  /* Generic float loops (no fused residual). */
   nnd__conv_f32(g, x, w, use_bias ? b : NULL, y);
-  for (int i = 0; i < d.n_post; i++) nnd__unary_f32(&d.post[i], y, y, ny);
-  describe("conv generic", id, g, what, sizeof what);
-  rc |= check_close_f32(what, y, yd, ny, 2e-5, 1e-5);
+  {
+    double *tmp = malloc((size_t)ny * 8 + 8);
+    memcpy(tmp, ynopost, (size_t)ny * 8);
+    for (int i = 0; i < d.n_post; i++) {
+      nnd__unary_f32(&d.post[i], y, y, ny);
+      nnd__unary_f64(&d.post[i], tmp, tmp, ny);
+    }
+    describe("conv generic", id, g, what, sizeof what);
+    rc |= check_close_f32(what, y, tmp, ny, 2e-5, 1e-5);
+    free(tmp);
+  }
   /* Every backend that takes it. */
   static const char *const forces[] = {"dw", "onednn", "im2col", NULL};
   for (int f = 0; !rc && f < 4; f++) {
@@ -149,13 +165,15 @@ static int check_conv(test_rng *r, nnd__fast_ctx *ctx, const nnd__conv_geom *g, 
       break;
     }
     void *scratch = aligned_alloc(64, (nnd__fconv_scratch_bytes(c) + 64) / 64 * 64);
-    memset(y, 0, (size_t)ny * 4);
+    if (d.sum) memcpy(y, res, (size_t)ny * 4);
+    else memset(y, 0, (size_t)ny * 4);
     if (nnd__fconv_run(c, x, y, scratch, &err) != NND_OK) {
       fprintf(stderr, "conv case %d: run failed: %s\n", id, err.message);
       rc = 1;
     } else {
       char impl[480];
       describe(nnd__fconv_impl(c), id, g, impl, sizeof impl);
+      if (d.sum) strncat(impl, " +residual", sizeof impl - strlen(impl) - 1);
       rc |= check_close_f32(impl, y, yd, ny, 3e-5, 2e-5);
     }
     free(scratch);
@@ -184,7 +202,8 @@ static int check_conv(test_rng *r, nnd__fast_ctx *ctx, const nnd__conv_geom *g, 
           for (int64_t s = 0; s < sp_out; s++) y3[(a * g->o + ch) * sp_out + s] = y2[(a * sp_out + s) * g->o + ch];
     }
     describe("conv reference layouts", id, g, what, sizeof what);
-    rc |= check_equal_f64(what, y3, yd, ny);
+    for (int i = 0; i < d.n_post; i++) nnd__unary_f64(&d.post[i], ynopost, ynopost, ny);
+    rc |= check_equal_f64(what, y3, ynopost, ny);
     free(x2);
     free(y2);
     free(y3);
@@ -197,6 +216,8 @@ static int check_conv(test_rng *r, nnd__fast_ctx *ctx, const nnd__conv_geom *g, 
   free(wd);
   free(bd);
   free(yd);
+  free(res);
+  free(ynopost);
   return rc;
 }
 

@@ -315,6 +315,8 @@ static int test_all_prefixes(void) {
     free(copy);
     bool complete = n == 0 || n == 3 || n == 12 || n == 17 || n == sizeof b;
     ASSERT_EQ_INT(complete ? NND_OK : NND_ERR_FORMAT, st);
+    /* A complete prefix decodes every field it holds. */
+    if (complete) ASSERT_EQ_INT(n == 0 ? 0 : n == 3 ? 1 : n == 12 ? 2 : n == 17 ? 3 : 4, fields);
     if (!complete) ASSERT_CONTAINS(err.message, "truncated");
   }
   return 0;

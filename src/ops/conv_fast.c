@@ -1,5 +1,6 @@
-/* The fast convolution: picks an implementation at create (our depthwise
- * kernel, oneDNN, or im2col + sgemm) and runs it. The im2col path works in
+/* The fast convolution: picks an implementation at create (oneDNN when the
+ * build has it, else our depthwise kernel for depthwise layers, else
+ * im2col + sgemm) and runs it. The im2col path works in
  * both layouts: channels first computes Y[o][pixels] = W[o][K] col[K][pixels]
  * per group, channels last Y[pixels][o] = col[pixels][K] Wt[K][o]. */
 #include <stdio.h>
@@ -130,7 +131,7 @@ nnd_status nnd__fconv_create(nnd__fast_ctx *ctx, const nnd__fconv_desc *d, nnd__
     memcpy(c->b, d->b, (size_t)g->o * sizeof(float));
   }
   const char *force = d->force;
-  if ((!force || strcmp(force, "dw") == 0) && nnd__dwconv_supported(g)) {
+  if (force && strcmp(force, "dw") == 0 && nnd__dwconv_supported(g)) {
     st = create_dw(c, d, err);
     goto done;
   }
@@ -149,11 +150,15 @@ nnd_status nnd__fconv_create(nnd__fast_ctx *ctx, const nnd__fconv_desc *d, nnd__
       nnd_error_set(err, st, "%s", local.message);
       goto error;
     }
-    /* No oneDNN implementation (or no post-op for an activation): im2col. */
+    /* No oneDNN implementation (or no post-op for an activation). */
   }
 #else
   (void)ctx;
 #endif
+  if (!force && nnd__dwconv_supported(g)) {
+    st = create_dw(c, d, err);
+    goto done;
+  }
   st = create_im2col(c, d, err);
 done:
   if (st != NND_OK) goto error;

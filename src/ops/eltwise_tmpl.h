@@ -1,5 +1,6 @@
 /* Template of the elementwise kernels, included by eltwise.c once per float
- * type with T (the element type), SFX(name) (adds _f64/_f32) and M(fn) (the
+ * type with T (the element type), SFX(name) and BSFX(name) (the suffixes of
+ * the unary and binary kernels) and M(fn) (the
  * libm function of that type) defined. No include guard on purpose. */
 
 void SFX(nnd__unary)(const nnd__unary *op, const T *x, T *y, int64_t n) {
@@ -81,7 +82,7 @@ void SFX(nnd__unary)(const nnd__unary *op, const T *x, T *y, int64_t n) {
     }                                                                       \
   } while (0)
 
-static void SFX(binary_row)(nnd__binary_kind op, const T *pa, bool inc_a, const T *pb, bool inc_b,
+static void BSFX(binary_row)(nnd__binary_kind op, const T *pa, bool inc_a, const T *pb, bool inc_b,
                             T *py, int64_t len) {
   switch (op) {
   case NND__BIN_ADD: ROW(u + v); break;
@@ -96,10 +97,10 @@ static void SFX(binary_row)(nnd__binary_kind op, const T *pa, bool inc_a, const 
 }
 #undef ROW
 
-void SFX(nnd__binary)(nnd__binary_kind op, const nnd__bcast *bc, const T *a, const T *b, T *y) {
+void BSFX(nnd__binary)(nnd__binary_kind op, const nnd__bcast *bc, const T *a, const T *b, T *y) {
   if (bc->numel == 0) return;
   if (bc->rank == 0) {
-    SFX(binary_row)(op, a, false, b, false, y, 1);
+    BSFX(binary_row)(op, a, false, b, false, y, 1);
     return;
   }
   const int r = bc->rank;
@@ -120,7 +121,7 @@ void SFX(nnd__binary)(nnd__binary_kind op, const nnd__bcast *bc, const T *a, con
       oa += i * bc->sa[d];
       ob += i * bc->sb[d];
     }
-    SFX(binary_row)(op, a + oa + (inc_a ? p0 : 0), inc_a, b + ob + (inc_b ? p0 : 0), inc_b,
+    BSFX(binary_row)(op, a + oa + (inc_a ? p0 : 0), inc_a, b + ob + (inc_b ? p0 : 0), inc_b,
                     y + row * inner + p0, len);
   }
 }

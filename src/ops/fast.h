@@ -2,12 +2,13 @@
  *
  * Convolution: a planned object created once for static shapes with its
  * weights packed, its bias and its fused activations; then run per batch.
- * The implementation is picked at create:
+ * The implementation is picked at create, fastest first (measured with
+ * bench/conv_backends.c and bench/bench_dwconv.c):
+ *   - oneDNN (builds with libdnnl): post-ops for the activations and the
+ *     residual sum, weights reordered once into its preferred layout;
  *   - depthwise 2-D, channels last, multiplier 1: our own kernel
  *     (dwconv.c; AVX2+FMA intrinsics when the CPU has them, checked at
  *     run time, else portable loops);
- *   - otherwise oneDNN (built with libdnnl) with post-ops for the
- *     activations, its weights reordered into its preferred blocked layout;
  *   - otherwise im2col + sgemm (OpenBLAS, or naive loops) with our own
  *     bias + activation epilogue.
  * GEMM: nnd__sgemm (oneDNN's, OpenBLAS's, or naive loops). */

@@ -390,7 +390,7 @@ static int run_case(const char *dir, char *why, size_t why_n) {
       char vwhy[2048] = "";
       int r = run_variant(g, &variants[v], ins, outs, vwhy, sizeof vwhy);
       if (r == RESULT_PASS) variants_passed++;
-      else if (r == RESULT_SKIP) snprintf(skip_why, sizeof skip_why, "%s: %s", variants[v].name, vwhy);
+      else if (r == RESULT_SKIP) snprintf(skip_why, sizeof skip_why, "%s: %.1900s", variants[v].name, vwhy);
       else {
         snprintf(why, why_n, "%s", vwhy);
         result = RESULT_FAIL;
