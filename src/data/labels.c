@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "data/data_internal.h"
+#include "util/str.h"
 
 static int ends_with_ci(const char *s, const char *suffix) {
   size_t n = strlen(s), m = strlen(suffix);
@@ -113,7 +114,7 @@ static nnd_status add_entry(nnd__labels *l, size_t *cap, const char *key, size_t
     l->entries = ne;
     *cap = ncap;
   }
-  char *k = strndup(key, klen);
+  char *k = nnd__bytes_to_str(key, klen);
   if (!k) return nnd_error_set(err, NND_ERR_NOMEM, "%s: out of memory", name);
   l->entries[l->count++] = (nnd__label_entry){k, label, line};
   return NND_OK;

@@ -9,6 +9,7 @@
 #include <zip.h>
 
 #include "data/data_internal.h"
+#include "util/str.h"
 
 enum { NPZ_HEADER_MAX = (1 << 20) + 12 };
 
@@ -41,7 +42,7 @@ static nnd_status npz_index(nnd__npz *npz, nnd_error *err) {
     if (!nm) nm = "";
     size_t len = strlen(nm);
     if (len >= 4 && strcmp(nm + len - 4, ".npy") == 0) len -= 4;
-    npz->members[i] = strndup(nm, len);
+    npz->members[i] = nnd__bytes_to_str(nm, len);
     if (!npz->members[i]) return nnd_error_set(err, NND_ERR_NOMEM, "%s: out of memory", npz->name);
   }
   return NND_OK;
