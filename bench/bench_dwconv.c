@@ -41,9 +41,12 @@ int main(int argc, char **argv) {
     const size_t nx = (size_t)(g.c * g.in[1] * g.in[2]), ny = (size_t)(g.c * g.out[1] * g.out[2]);
     float *x = malloc(nx * 4), *y = malloc(ny * 4), *w = malloc((size_t)g.c * 9 * 4),
           *b = malloc((size_t)g.c * 4);
-    for (size_t k = 0; k < nx; k++) x[k] = (float)(k % 17) * 0.1f - 0.8f;
-    for (int64_t k = 0; k < g.c * 9; k++) w[k] = (float)(k % 7) * 0.1f - 0.3f;
-    for (int64_t k = 0; k < g.c; k++) b[k] = 0.01f * (float)k;
+    for (size_t k = 0; k < nx; k++)
+      x[k] = (float)(k % 17) * 0.1f - 0.8f;
+    for (int64_t k = 0; k < g.c * 9; k++)
+      w[k] = (float)(k % 7) * 0.1f - 0.3f;
+    for (int64_t k = 0; k < g.c; k++)
+      b[k] = 0.01f * (float)k;
     double flops = 2.0 * (double)ny * 9;
     flops_all += flops;
     double best[2] = {1e9, 1e9};

@@ -55,28 +55,37 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-#define CHECK(x)                                                      \
-  do {                                                                \
-    dnnl_status_t s_ = (x);                                           \
-    if (s_ != dnnl_success) {                                         \
-      fprintf(stderr, "%s:%d: %s failed (%d)\n", __FILE__, __LINE__, #x, (int)s_); \
-      exit(1);                                                        \
-    }                                                                 \
+#define CHECK(x)                                                                                   \
+  do {                                                                                             \
+    dnnl_status_t s_ = (x);                                                                        \
+    if (s_ != dnnl_success) {                                                                      \
+      fprintf(stderr, "%s:%d: %s failed (%d)\n", __FILE__, __LINE__, #x, (int)s_);                 \
+      exit(1);                                                                                     \
+    }                                                                                              \
   } while (0)
 
 static float *rnd(size_t n) {
   float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
-  for (size_t i = 0; i < n; i++) p[i] = (float)((double)rand() / RAND_MAX - 0.5);
+  for (size_t i = 0; i < n; i++)
+    p[i] = (float)((double)rand() / RAND_MAX - 0.5);
   return p;
 }
 
 static int oh_of(const layer *l) { return (l->h + 2 * l->p - l->k) / l->s + 1; }
 
+/* Batch size from $BATCH (default 1); im2col+OpenBLAS always runs batch 1
+ * and is scaled. */
+static int batch_size(void) {
+  const char *b = getenv("BATCH");
+  return b && atoi(b) > 0 ? atoi(b) : 1;
+}
+
 /* Seconds per run of the best of `reps` after warm-up. */
 static double time_onednn(dnnl_engine_t eng, dnnl_stream_t strm, const layer *l,
                           dnnl_format_tag_t act_tag) {
   int oh = oh_of(l), ow = oh;
-  dnnl_dims_t sd = {1, l->c, l->h, l->w}, dd = {1, l->o, oh, ow};
+  const int nb = batch_size();
+  dnnl_dims_t sd = {nb, l->c, l->h, l->w}, dd = {nb, l->o, oh, ow};
   dnnl_dims_t bd = {l->o};
   dnnl_memory_desc_t src_md, dst_md, w_md, b_md;
   CHECK(dnnl_memory_desc_init_by_tag(&src_md, 4, sd, dnnl_f32, act_tag));
@@ -116,8 +125,8 @@ static double time_onednn(dnnl_engine_t eng, dnnl_stream_t strm, const layer *l,
   CHECK(dnnl_memory_create(&mb, &b_md, eng, b));
   dnnl_primitive_t prim;
   CHECK(dnnl_primitive_create(&prim, pdesc));
-  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, ms}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_BIAS, mb},
-                             {DNNL_ARG_DST, md}};
+  dnnl_exec_arg_t args[4] = {
+      {DNNL_ARG_SRC, ms}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_BIAS, mb}, {DNNL_ARG_DST, md}};
   double best = 1e9;
   for (int r = 0; r < 25; r++) {
     double t0 = now();
@@ -128,7 +137,10 @@ static double time_onednn(dnnl_engine_t eng, dnnl_stream_t strm, const layer *l,
   }
   static char last_impl[64];
   snprintf(last_impl, sizeof last_impl, "%s", impl);
-  fprintf(stderr, "    %-10s %s\n", act_tag == dnnl_nchw ? "nchw" : act_tag == dnnl_nhwc ? "nhwc" : "any",
+  fprintf(stderr, "    %-10s %s\n",
+          act_tag == dnnl_nchw   ? "nchw"
+          : act_tag == dnnl_nhwc ? "nhwc"
+                                 : "any",
           last_impl);
   dnnl_primitive_destroy(prim);
   dnnl_memory_destroy(ms);
@@ -138,7 +150,10 @@ static double time_onednn(dnnl_engine_t eng, dnnl_stream_t strm, const layer *l,
   dnnl_primitive_desc_destroy(pdesc);
   dnnl_post_ops_destroy(po);
   dnnl_primitive_attr_destroy(attr);
-  free(s); free(w); free(d); free(b);
+  free(s);
+  free(w);
+  free(d);
+  free(b);
   return best;
 }
 
@@ -147,8 +162,8 @@ static double time_onednn(dnnl_engine_t eng, dnnl_stream_t strm, const layer *l,
 static double time_blas(const layer *l) {
   int oh = oh_of(l), ow = oh, cg = l->c / l->g, og = l->o / l->g;
   int kk = cg * l->k * l->k, hw = oh * ow;
-  float *x = rnd((size_t)l->c * l->h * l->w), *w = rnd((size_t)l->o * kk),
-        *b = rnd((size_t)l->o), *y = rnd((size_t)l->o * hw);
+  float *x = rnd((size_t)l->c * l->h * l->w), *w = rnd((size_t)l->o * kk), *b = rnd((size_t)l->o),
+        *y = rnd((size_t)l->o * hw);
   int direct = l->k == 1 && l->s == 1 && l->p == 0;
   float *col = direct ? NULL : rnd((size_t)kk * hw);
   double best = 1e9;
@@ -185,7 +200,11 @@ static double time_blas(const layer *l) {
     double t = now() - t0;
     if (r >= 3 && t < best) best = t;
   }
-  free(x); free(w); free(b); free(y); free(col);
+  free(x);
+  free(w);
+  free(b);
+  free(y);
+  free(col);
   return best;
 }
 
@@ -204,12 +223,15 @@ int main(int argc, char **argv) {
     const layer *l = &layers[i];
     int oh = oh_of(l);
     double flops = 2.0 * l->o * oh * oh * (l->c / l->g) * l->k * l->k;
+    const double flops_b1 = flops;
+    flops *= batch_size();
     fprintf(stderr, "%s\n", l->name);
     double t[4] = {time_onednn(eng, strm, l, dnnl_nchw), time_onednn(eng, strm, l, dnnl_nhwc),
-                   time_onednn(eng, strm, l, dnnl_format_tag_any), time_blas(l)};
+                   time_onednn(eng, strm, l, dnnl_format_tag_any), time_blas(l) * flops / flops_b1};
     int net = l->name[0] == 'r' ? 0 : 1;
     tot_flops[net] += flops * l->count;
-    for (int k = 0; k < 4; k++) tot[net][k] += t[k] * l->count;
+    for (int k = 0; k < 4; k++)
+      tot[net][k] += t[k] * l->count;
     printf("%-24s %9.1f | %8.1f %8.1f %8.1f %8.1f\n", l->name, flops * 1e-6, flops / t[0] * 1e-9,
            flops / t[1] * 1e-9, flops / t[2] * 1e-9, flops / t[3] * 1e-9);
   }

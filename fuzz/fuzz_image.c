@@ -13,9 +13,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (nnd_image_decode(data, size, "fuzz", 1000 * 1000, &img, NULL) != NND_OK) return 0;
   static const char *const specs[] = {"torchvision size=40 crop=32", "inception",
                                       "keras-caffe filter=nearest"};
-  nnd_item_shape shapes[] = {{3, {3, 32, 32}, NND_LAYOUT_NCHW},
-                             {3, {29, 31, 3}, NND_LAYOUT_NHWC},
-                             {3, {1, 16, 16}, NND_LAYOUT_NCHW}};
+  nnd_item_shape shapes[] = {{3, {3, 32, 32}, NND_DATA_LAYOUT_NCHW},
+                             {3, {29, 31, 3}, NND_DATA_LAYOUT_NHWC},
+                             {3, {1, 16, 16}, NND_DATA_LAYOUT_NCHW}};
   float out[3 * 32 * 32];
   size_t which = size % 3;
   nnd_preprocess pp, r;

@@ -27,11 +27,13 @@ static inline int64_t rng_int(test_rng *r, int64_t lo, int64_t hi) {
 static inline float rng_f(test_rng *r) { return (float)(rng_u32(r) >> 8) / 8388608.f - 1.f; }
 
 static inline void fill_f32(test_rng *r, float *x, int64_t n) {
-  for (int64_t i = 0; i < n; i++) x[i] = rng_f(r);
+  for (int64_t i = 0; i < n; i++)
+    x[i] = rng_f(r);
 }
 
 static inline void f32_to_f64(const float *x, double *y, int64_t n) {
-  for (int64_t i = 0; i < n; i++) y[i] = x[i];
+  for (int64_t i = 0; i < n; i++)
+    y[i] = x[i];
 }
 
 /* Normalised error ||a - ref|| / ||ref|| (0 when both are 0). */
@@ -50,14 +52,16 @@ static inline double norm_err_f32(const float *a, const double *ref, int64_t n) 
 static inline int check_close_f32(const char *what, const float *a, const double *ref, int64_t n,
                                   double rtol, double max_norm) {
   double rms = 0;
-  for (int64_t i = 0; i < n; i++) rms += ref[i] * ref[i];
+  for (int64_t i = 0; i < n; i++)
+    rms += ref[i] * ref[i];
   rms = n ? sqrt(rms / (double)n) : 0;
   const double tol = rtol * (rms > 1e-30 ? rms : 1.0);
   for (int64_t i = 0; i < n; i++) {
     double d = fabs((double)a[i] - ref[i]);
     if (!(d <= tol + rtol * fabs(ref[i]))) {
-      fprintf(stderr, "%s: first mismatch at index %lld of %lld: got %.9g, reference %.9g "
-                      "(|diff| %.3g > tol %.3g); normalised error %.3g\n",
+      fprintf(stderr,
+              "%s: first mismatch at index %lld of %lld: got %.9g, reference %.9g "
+              "(|diff| %.3g > tol %.3g); normalised error %.3g\n",
               what, (long long)i, (long long)n, (double)a[i], ref[i], d, tol + rtol * fabs(ref[i]),
               norm_err_f32(a, ref, n));
       return 1;

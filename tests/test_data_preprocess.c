@@ -15,7 +15,7 @@ static int test_presets_and_options(void) {
   ASSERT_EQ_INT(256, pp.size);
   ASSERT_EQ_INT(224, pp.out_height);
   ASSERT_EQ_INT(NND_RESIZE_SHORTER, pp.resize);
-  ASSERT_EQ_INT(NND_LAYOUT_NCHW, pp.layout);
+  ASSERT_EQ_INT(NND_DATA_LAYOUT_NCHW, pp.layout);
   ASSERT_EQ_INT(0, pp.overridden);
   ASSERT_EQ_INT(NND_OK, nnd_preprocess_from_options("caffe", &pp, &err));
   ASSERT_STR_EQ("keras-caffe", pp.preset);
@@ -132,7 +132,7 @@ static int test_resolve(void) {
   ASSERT_EQ_INT(NND_OK, nnd_preprocess_preset("torchvision", &pp, &err));
   nnd_item_shape chw = {.rank = 3, .dims = {3, 224, 224}};
   ASSERT_EQ_INT(NND_OK, nnd_preprocess_resolve(&pp, &chw, &r, &err));
-  ASSERT_EQ_INT(NND_LAYOUT_NCHW, r.layout);
+  ASSERT_EQ_INT(NND_DATA_LAYOUT_NCHW, r.layout);
   ASSERT_EQ_INT(3, r.channels);
   /* ambiguous dims: the preset's layout */
   nnd_item_shape amb = {.rank = 3, .dims = {3, 224, 3}};
@@ -140,11 +140,11 @@ static int test_resolve(void) {
   ASSERT_EQ_INT(NND_OK, nnd_preprocess_from_options("keras-tf", &small, &err));
   nnd_item_shape amb3 = {.rank = 3, .dims = {3, 3, 3}};
   ASSERT_EQ_INT(NND_OK, nnd_preprocess_resolve(&small, &amb3, &r, &err));
-  ASSERT_EQ_INT(NND_LAYOUT_NHWC, r.layout);
+  ASSERT_EQ_INT(NND_DATA_LAYOUT_NHWC, r.layout);
   /* the model says */
-  amb3.layout = NND_LAYOUT_NCHW;
+  amb3.layout = NND_DATA_LAYOUT_NCHW;
   ASSERT_EQ_INT(NND_OK, nnd_preprocess_resolve(&small, &amb3, &r, &err));
-  ASSERT_EQ_INT(NND_LAYOUT_NCHW, r.layout);
+  ASSERT_EQ_INT(NND_DATA_LAYOUT_NCHW, r.layout);
   /* wrong size for a fixed crop */
   nnd_item_shape in299 = {.rank = 3, .dims = {3, 299, 299}};
   ASSERT_EQ_INT(NND_ERR_USAGE, nnd_preprocess_resolve(&pp, &in299, &r, &err));
@@ -161,7 +161,7 @@ static int test_resolve(void) {
   ASSERT_CONTAINS(err.message, "[N,4,224,224] read as NCHW has 4 channels");
   /* a forced layout that contradicts the model's */
   ASSERT_EQ_INT(NND_OK, nnd_preprocess_from_options("torchvision layout=nhwc", &pp, &err));
-  chw.layout = NND_LAYOUT_NCHW;
+  chw.layout = NND_DATA_LAYOUT_NCHW;
   nnd_error_clear(&err);
   ASSERT_EQ_INT(NND_ERR_USAGE, nnd_preprocess_resolve(&pp, &chw, &r, &err));
   ASSERT_CONTAINS(err.message, "asks for layout NHWC but the model input [N,3,224,224] is NCHW");

@@ -21,9 +21,11 @@ static int32_t const_rand(nnd_graph *g, const char *name, const int64_t *dims, t
   nnd_value *v = &g->values[id];
   v->kind = NND_VALUE_CONSTANT;
   int64_t n = 1;
-  for (int i = 0; i < v->shape.rank; i++) n *= v->shape.dims[i].size;
+  for (int i = 0; i < v->shape.rank; i++)
+    n *= v->shape.dims[i].size;
   float *data = nnd_graph_alloc(g, (size_t)n, sizeof *data);
-  for (int64_t i = 0; i < n; i++) data[i] = rng_f(r) * scale + offset;
+  for (int64_t i = 0; i < n; i++)
+    data[i] = rng_f(r) * scale + offset;
   v->data = data;
   v->nbytes = (size_t)n * sizeof *data;
   return id;
@@ -36,7 +38,8 @@ static void set_io(nnd_graph *g, const int32_t *in, int n_in, const int32_t *out
   memcpy(g->outputs, out, (size_t)n_out * sizeof *out);
   g->n_inputs = n_in;
   g->n_outputs = n_out;
-  for (int i = 0; i < n_out; i++) g->values[out[i]].is_output = true;
+  for (int i = 0; i < n_out; i++)
+    g->values[out[i]].is_output = true;
 }
 
 static int infer(nnd_graph *g) {
@@ -66,7 +69,8 @@ static int build_cnn(cnn *c) {
   int32_t w1 = const_rand(g, "w1", DIMS(8, 3, 3, 3), &r, 0.5f, 0);
   int32_t b1 = const_rand(g, "b1", DIMS(8), &r, 0.1f, 0);
   c->n_conv1 = NODE(g, NND_OP_CONV, "conv1", &c->conv1, c->x, w1, b1);
-  for (int i = 0; i < 2; i++) g->nodes[c->n_conv1].attrs.conv.pads_begin[i] = g->nodes[c->n_conv1].attrs.conv.pads_end[i] = 1;
+  for (int i = 0; i < 2; i++)
+    g->nodes[c->n_conv1].attrs.conv.pads_begin[i] = g->nodes[c->n_conv1].attrs.conv.pads_end[i] = 1;
   int32_t gm = const_rand(g, "gamma", DIMS(8), &r, 0.5f, 1.0f);
   int32_t be = const_rand(g, "beta", DIMS(8), &r, 0.2f, 0);
   int32_t mu = const_rand(g, "mean", DIMS(8), &r, 0.2f, 0);
@@ -124,7 +128,8 @@ static double *run_once(const nnd_graph *g, const nnd_engine_options *opt, const
   nnd_tensor out = {.dtype = NND_DTYPE_F64};
   nnd_engine_value_shape(e, g->outputs[0], &out.rank, out.dims);
   int64_t n = 1;
-  for (int d = 0; d < out.rank; d++) n *= out.dims[d];
+  for (int d = 0; d < out.rank; d++)
+    n *= out.dims[d];
   out.data = calloc((size_t)n, sizeof(double));
   if (nnd_engine_run(e, &in, 1, &out, 1, &err) != NND_OK) {
     fprintf(stderr, "run: %s\n", err.message);
@@ -140,7 +145,8 @@ static double *run_once(const nnd_graph *g, const nnd_engine_options *opt, const
 
 static int close_f64(const char *what, const double *a, const double *ref, int64_t n, double rtol) {
   float *af = malloc((size_t)n * sizeof *af);
-  for (int64_t i = 0; i < n; i++) af[i] = (float)a[i];
+  for (int64_t i = 0; i < n; i++)
+    af[i] = (float)a[i];
   int rc = check_close_f32(what, af, ref, n, rtol, rtol);
   free(af);
   return rc;
@@ -167,7 +173,8 @@ static int test_cnn_both_precisions(void) {
   int rc = close_f64("fast vs reference", yf, yr, nf, 1e-5);
   rc |= close_f64("fast unfused vs reference", yn, yr, nf, 1e-5);
   double s0 = 0, s1 = 0;
-  for (int i = 0; i < 5; i++) s0 += yr[i], s1 += yr[5 + i];
+  for (int i = 0; i < 5; i++)
+    s0 += yr[i], s1 += yr[5 + i];
   ASSERT_NEAR(1.0, s0, 1e-12);
   ASSERT_NEAR(1.0, s1, 1e-12);
   /* The fast plan fused BatchNorm, Relu, the residual Add (into the
@@ -209,13 +216,13 @@ static void tap_record(void *user, const nnd_graph *g, int32_t node, int32_t val
   l->value[l->n] = value;
   l->dtype[l->n] = t->dtype;
   l->numel[l->n] = t->numel;
-  l->first[l->n] = t->dtype == NND_DTYPE_F64 ? ((const double *)t->data)[0]
-                                             : ((const float *)t->data)[0];
+  l->first[l->n] =
+      t->dtype == NND_DTYPE_F64 ? ((const double *)t->data)[0] : ((const float *)t->data)[0];
   if (value == l->keep) {
     l->kept = malloc((size_t)t->numel * sizeof(double));
     for (int64_t i = 0; i < t->numel; i++)
-      l->kept[i] = t->dtype == NND_DTYPE_F64 ? ((const double *)t->data)[i]
-                                             : ((const float *)t->data)[i];
+      l->kept[i] =
+          t->dtype == NND_DTYPE_F64 ? ((const double *)t->data)[i] : ((const float *)t->data)[i];
     l->kept_n = t->numel;
   }
   l->n++;
@@ -224,14 +231,16 @@ static void tap_record(void *user, const nnd_graph *g, int32_t node, int32_t val
 /* Each value at most once, and in an order where producers come first. */
 static int check_tap_order(const nnd_graph *g, const tap_log *l) {
   for (int i = 0; i < l->n; i++)
-    for (int j = 0; j < i; j++) ASSERT_TRUE(l->value[i] != l->value[j]);
+    for (int j = 0; j < i; j++)
+      ASSERT_TRUE(l->value[i] != l->value[j]);
   for (int i = 0; i < l->n; i++) {
     if (l->node[i] < 0) continue;
     const nnd_node *nd = &g->nodes[l->node[i]];
     /* Every earlier-produced input of this node was seen before it. */
     for (int k = 0; k < nd->n_inputs; k++) {
       int32_t in = nd->inputs[k];
-      for (int j = i + 1; j < l->n; j++) ASSERT_TRUE(l->value[j] != in);
+      for (int j = i + 1; j < l->n; j++)
+        ASSERT_TRUE(l->value[j] != in);
     }
   }
   return 0;
@@ -254,8 +263,10 @@ static int run_with_taps(const nnd_graph *g, nnd_engine_options *opt, tap_log *l
   nnd_status st = nnd_engine_run(e, &in, 1, &out, 1, &err);
   if (st != NND_OK) fprintf(stderr, "run: %s\n", err.message);
   free(x);
-  if (keep) *keep = e;
-  else nnd_engine_destroy(e);
+  if (keep)
+    *keep = e;
+  else
+    nnd_engine_destroy(e);
   return st != NND_OK;
 }
 
@@ -279,7 +290,8 @@ static int test_taps_reference_all(void) {
     int rank;
     int64_t dims[NND_MAX_RANK], n = 1;
     ASSERT_TRUE(nnd_engine_value_shape(e, log.value[i], &rank, dims));
-    for (int d = 0; d < rank; d++) n *= dims[d];
+    for (int d = 0; d < rank; d++)
+      n *= dims[d];
     ASSERT_EQ_INT(n, log.numel[i]);
     ASSERT_TRUE(nnd_engine_value_observed(e, log.value[i]));
   }
@@ -359,8 +371,9 @@ static int test_taps_list_breaks_fusion(void) {
   ASSERT_EQ_INT(c.clip, log.value[2]);
   nnd_engine_stats st;
   nnd_engine_get_stats(e, &st);
-  /* BatchNorm and Relu stay apart; the Add joins dw, Clip joins conv2. */
-  ASSERT_EQ_INT(2, st.n_fused_nodes);
+  /* BatchNorm stays apart from conv1 (and takes the Relu); the Add joins
+   * dw, Clip joins conv2. */
+  ASSERT_EQ_INT(3, st.n_fused_nodes);
   nnd_engine_destroy(e);
   /* The listed conv output is the convolution alone (before BatchNorm). */
   nnd_engine_options ro = opt;
@@ -413,15 +426,18 @@ static int test_shape_arithmetic_folds(void) {
     ASSERT_EQ_INT(4, st.n_folded_nodes); /* shape, gather, unsqueeze, concat */
     ASSERT_EQ_INT(1, st.n_steps);        /* the relu; the reshape is a view */
     float xin[48], yout[48];
-    for (int i = 0; i < 48; i++) xin[i] = (float)(i - 20);
+    for (int i = 0; i < 48; i++)
+      xin[i] = (float)(i - 20);
     nnd_tensor in = {.dtype = F32, .rank = 4, .dims = {3, 4, 2, 2}, .data = xin};
     nnd_tensor out = {.dtype = F32, .rank = 2, .dims = {3, 16}, .data = yout};
     ASSERT_EQ_INT(NND_OK, nnd_engine_run(e, &in, 1, &out, 1, &err));
-    for (int i = 0; i < 48; i++) ASSERT_NEAR(xin[i] > 0 ? xin[i] : 0, yout[i], 0);
+    for (int i = 0; i < 48; i++)
+      ASSERT_NEAR(xin[i] > 0 ? xin[i] : 0, yout[i], 0);
     /* A wrong batch is refused with the planned shape in the message. */
     in.dims[0] = 2;
     ASSERT_EQ_INT(NND_ERR_USAGE, nnd_engine_run(e, &in, 1, &out, 1, &err));
-    ASSERT_CONTAINS(err.message, "input 'x' has shape [2,4,2,2]; the engine was planned for [3,4,2,2]");
+    ASSERT_CONTAINS(err.message,
+                    "input 'x' has shape [2,4,2,2]; the engine was planned for [3,4,2,2]");
     nnd_engine_destroy(e);
   }
   nnd_graph_destroy(g);
@@ -460,7 +476,8 @@ static int test_nhwc_hwio_matches_nchw(void) {
   for (int o = 0; o < 4; o++)
     for (int i = 0; i < 5; i++)
       for (int h = 0; h < 3; h++)
-        for (int w = 0; w < 2; w++) wdata[((h * 2 + w) * 5 + i) * 4 + o] = oihw[((o * 5 + i) * 3 + h) * 2 + w];
+        for (int w = 0; w < 2; w++)
+          wdata[((h * 2 + w) * 5 + i) * 4 + o] = oihw[((o * 5 + i) * 3 + h) * 2 + w];
   b->values[wb].data = wdata;
   b->values[wb].nbytes = 120 * sizeof(float);
   int32_t yb = -1, pb_out = -1;
@@ -476,7 +493,8 @@ static int test_nhwc_hwio_matches_nchw(void) {
   ASSERT_EQ_INT(0, infer(b));
   float *x = make_input(5 * 7 * 6, 3), xl[210];
   for (int c = 0; c < 5; c++)
-    for (int s = 0; s < 42; s++) xl[s * 5 + c] = x[c * 42 + s];
+    for (int s = 0; s < 42; s++)
+      xl[s * 5 + c] = x[c * 42 + s];
   int rc = 0;
   for (int p = 0; p < 2 && !rc; p++) {
     nnd_engine_options opt;
@@ -491,8 +509,10 @@ static int test_nhwc_hwio_matches_nchw(void) {
     const int64_t sp = n1 / 4;
     double *y2t = malloc((size_t)n1 * sizeof *y2t);
     for (int c = 0; c < 4; c++)
-      for (int64_t s = 0; s < sp; s++) y2t[c * sp + s] = y2[s * 4 + c];
-    rc = p ? check_equal_f64("NHWC reference", y2t, y1, n1) : close_f64("NHWC fast", y2t, y1, n1, 1e-5);
+      for (int64_t s = 0; s < sp; s++)
+        y2t[c * sp + s] = y2[s * 4 + c];
+    rc = p ? check_equal_f64("NHWC reference", y2t, y1, n1)
+           : close_f64("NHWC fast", y2t, y1, n1, 1e-5);
     free(y1);
     free(y2);
     free(y2t);
@@ -546,6 +566,12 @@ static int test_run_argument_errors(void) {
   ASSERT_EQ_INT(NND_ERR_USAGE, nnd_engine_run(e, &in, 1, &out, 1, &err));
   ASSERT_CONTAINS(err.message, "input 'x' is int32");
   nnd_error_clear(&err);
+  /* An output with no data is simply not copied. */
+  in.dtype = F32;
+  for (int i = 0; i < 243; i++)
+    x[i] = 0.f;
+  out.data = NULL;
+  ASSERT_EQ_INT(NND_OK, nnd_engine_run(e, &in, 1, &out, 1, &err));
   nnd_engine_options opt;
   nnd_engine_options_init(&opt);
   opt.batch = 4;
@@ -624,13 +650,15 @@ static int test_memory_reuse_chain(void) {
   ASSERT_EQ_INT(NND_OK, nnd_engine_create(g, &opt, &e, &err));
   float xin[1000];
   double yout[1000];
-  for (int i = 0; i < 1000; i++) xin[i] = (float)i / 500.f - 1.f;
+  for (int i = 0; i < 1000; i++)
+    xin[i] = (float)i / 500.f - 1.f;
   nnd_tensor in = {.dtype = F32, .rank = 2, .dims = {1, 1000}, .data = xin};
   nnd_tensor out = {.dtype = NND_DTYPE_F64, .rank = 2, .dims = {1, 1000}, .data = yout};
   ASSERT_EQ_INT(NND_OK, nnd_engine_run(e, &in, 1, &out, 1, &err));
   ASSERT_EQ_INT(1, log.n);
   double v = xin[7];
-  for (int i = 0; i < 5; i++) v = i % 2 ? 1 / (1 + exp(-v)) : -v;
+  for (int i = 0; i < 5; i++)
+    v = i % 2 ? 1 / (1 + exp(-v)) : -v;
   ASSERT_NEAR(v, log.kept[7], 1e-15);
   free(log.kept);
   nnd_engine_destroy(e);
@@ -659,11 +687,13 @@ static int test_frozen_input(void) {
   if (nnd_engine_create(g, &opt, &e, &err) != NND_OK) fprintf(stderr, "%s\n", err.message);
   ASSERT_TRUE(e);
   float xin[12], yout[12];
-  for (int i = 0; i < 12; i++) xin[i] = (float)i;
+  for (int i = 0; i < 12; i++)
+    xin[i] = (float)i;
   nnd_tensor in = {.dtype = F32, .rank = 2, .dims = {2, 6}, .data = xin};
   nnd_tensor out = {.dtype = F32, .rank = 2, .dims = {3, 4}, .data = yout};
   ASSERT_EQ_INT(NND_OK, nnd_engine_run(e, &in, 1, &out, 1, &err));
-  for (int i = 0; i < 12; i++) ASSERT_NEAR(i, yout[i], 0);
+  for (int i = 0; i < 12; i++)
+    ASSERT_NEAR(i, yout[i], 0);
   nnd_engine_destroy(e);
   /* Without freezing, the integer input is refused at create. */
   ASSERT_EQ_INT(NND_ERR_UNSUPPORTED, nnd_engine_create(g, NULL, &e, &err));
@@ -672,9 +702,70 @@ static int test_frozen_input(void) {
   return 0;
 }
 
-NND_TEST_MAIN(NND_TEST(test_cnn_both_precisions), NND_TEST(test_taps_reference_all),
-              NND_TEST(test_taps_fast_all_fused), NND_TEST(test_taps_list_breaks_fusion),
-              NND_TEST(test_shape_arithmetic_folds), NND_TEST(test_nhwc_hwio_matches_nchw),
-              NND_TEST(test_unsupported_names_node), NND_TEST(test_run_argument_errors),
-              NND_TEST(test_threads_deterministic), NND_TEST(test_memory_reuse_chain),
-              NND_TEST(test_frozen_input))
+/* SiLU as exporters write it, x * Sigmoid(x): after a Conv+BatchNorm it
+ * becomes a post-op; on its own the Mul computes it in one pass. */
+static int test_silu_pairs(void) {
+  test_rng r = {17};
+  nnd_graph *g = nnd_graph_create(NULL);
+  int32_t x = tg_input(g, "x", F32, DIMS(1, 4, 6, 6));
+  int32_t s0 = -1, m0 = -1, conv = -1, bn = -1, s1 = -1, m1 = -1;
+  NODE(g, NND_OP_SIGMOID, "sig0", &s0, x);
+  NODE(g, NND_OP_MUL, "mul0", &m0, x, s0);
+  int32_t w = const_rand(g, "w", DIMS(8, 4, 3, 3), &r, 0.5f, 0);
+  int32_t nc = NODE(g, NND_OP_CONV, "conv", &conv, m0, w);
+  for (int i = 0; i < 2; i++)
+    g->nodes[nc].attrs.conv.pads_begin[i] = g->nodes[nc].attrs.conv.pads_end[i] = 1;
+  int32_t gm = const_rand(g, "g", DIMS(8), &r, 0.3f, 1.f),
+          be = const_rand(g, "b", DIMS(8), &r, 0.3f, 0);
+  int32_t mu = const_rand(g, "m", DIMS(8), &r, 0.3f, 0),
+          va = const_rand(g, "v", DIMS(8), &r, 0.2f, 1.f);
+  NODE(g, NND_OP_BATCH_NORM, "bn", &bn, conv, gm, be, mu, va);
+  NODE(g, NND_OP_SIGMOID, "sig1", &s1, bn);
+  int32_t n_m1 = NODE(g, NND_OP_MUL, "mul1", &m1, s1, bn);
+  set_io(g, &x, 1, &m1, 1);
+  ASSERT_EQ_INT(0, infer(g));
+  float *xin = make_input(144, 4);
+  nnd_engine_options opt;
+  nnd_engine_options_init(&opt);
+  opt.observe = NND_OBSERVE_ALL;
+  tap_log log = {.keep = -1};
+  nnd_engine *e = NULL;
+  opt.tap = tap_record;
+  opt.tap_user = &log;
+  nnd_error err = {0};
+  ASSERT_EQ_INT(NND_OK, nnd_engine_create(g, &opt, &e, &err));
+  nnd_engine_stats st;
+  nnd_engine_get_stats(e, &st);
+  /* sig0 into mul0; bn, sig1 and mul1 into the conv. */
+  ASSERT_EQ_INT(4, st.n_fused_nodes);
+  /* silu(x), its channels-last copy, conv+bn+silu */
+  ASSERT_EQ_INT(3, st.n_steps);
+  ASSERT_EQ_INT(1, st.n_layout_conversions);
+  ASSERT_TRUE(!nnd_engine_value_observed(e, s0));
+  ASSERT_TRUE(!nnd_engine_value_observed(e, s1));
+  ASSERT_TRUE(nnd_engine_value_observed(e, m0));
+  nnd_tensor in = {.dtype = F32, .rank = 4, .dims = {1, 4, 6, 6}, .data = xin};
+  double yf[288], yr[288];
+  nnd_tensor out = {.dtype = NND_DTYPE_F64, .rank = 4, .dims = {1, 8, 6, 6}, .data = yf};
+  ASSERT_EQ_INT(NND_OK, nnd_engine_run(e, &in, 1, &out, 1, &err));
+  ASSERT_EQ_INT(3, log.n); /* x, mul0, mul1 */
+  ASSERT_EQ_INT(n_m1, log.node[2]);
+  nnd_engine_destroy(e);
+  opt.precision = NND_PRECISION_REFERENCE;
+  opt.observe = NND_OBSERVE_NONE;
+  ASSERT_EQ_INT(NND_OK, nnd_engine_create(g, &opt, &e, &err));
+  out.data = yr;
+  ASSERT_EQ_INT(NND_OK, nnd_engine_run(e, &in, 1, &out, 1, &err));
+  nnd_engine_destroy(e);
+  int rc = close_f64("silu pairs, fast vs reference", yf, yr, 288, 1e-5);
+  free(xin);
+  nnd_graph_destroy(g);
+  return rc;
+}
+
+NND_TEST_MAIN(NND_TEST(test_cnn_both_precisions), NND_TEST(test_silu_pairs),
+              NND_TEST(test_taps_reference_all), NND_TEST(test_taps_fast_all_fused),
+              NND_TEST(test_taps_list_breaks_fusion), NND_TEST(test_shape_arithmetic_folds),
+              NND_TEST(test_nhwc_hwio_matches_nchw), NND_TEST(test_unsupported_names_node),
+              NND_TEST(test_run_argument_errors), NND_TEST(test_threads_deterministic),
+              NND_TEST(test_memory_reuse_chain), NND_TEST(test_frozen_input))

@@ -26,25 +26,28 @@ static int64_t geom_numel_out(const nnd__conv_geom *g) {
 static void to_last_f64(const double *x, double *y, int64_t n, int64_t c, int64_t sp) {
   for (int64_t a = 0; a < n; a++)
     for (int64_t ch = 0; ch < c; ch++)
-      for (int64_t s = 0; s < sp; s++) y[(a * sp + s) * c + ch] = x[(a * c + ch) * sp + s];
+      for (int64_t s = 0; s < sp; s++)
+        y[(a * sp + s) * c + ch] = x[(a * c + ch) * sp + s];
 }
 static void to_last_f32(const float *x, float *y, int64_t n, int64_t c, int64_t sp) {
   for (int64_t a = 0; a < n; a++)
     for (int64_t ch = 0; ch < c; ch++)
-      for (int64_t s = 0; s < sp; s++) y[(a * sp + s) * c + ch] = x[(a * c + ch) * sp + s];
+      for (int64_t s = 0; s < sp; s++)
+        y[(a * sp + s) * c + ch] = x[(a * c + ch) * sp + s];
 }
 
 static void describe(const char *kind, int id, const nnd__conv_geom *g, char *buf, size_t n) {
-  snprintf(buf, n,
-           "%s case %d: n%lld c%lld o%lld g%lld in %lldx%lldx%lld k %lldx%lldx%lld s %lld,%lld,%lld "
-           "d %lld,%lld,%lld pads %lld,%lld,%lld/%lld,%lld,%lld %s",
-           kind, id, (long long)g->n, (long long)g->c, (long long)g->o, (long long)g->groups,
-           (long long)g->in[0], (long long)g->in[1], (long long)g->in[2], (long long)g->k[0],
-           (long long)g->k[1], (long long)g->k[2], (long long)g->stride[0], (long long)g->stride[1],
-           (long long)g->stride[2], (long long)g->dil[0], (long long)g->dil[1], (long long)g->dil[2],
-           (long long)g->pad_begin[0], (long long)g->pad_begin[1], (long long)g->pad_begin[2],
-           (long long)g->pad_end[0], (long long)g->pad_end[1], (long long)g->pad_end[2],
-           g->channels_last ? "NHWC" : "NCHW");
+  snprintf(
+      buf, n,
+      "%s case %d: n%lld c%lld o%lld g%lld in %lldx%lldx%lld k %lldx%lldx%lld s %lld,%lld,%lld "
+      "d %lld,%lld,%lld pads %lld,%lld,%lld/%lld,%lld,%lld %s",
+      kind, id, (long long)g->n, (long long)g->c, (long long)g->o, (long long)g->groups,
+      (long long)g->in[0], (long long)g->in[1], (long long)g->in[2], (long long)g->k[0],
+      (long long)g->k[1], (long long)g->k[2], (long long)g->stride[0], (long long)g->stride[1],
+      (long long)g->stride[2], (long long)g->dil[0], (long long)g->dil[1], (long long)g->dil[2],
+      (long long)g->pad_begin[0], (long long)g->pad_begin[1], (long long)g->pad_begin[2],
+      (long long)g->pad_end[0], (long long)g->pad_end[1], (long long)g->pad_end[2],
+      g->channels_last ? "NHWC" : "NCHW");
 }
 
 /* Output size with the conv rule; false when the kernel does not fit. */
@@ -59,9 +62,15 @@ static bool finish_geom(nnd__conv_geom *g) {
 }
 
 static const nnd__unary posts[] = {
-    {NND__UN_RELU, 0, 0},      {NND__UN_CLIP, 0, 6},       {NND__UN_LEAKY_RELU, 0.1, 0},
-    {NND__UN_HARD_SWISH, 0, 0}, {NND__UN_SIGMOID, 0, 0},   {NND__UN_TANH, 0, 0},
-    {NND__UN_HARD_SIGMOID, 0.2, 0.5}, {NND__UN_SILU, 0, 0}, {NND__UN_ELU, 1.0, 0},
+    {NND__UN_RELU, 0, 0},
+    {NND__UN_CLIP, 0, 6},
+    {NND__UN_LEAKY_RELU, 0.1, 0},
+    {NND__UN_HARD_SWISH, 0, 0},
+    {NND__UN_SIGMOID, 0, 0},
+    {NND__UN_TANH, 0, 0},
+    {NND__UN_HARD_SIGMOID, 0.2, 0.5},
+    {NND__UN_SILU, 0, 0},
+    {NND__UN_ELU, 1.0, 0},
     {NND__UN_GELU, 0, 0},
 };
 
@@ -132,8 +141,10 @@ static int check_conv(test_rng *r, nnd__fast_ctx *ctx, const nnd__conv_geom *g, 
   double *ynopost = malloc((size_t)ny * 8 + 8);
   memcpy(ynopost, yd, (size_t)ny * 8);
   if (d.sum)
-    for (int64_t i = 0; i < ny; i++) yd[i] += res[i];
-  for (int i = 0; i < d.n_post; i++) nnd__unary_f64(&d.post[i], yd, yd, ny);
+    for (int64_t i = 0; i < ny; i++)
+      yd[i] += res[i];
+  for (int i = 0; i < d.n_post; i++)
+    nnd__unary_f64(&d.post[i], yd, yd, ny);
   int rc = 0;
   /* Generic float loops (no fused residual). */
   nnd__conv_f32(g, x, w, use_bias ? b : NULL, y);
@@ -165,8 +176,10 @@ static int check_conv(test_rng *r, nnd__fast_ctx *ctx, const nnd__conv_geom *g, 
       break;
     }
     void *scratch = aligned_alloc(64, (nnd__fconv_scratch_bytes(c) + 64) / 64 * 64);
-    if (d.sum) memcpy(y, res, (size_t)ny * 4);
-    else memset(y, 0, (size_t)ny * 4);
+    if (d.sum)
+      memcpy(y, res, (size_t)ny * 4);
+    else
+      memset(y, 0, (size_t)ny * 4);
     if (nnd__fconv_run(c, x, y, scratch, &err) != NND_OK) {
       fprintf(stderr, "conv case %d: run failed: %s\n", id, err.message);
       rc = 1;
@@ -183,26 +196,33 @@ static int check_conv(test_rng *r, nnd__fast_ctx *ctx, const nnd__conv_geom *g, 
   if (!rc) {
     nnd__conv_geom o = *g;
     o.channels_last = !g->channels_last;
-    const int64_t sp_in = g->in[0] * g->in[1] * g->in[2], sp_out = g->out[0] * g->out[1] * g->out[2];
-    double *x2 = malloc((size_t)nx * 8), *y2 = malloc((size_t)ny * 8 + 8), *y3 = malloc((size_t)ny * 8 + 8);
+    const int64_t sp_in = g->in[0] * g->in[1] * g->in[2],
+                  sp_out = g->out[0] * g->out[1] * g->out[2];
+    double *x2 = malloc((size_t)nx * 8), *y2 = malloc((size_t)ny * 8 + 8),
+           *y3 = malloc((size_t)ny * 8 + 8);
     if (g->channels_last) {
       /* x is NHWC: make NCHW by the inverse transpose. */
       for (int64_t a = 0; a < g->n; a++)
         for (int64_t ch = 0; ch < g->c; ch++)
-          for (int64_t s = 0; s < sp_in; s++) x2[(a * g->c + ch) * sp_in + s] = xd[(a * sp_in + s) * g->c + ch];
+          for (int64_t s = 0; s < sp_in; s++)
+            x2[(a * g->c + ch) * sp_in + s] = xd[(a * sp_in + s) * g->c + ch];
       nnd__conv_f64(&o, x2, wd, use_bias ? bd : NULL, y2);
-      for (int i = 0; i < d.n_post; i++) nnd__unary_f64(&d.post[i], y2, y2, ny);
+      for (int i = 0; i < d.n_post; i++)
+        nnd__unary_f64(&d.post[i], y2, y2, ny);
       to_last_f64(y2, y3, g->n, g->o, sp_out);
     } else {
       to_last_f64(xd, x2, g->n, g->c, sp_in);
       nnd__conv_f64(&o, x2, wd, use_bias ? bd : NULL, y2);
-      for (int i = 0; i < d.n_post; i++) nnd__unary_f64(&d.post[i], y2, y2, ny);
+      for (int i = 0; i < d.n_post; i++)
+        nnd__unary_f64(&d.post[i], y2, y2, ny);
       for (int64_t a = 0; a < g->n; a++)
         for (int64_t ch = 0; ch < g->o; ch++)
-          for (int64_t s = 0; s < sp_out; s++) y3[(a * g->o + ch) * sp_out + s] = y2[(a * sp_out + s) * g->o + ch];
+          for (int64_t s = 0; s < sp_out; s++)
+            y3[(a * g->o + ch) * sp_out + s] = y2[(a * sp_out + s) * g->o + ch];
     }
     describe("conv reference layouts", id, g, what, sizeof what);
-    for (int i = 0; i < d.n_post; i++) nnd__unary_f64(&d.post[i], ynopost, ynopost, ny);
+    for (int i = 0; i < d.n_post; i++)
+      nnd__unary_f64(&d.post[i], ynopost, ynopost, ny);
     rc |= check_equal_f64(what, y3, ynopost, ny);
     free(x2);
     free(y2);
@@ -300,14 +320,16 @@ static int test_conv_transpose(void) {
       g.dil[d] = used ? rng_int(&r, 1, 2) : 1;
       g.pad_begin[d] = used ? rng_int(&r, 0, g.k[d] - 1) : 0;
       g.pad_end[d] = used ? rng_int(&r, 0, g.k[d] - 1) : 0;
-      g.out[d] = (g.in[d] - 1) * g.stride[d] + (g.k[d] - 1) * g.dil[d] + 1 - g.pad_begin[d] - g.pad_end[d];
+      g.out[d] =
+          (g.in[d] - 1) * g.stride[d] + (g.k[d] - 1) * g.dil[d] + 1 - g.pad_begin[d] - g.pad_end[d];
     }
     if (g.out[1] < 1 || g.out[2] < 1) continue;
     const int64_t nx = geom_numel_in(&g), ny = geom_numel_out(&g);
     const int64_t nw = g.c * (g.o / g.groups) * g.k[1] * g.k[2];
     float *x = malloc((size_t)nx * 4), *w = malloc((size_t)nw * 4), *b = malloc((size_t)g.o * 4);
     float *y = malloc((size_t)ny * 4);
-    double *xd = malloc((size_t)nx * 8), *wd = malloc((size_t)nw * 8), *bd = malloc((size_t)g.o * 8);
+    double *xd = malloc((size_t)nx * 8), *wd = malloc((size_t)nw * 8),
+           *bd = malloc((size_t)g.o * 8);
     double *yd = malloc((size_t)ny * 8);
     fill_f32(&r, x, nx);
     fill_f32(&r, w, nw);
@@ -335,8 +357,8 @@ static int test_conv_transpose(void) {
                                                    : (c * g.in[1] + iy) * g.in[2] + ix;
                 acc += xd[xi] * wd[((c * og + oj) * g.k[1] + ky) * g.k[2] + kx];
               }
-      const int64_t yi = g.channels_last ? (oy * g.out[2] + ox) * g.o + oc
-                                         : (oc * g.out[1] + oy) * g.out[2] + ox;
+      const int64_t yi =
+          g.channels_last ? (oy * g.out[2] + ox) * g.o + oc : (oc * g.out[1] + oy) * g.out[2] + ox;
       ASSERT_NEAR(acc, yd[yi], 1e-12);
     }
     char what[64];
@@ -414,15 +436,18 @@ static int test_matmul_broadcast(void) {
   g.k = 4;
   test_rng r = {5};
   double a[2 * 12], b[3 * 20], y[6 * 15];
-  for (int i = 0; i < 24; i++) a[i] = rng_f(&r);
-  for (int i = 0; i < 60; i++) b[i] = rng_f(&r);
+  for (int i = 0; i < 24; i++)
+    a[i] = rng_f(&r);
+  for (int i = 0; i < 60; i++)
+    b[i] = rng_f(&r);
   nnd__matmul_f64(&g, a, b, y);
   for (int i0 = 0; i0 < 2; i0++)
     for (int i1 = 0; i1 < 3; i1++)
       for (int m = 0; m < 3; m++)
         for (int n = 0; n < 5; n++) {
           double acc = 0;
-          for (int k = 0; k < 4; k++) acc += a[i0 * 12 + m * 4 + k] * b[i1 * 20 + k * 5 + n];
+          for (int k = 0; k < 4; k++)
+            acc += a[i0 * 12 + m * 4 + k] * b[i1 * 20 + k * 5 + n];
           ASSERT_NEAR(acc, y[((i0 * 3 + i1) * 3 + m) * 5 + n], 1e-12);
         }
   return 0;
@@ -434,9 +459,11 @@ static int test_pool_known_values(void) {
   /* x = 1..9 in 3x3, kernel 3, stride 1, pads 1: the corner window holds
    * 1,2,4,5 (4 real taps, 9 with padding). */
   double x[9];
-  for (int i = 0; i < 9; i++) x[i] = i + 1;
+  for (int i = 0; i < 9; i++)
+    x[i] = i + 1;
   nnd__conv_geom g = {.n = 1, .c = 1, .o = 1, .groups = 1};
-  for (int d = 0; d < 3; d++) g.in[d] = g.out[d] = g.k[d] = g.stride[d] = g.dil[d] = 1;
+  for (int d = 0; d < 3; d++)
+    g.in[d] = g.out[d] = g.k[d] = g.stride[d] = g.dil[d] = 1;
   g.in[1] = g.in[2] = 3;
   g.k[1] = g.k[2] = 3;
   g.pad_begin[1] = g.pad_begin[2] = g.pad_end[1] = g.pad_end[2] = 1;
@@ -513,8 +540,10 @@ static int test_pool_random(void) {
       nnd__conv_geom o = g;
       o.channels_last = true;
       to_last_f64(xd, x2, g.n, g.c, sp_in);
-      if (is_max) nnd__maxpool_f64(&o, x2, y2);
-      else nnd__avgpool_f64(&o, cip, x2, y2);
+      if (is_max)
+        nnd__maxpool_f64(&o, x2, y2);
+      else
+        nnd__avgpool_f64(&o, cip, x2, y2);
       to_last_f64(yd, y3, g.n, g.c, sp_out);
       rc = check_equal_f64(what, y2, y3, ny);
     }
@@ -616,20 +645,25 @@ static int test_binary_broadcast(void) {
     if (i % 7 == 0 && rank > 0) out[rank - 1] = ad[rank - 1] = bd[rank - 1] = 20000, n = -1;
     if (n < 0) {
       n = 1;
-      for (int d = 0; d < rank; d++) n *= out[d];
+      for (int d = 0; d < rank; d++)
+        n *= out[d];
     }
     int64_t na = 1, nb = 1;
-    for (int d = 0; d < rank; d++) na *= ad[d], nb *= bd[d];
+    for (int d = 0; d < rank; d++)
+      na *= ad[d], nb *= bd[d];
     const nnd__binary_kind kind = (nnd__binary_kind)rng_int(&r, 0, 7);
     float *a = malloc((size_t)na * 4), *b = malloc((size_t)nb * 4), *y = malloc((size_t)n * 4);
-    double *yd = malloc((size_t)n * 8), *a64 = malloc((size_t)na * 8), *b64 = malloc((size_t)nb * 8);
+    double *yd = malloc((size_t)n * 8), *a64 = malloc((size_t)na * 8),
+           *b64 = malloc((size_t)nb * 8);
     double *y64 = malloc((size_t)n * 8);
     fill_f32(&r, a, na);
     fill_f32(&r, b, nb);
     if (kind == NND__BIN_POW)
-      for (int64_t q = 0; q < na; q++) a[q] = fabsf(a[q]) + 0.1f;
+      for (int64_t q = 0; q < na; q++)
+        a[q] = fabsf(a[q]) + 0.1f;
     if (kind == NND__BIN_DIV)
-      for (int64_t q = 0; q < nb; q++) b[q] = b[q] < 0 ? b[q] - 0.5f : b[q] + 0.5f;
+      for (int64_t q = 0; q < nb; q++)
+        b[q] = b[q] < 0 ? b[q] - 0.5f : b[q] + 0.5f;
     for (int64_t q = 0; q < n; q++) {
       int64_t rem = q, ia = 0, ib = 0, sa = 1, sb = 1;
       for (int d = rank - 1; d >= 0; d--) {
@@ -677,14 +711,18 @@ static int test_binary_broadcast(void) {
 /* In place: y aliases a (the non-broadcast operand). */
 static int test_binary_inplace(void) {
   float a[12], b[4], ref[12];
-  for (int i = 0; i < 12; i++) a[i] = (float)i;
-  for (int i = 0; i < 4; i++) b[i] = (float)(10 * i);
-  for (int i = 0; i < 12; i++) ref[i] = a[i] + b[i % 4];
+  for (int i = 0; i < 12; i++)
+    a[i] = (float)i;
+  for (int i = 0; i < 4; i++)
+    b[i] = (float)(10 * i);
+  for (int i = 0; i < 12; i++)
+    ref[i] = a[i] + b[i % 4];
   int64_t out[2] = {3, 4}, bd[2] = {1, 4};
   nnd__bcast bc;
   nnd__bcast_init(&bc, 2, out, out, bd);
   nnd__binary_f32(NND__BIN_ADD, &bc, a, b, a);
-  for (int i = 0; i < 12; i++) ASSERT_NEAR(ref[i], a[i], 0);
+  for (int i = 0; i < 12; i++)
+    ASSERT_NEAR(ref[i], a[i], 0);
   return 0;
 }
 
@@ -706,7 +744,8 @@ static int test_softmax_lrn_bn(void) {
   for (int o = 0; o < O; o++)
     for (int i = 0; i < I; i++) {
       double s = 0;
-      for (int l = 0; l < L; l++) s += yd[(o * L + l) * I + i];
+      for (int l = 0; l < L; l++)
+        s += yd[(o * L + l) * I + i];
       ASSERT_NEAR(1.0, s, 1e-14);
     }
   nnd__lrn_f64(O, L, I, 3, 1e-2, 0.75, 1.0, xd, yd);
@@ -727,8 +766,13 @@ static int test_softmax_lrn_bn(void) {
     b[c] = (float)(bi[c] - mu[c] * sc[c] / sqrt(va[c] + 1e-5));
   }
   nnd__batchnorm_f64(O, L, I, xd, sc, bi, mu, va, 1e-5, yd);
-  nnd__channel_affine_f32(O, L, I, x, a, b, y);
+  nnd__channel_affine_f32(O, L, I, x, a, b, -INFINITY, INFINITY, y);
   if (check_close_f32("batchnorm", y, yd, N, 2e-6, 2e-6)) return 1;
+  /* With a fused ReLU6. */
+  nnd__channel_affine_f32(O, L, I, x, a, b, 0.f, 6.f, y);
+  for (int i = 0; i < N; i++)
+    yd[i] = yd[i] < 0 ? 0 : (yd[i] > 6 ? 6 : yd[i]);
+  if (check_close_f32("batchnorm + relu6", y, yd, N, 2e-6, 2e-6)) return 1;
   return 0;
 }
 
@@ -751,9 +795,11 @@ static int test_reduce(void) {
     int64_t *xi = malloc((size_t)n * 8), *yi = malloc((size_t)on * 8);
     fill_f32(&r, x, n);
     f32_to_f64(x, xd, n);
-    for (int64_t q = 0; q < n; q++) xi[q] = (int64_t)(x[q] * 100);
+    for (int64_t q = 0; q < n; q++)
+      xi[q] = (int64_t)(x[q] * 100);
     int64_t *cnt = calloc((size_t)on, 8);
-    for (int64_t q = 0; q < on; q++) ref[q] = kind == NND__RED_MAX ? -INFINITY : kind == NND__RED_MIN ? INFINITY : 0;
+    for (int64_t q = 0; q < on; q++)
+      ref[q] = kind == NND__RED_MAX ? -INFINITY : kind == NND__RED_MIN ? INFINITY : 0;
     for (int64_t q = 0; q < n; q++) {
       int64_t rem = q, o = 0, os = 1;
       for (int d = rank - 1; d >= 0; d--) {
@@ -765,11 +811,14 @@ static int test_reduce(void) {
         }
       }
       double v = xd[q];
-      ref[o] = kind == NND__RED_MAX ? fmax(ref[o], v) : kind == NND__RED_MIN ? fmin(ref[o], v) : ref[o] + v;
+      ref[o] = kind == NND__RED_MAX   ? fmax(ref[o], v)
+               : kind == NND__RED_MIN ? fmin(ref[o], v)
+                                      : ref[o] + v;
       cnt[o]++;
     }
     if (kind == NND__RED_MEAN)
-      for (int64_t q = 0; q < on; q++) ref[q] /= (double)cnt[q];
+      for (int64_t q = 0; q < on; q++)
+        ref[q] /= (double)cnt[q];
     nnd__reduce_f64(kind, rank, dims, mask, xd, yd);
     nnd__reduce_f32(kind, rank, dims, mask, x, y);
     nnd__reduce_i64(NND__RED_SUM, rank, dims, mask, xi, yi);
@@ -816,13 +865,18 @@ static int test_transpose_random(void) {
     }
     const size_t es = rng_int(&r, 0, 1) ? 4 : 8;
     int64_t *x = malloc((size_t)n * 8), *y = malloc((size_t)n * 8);
-    for (int64_t q = 0; q < n; q++) x[q] = q;
+    for (int64_t q = 0; q < n; q++)
+      x[q] = q;
     uint32_t *x32 = malloc((size_t)n * 4), *y32 = malloc((size_t)n * 4);
-    for (int64_t q = 0; q < n; q++) x32[q] = (uint32_t)q;
-    if (es == 8) nnd__transpose(8, rank, dims, perm, x, y);
-    else nnd__transpose(4, rank, dims, perm, x32, y32);
+    for (int64_t q = 0; q < n; q++)
+      x32[q] = (uint32_t)q;
+    if (es == 8)
+      nnd__transpose(8, rank, dims, perm, x, y);
+    else
+      nnd__transpose(4, rank, dims, perm, x32, y32);
     int64_t istride[NND_MAX_RANK], acc = 1;
-    for (int d = rank - 1; d >= 0; d--) istride[d] = acc, acc *= dims[d];
+    for (int d = rank - 1; d >= 0; d--)
+      istride[d] = acc, acc *= dims[d];
     for (int64_t q = 0; q < n; q++) {
       int64_t rem = q, src = 0;
       for (int d = rank - 1; d >= 0; d--) {
@@ -848,53 +902,65 @@ static int test_transpose_random(void) {
 static int test_slice_pad_concat_gather(void) {
   /* Slice with a negative step: x[4][5] -> rows 3,1 ; cols 0,2,4. */
   int64_t x[20], y[6];
-  for (int i = 0; i < 20; i++) x[i] = i;
+  for (int i = 0; i < 20; i++)
+    x[i] = i;
   int64_t in[2] = {4, 5}, start[2] = {3, 0}, step[2] = {-2, 2}, out[2] = {2, 3};
   nnd__slice(8, 2, in, start, step, out, x, y);
   const int64_t want[6] = {15, 17, 19, 5, 7, 9};
-  for (int i = 0; i < 6; i++) ASSERT_EQ_INT(want[i], y[i]);
+  for (int i = 0; i < 6; i++)
+    ASSERT_EQ_INT(want[i], y[i]);
   /* Pad modes on [1,2,3] with 2 before and 3 after. */
   int64_t v[3] = {1, 2, 3}, p[8], d1[1] = {3}, pb[1] = {2}, o8[1] = {8}, fill = -1;
   nnd__pad(8, 1, d1, pb, o8, NND_PAD_CONSTANT, &fill, v, p);
   const int64_t wc[8] = {-1, -1, 1, 2, 3, -1, -1, -1};
-  for (int i = 0; i < 8; i++) ASSERT_EQ_INT(wc[i], p[i]);
+  for (int i = 0; i < 8; i++)
+    ASSERT_EQ_INT(wc[i], p[i]);
   nnd__pad(8, 1, d1, pb, o8, NND_PAD_REFLECT, &fill, v, p);
   const int64_t wr[8] = {3, 2, 1, 2, 3, 2, 1, 2};
-  for (int i = 0; i < 8; i++) ASSERT_EQ_INT(wr[i], p[i]);
+  for (int i = 0; i < 8; i++)
+    ASSERT_EQ_INT(wr[i], p[i]);
   nnd__pad(8, 1, d1, pb, o8, NND_PAD_EDGE, &fill, v, p);
   const int64_t we[8] = {1, 1, 1, 2, 3, 3, 3, 3};
-  for (int i = 0; i < 8; i++) ASSERT_EQ_INT(we[i], p[i]);
+  for (int i = 0; i < 8; i++)
+    ASSERT_EQ_INT(we[i], p[i]);
   /* Negative pads crop: 2-D [3][3], crop 1 at the front of dim 0, pad 1
    * after dim 1. */
   int64_t m[9], mo[2 * 4];
-  for (int i = 0; i < 9; i++) m[i] = i;
+  for (int i = 0; i < 9; i++)
+    m[i] = i;
   int64_t md[2] = {3, 3}, mb[2] = {-1, 0}, mod[2] = {2, 4};
   nnd__pad(8, 2, md, mb, mod, NND_PAD_CONSTANT, &fill, m, mo);
   const int64_t wm[8] = {3, 4, 5, -1, 6, 7, 8, -1};
-  for (int i = 0; i < 8; i++) ASSERT_EQ_INT(wm[i], mo[i]);
+  for (int i = 0; i < 8; i++)
+    ASSERT_EQ_INT(wm[i], mo[i]);
   /* Concat on axis 1 of [2][1] and [2][2], then split back. */
   float a[2] = {1, 2}, b[4] = {3, 4, 5, 6}, c[6], a2[2], b2[4];
   const void *xs[2] = {a, b};
   int64_t chunk[2] = {1, 2};
   nnd__concat(4, 2, 2, chunk, xs, c);
   const float wcat[6] = {1, 3, 4, 2, 5, 6};
-  for (int i = 0; i < 6; i++) ASSERT_NEAR(wcat[i], c[i], 0);
+  for (int i = 0; i < 6; i++)
+    ASSERT_NEAR(wcat[i], c[i], 0);
   void *ys[2] = {a2, b2};
   nnd__split(4, 2, 2, chunk, c, ys);
-  for (int i = 0; i < 2; i++) ASSERT_NEAR(a[i], a2[i], 0);
-  for (int i = 0; i < 4; i++) ASSERT_NEAR(b[i], b2[i], 0);
+  for (int i = 0; i < 2; i++)
+    ASSERT_NEAR(a[i], a2[i], 0);
+  for (int i = 0; i < 4; i++)
+    ASSERT_NEAR(b[i], b2[i], 0);
   /* Gather rows 2, 0, 2 of [3][2]. */
   double g[6] = {0, 1, 10, 11, 20, 21}, go[6];
   int64_t idx[3] = {2, 0, 2};
   nnd__gather(8, 1, 3, 2, idx, 3, g, go);
   const double wg[6] = {20, 21, 0, 1, 20, 21};
-  for (int i = 0; i < 6; i++) ASSERT_NEAR(wg[i], go[i], 0);
+  for (int i = 0; i < 6; i++)
+    ASSERT_NEAR(wg[i], go[i], 0);
   /* Broadcast [2][1] to [2][3]. */
   double bsrc[2] = {7, 8}, bdst[6];
   int64_t bi[2] = {2, 1}, bo[2] = {2, 3};
   nnd__broadcast_to(8, 2, bi, bo, bsrc, bdst);
   const double wb[6] = {7, 7, 7, 8, 8, 8};
-  for (int i = 0; i < 6; i++) ASSERT_NEAR(wb[i], bdst[i], 0);
+  for (int i = 0; i < 6; i++)
+    ASSERT_NEAR(wb[i], bdst[i], 0);
   return 0;
 }
 

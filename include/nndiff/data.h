@@ -76,9 +76,9 @@ nnd_status nnd_image_to_gray(const nnd_image *in, nnd_image *out, nnd_error *err
 /* Preprocessing                                                             */
 
 typedef enum nnd_data_layout {
-  NND_LAYOUT_AUTO = 0, /* decide from the model's input shape */
-  NND_LAYOUT_NCHW = 1, /* channels first: item is [C, H, W] */
-  NND_LAYOUT_NHWC = 2  /* channels last: item is [H, W, C] */
+  NND_DATA_LAYOUT_AUTO = 0, /* decide from the model's input shape */
+  NND_DATA_LAYOUT_NCHW = 1, /* channels first: item is [C, H, W] */
+  NND_DATA_LAYOUT_NHWC = 2  /* channels last: item is [H, W, C] */
 } nnd_data_layout;
 
 typedef enum nnd_resize_mode {
@@ -262,6 +262,21 @@ nnd_status nnd_npy_write(const char *path, nnd_npy_dtype dtype, const int64_t *s
 nnd_status nnd_npy_write_f32(const char *path, const int64_t *shape, size_t rank, const float *data,
                              nnd_error *err);
 
+/* A .npy written piece by piece, for results too large to hold or produced
+ * batch by batch, with the same atomicity as nnd_npy_write: open writes the
+ * header into a temporary file beside path (shape known up front); append
+ * adds `count` elements (row-major order); commit checks that exactly the
+ * promised number of elements was written, then flushes, syncs and renames
+ * the file onto path; abort removes the temporary file. So a run that stops
+ * early (an error, a signal) leaves nothing at path. commit and abort free
+ * the writer; abort(NULL) is a no-op. Dtypes as nnd_npy_write. */
+typedef struct nnd_npy_writer nnd_npy_writer;
+nnd_status nnd_npy_writer_open(const char *path, nnd_npy_dtype dtype, const int64_t *shape,
+                               size_t rank, nnd_npy_writer **out, nnd_error *err);
+nnd_status nnd_npy_writer_append(nnd_npy_writer *w, const void *data, size_t count, nnd_error *err);
+nnd_status nnd_npy_writer_commit(nnd_npy_writer *w, nnd_error *err);
+void nnd_npy_writer_abort(nnd_npy_writer *w);
+
 /* ------------------------------------------------------------------------ */
 /* Datasets                                                                  */
 
@@ -325,6 +340,14 @@ nnd_status nnd_dataset_item(const nnd_dataset *ds, size_t index, nnd_item_info *
  * threads at once on one dataset. */
 nnd_status nnd_dataset_read(nnd_dataset *ds, size_t index, const nnd_item_shape *shape, float *out,
                             size_t out_count, nnd_item_info *info, nnd_error *err);
+
+/* Image datasets: decodes item index into *out (8-bit RGB, as
+ * nnd_image_load does) without preprocessing, so a caller feeding several
+ * models with different preprocessing decodes each image once and runs
+ * nnd_preprocess_image per pipeline. info may be NULL. Errors name the file.
+ * NND_ERR_USAGE for a tensor dataset. Safe from several threads at once. */
+nnd_status nnd_dataset_decode(nnd_dataset *ds, size_t index, nnd_image *out, nnd_item_info *info,
+                              nnd_error *err);
 
 /* One line describing the data source, e.g. "images: val/ (50000 JPEG/PNG
  * files; labels val/labels.txt, 50000 labelled)" or "tensor: x.npz:images

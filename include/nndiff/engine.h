@@ -112,8 +112,8 @@ typedef struct nnd_engine_options {
    * tensors may be F32, F64 or I64 and must match the input's shape (the
    * batch resolved). nnd_engine_run then takes the other inputs only. */
   int n_frozen;
-  const int32_t *frozen_values;   /* value ids of graph inputs */
-  const nnd_tensor *frozen_data;  /* one tensor per frozen value */
+  const int32_t *frozen_values;  /* value ids of graph inputs */
+  const nnd_tensor *frozen_data; /* one tensor per frozen value */
   /* Fast path: keep every node a step of its own (no BatchNorm folding, no
    * activation fusion, no channels-last layout). For debugging the fusions. */
   bool no_fusion;
@@ -136,7 +136,8 @@ nnd_status nnd_engine_create(const nnd_graph *graph, const nnd_engine_options *o
 /* Runs one batch. inputs[i] feeds the i-th graph input that is not frozen
  * (graph order); outputs[i] receives graph output i: dims must equal the
  * planned shape (nnd_engine_value_shape), dtype F32 or F64 (converted as
- * needed), data caller-allocated. Taps run inside this call. */
+ * needed), data caller-allocated; an output whose data is NULL is not
+ * copied (and not checked). Taps run inside this call. */
 nnd_status nnd_engine_run(nnd_engine *engine, const nnd_tensor *inputs, int n_inputs,
                           nnd_tensor *outputs, int n_outputs, nnd_error *err);
 
@@ -157,22 +158,22 @@ typedef struct nnd_engine_stats {
   nnd_precision precision;
   int64_t batch;
   int threads;
-  int32_t n_steps;          /* kernels a run executes (conversions included) */
-  int32_t n_folded_nodes;   /* computed once at create (constant inputs) */
-  int32_t n_fused_nodes;    /* absorbed into a producer (BatchNorm, activations) */
-  int32_t n_alias_nodes;    /* free: Reshape/Flatten/Squeeze/Identity... */
-  int32_t n_layout_conversions; /* NCHW <-> channels-last steps */
-  size_t activation_bytes;  /* the planned arena for intermediate values */
+  int32_t n_steps;               /* kernels a run executes (conversions included) */
+  int32_t n_folded_nodes;        /* computed once at create (constant inputs) */
+  int32_t n_fused_nodes;         /* absorbed into a producer (BatchNorm, activations) */
+  int32_t n_alias_nodes;         /* free: Reshape/Flatten/Squeeze/Identity... */
+  int32_t n_layout_conversions;  /* NCHW <-> channels-last steps */
+  size_t activation_bytes;       /* the planned arena for intermediate values */
   size_t naive_activation_bytes; /* what it would be without buffer reuse */
-  size_t weight_bytes;      /* packed weights and other constants */
-  const char *conv_backend; /* "onednn", "im2col+openblas", "im2col+naive" */
-  const char *isa;          /* "avx2" or "generic": our own kernels */
+  size_t weight_bytes;           /* packed weights and other constants */
+  const char *conv_backend;      /* "onednn", "im2col+openblas", "im2col+naive" */
+  const char *isa;               /* "avx2" or "generic": our own kernels */
 } nnd_engine_stats;
 
 void nnd_engine_get_stats(const nnd_engine *engine, nnd_engine_stats *stats_out);
 
 /* Optional per-step timing: when enabled, each run adds the wall time of
- * every step to a per-node counter. */
+ * every step to a per-node counter. Enabling it resets the counters. */
 void nnd_engine_set_profiling(nnd_engine *engine, bool enabled);
 /* Accumulated seconds for `node` (fused groups count on their last node;
  * layout conversions on the consuming node). 0 when never run. */

@@ -11,7 +11,9 @@
 #include <stdio.h>
 
 #include "nndiff/cost.h"
+#include "nndiff/infer.h"
 #include "nndiff/ir.h"
+#include "nndiff/outputs.h"
 #include "nndiff/status.h"
 
 #ifdef __cplusplus
@@ -41,6 +43,80 @@ nnd_status nnd_inspect_write_text(FILE *out, const nnd_inspect_data *d, bool lay
 /* Builds the JSON document (always with the per-layer list). On success the
  * caller owns *json_out and releases it with json_object_put. */
 nnd_status nnd_inspect_build_json(const nnd_inspect_data *d, struct json_object **json_out,
+                                  nnd_error *err);
+
+/* ---------------------------------------------------------------- run */
+
+/* One input's answer in `nndiff run`. */
+typedef struct nnd_run_item {
+  size_t index;        /* dataset index */
+  const char *file;    /* image path relative to the dataset; NULL for tensor data */
+  int64_t label;       /* -1 when unknown */
+  int k;               /* entries in top/scores */
+  const int32_t *top;  /* classes, best first */
+  const double *scores;/* their scores: raw outputs, or softmax probabilities */
+} nnd_run_item;
+
+/* How a command ran: the engine settings and the timings. */
+typedef struct nnd_run_setup {
+  const char *data_path;
+  const char *data_text;     /* nnd_dataset_describe */
+  bool tensor_data;
+  nnd_precision precision;
+  int64_t batch;
+  int threads;
+  nnd_on_error on_error;
+  size_t total;              /* items visited (dataset size or --limit) */
+  const nnd_infer_stats *stats;
+  const nnd_infer_skip *skipped;
+  size_t n_skipped;
+  const char *tool_version;
+} nnd_run_setup;
+
+/* What `nndiff run` reports (all pointers borrowed). */
+typedef struct nnd_run_data {
+  const char *model_path;
+  const nnd_graph *graph;
+  const nnd_infer_model_info *model;
+  nnd_run_setup setup;
+  bool softmax;
+  size_t n_items;
+  const nnd_run_item *items; /* in dataset order */
+  bool has_labels;
+  nnd_accuracy accuracy;
+  const char *outputs_path;  /* --outputs, or NULL */
+} nnd_run_data;
+
+/* The human summary: model, data, preprocessing in one line, per-image top-k
+ * (all of them when verbose or at most 20, else the first and last few and a
+ * summary of the top-1 classes), skipped items, accuracy and throughput. */
+nnd_status nnd_run_write_text(FILE *out, const nnd_run_data *d, bool verbose, nnd_error *err);
+/* JSON "nndiff.run/1" (every image). The caller owns *json_out. */
+nnd_status nnd_run_build_json(const nnd_run_data *d, struct json_object **json_out,
+                              nnd_error *err);
+
+/* ------------------------------------------------------------ compare */
+
+/* What `nndiff compare` reports (all pointers borrowed). */
+typedef struct nnd_compare_data {
+  int n_models;
+  const char *const *model_paths;
+  const nnd_infer_model_info *models; /* n_models entries */
+  nnd_run_setup setup;
+  const nnd_outputs_compare *cmp;
+  nnd_dataset *dataset;               /* item names for the listings */
+  const nnd_chain_result *chain;      /* NULL unless --chain */
+  bool has_labels;
+  const nnd_accuracy *accuracy;       /* n_models entries when has_labels */
+} nnd_compare_data;
+
+/* The human summary: models, preprocessing per pipeline, the N x N label
+ * discrepancy matrix, every pair's metrics and discrepant inputs (at most 20
+ * per pair unless verbose), the chain, accuracy, throughput. */
+nnd_status nnd_compare_write_text(FILE *out, const nnd_compare_data *d, bool verbose,
+                                  nnd_error *err);
+/* JSON "nndiff.compare/1". The caller owns *json_out. */
+nnd_status nnd_compare_build_json(const nnd_compare_data *d, struct json_object **json_out,
                                   nnd_error *err);
 
 /* ---------------------------------------------------------- JSON out */

@@ -42,5 +42,11 @@ nnd_status nnd_cli_load_model(const char *path, nnd_graph **graph_out, nnd_error
 /* Commands. */
 int nnd_cmd_inspect(int argc, char **argv);
 void nnd_cmd_inspect_help(FILE *out);
+int nnd_cmd_run(int argc, char **argv);
+void nnd_cmd_run_help(FILE *out);
+int nnd_cmd_compare(int argc, char **argv);
+void nnd_cmd_compare_help(FILE *out);
+int nnd_cmd_localize(int argc, char **argv);
+void nnd_cmd_localize_help(FILE *out);
 
 #endif

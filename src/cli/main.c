@@ -9,6 +9,12 @@
 static const nnd_cli_command commands[] = {
     {"inspect", "summarise a model: inputs, outputs, parameters, MACs, FLOPs, ops", nnd_cmd_inspect,
      nnd_cmd_inspect_help},
+    {"run", "run a model over images or tensors: top-k, accuracy, throughput", nnd_cmd_run,
+     nnd_cmd_run_help},
+    {"compare", "run models on the same inputs: label discrepancy, tau, |diff|, chain",
+     nnd_cmd_compare, nnd_cmd_compare_help},
+    {"localize", "find where and why a converted model differs from its source, and the fix",
+     nnd_cmd_localize, nnd_cmd_localize_help},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -504,10 +504,10 @@ static nnd_status read_tensor(nnd_dataset *ds, size_t index, const nnd_item_shap
   int hwc_to_chw = 0, chw_to_hwc = 0;
   if (!same && have->rank == 3 && shape->rank == 3) {
     hwc_to_chw = have->dims[2] == shape->dims[0] && have->dims[0] == shape->dims[1] &&
-                 have->dims[1] == shape->dims[2] && shape->layout != NND_LAYOUT_NHWC;
+                 have->dims[1] == shape->dims[2] && shape->layout != NND_DATA_LAYOUT_NHWC;
     chw_to_hwc = !hwc_to_chw && have->dims[0] == shape->dims[2] &&
                  have->dims[1] == shape->dims[0] && have->dims[2] == shape->dims[1] &&
-                 shape->layout != NND_LAYOUT_NCHW;
+                 shape->layout != NND_DATA_LAYOUT_NCHW;
   }
   if (!same && !hwc_to_chw && !chw_to_hwc) {
     char a[160], b[160];
@@ -571,6 +571,22 @@ nnd_status nnd_dataset_read(nnd_dataset *ds, size_t index, const nnd_item_shape 
   nnd_preprocess resolved;
   st = nnd_preprocess_resolve(&ds->pp, shape, &resolved, err);
   if (st) return st;
+  nnd_image img;
+  st = nnd_dataset_decode(ds, index, &img, NULL, err);
+  if (!st) st = nnd_preprocess_image(&resolved, &img, out, out_count, NULL, err);
+  nnd_image_free(&img);
+  return st;
+}
+
+nnd_status nnd_dataset_decode(nnd_dataset *ds, size_t index, nnd_image *out, nnd_item_info *info,
+                              nnd_error *err) {
+  memset(out, 0, sizeof *out);
+  if (ds->kind != NND_DATASET_IMAGES)
+    return nnd_error_set(err, NND_ERR_USAGE, "%s: a tensor dataset holds no images to decode",
+                         ds->path);
+  nnd_item_info tmp_info;
+  nnd_status st = nnd_dataset_item(ds, index, info ? info : &tmp_info, err);
+  if (st) return st;
   char *full = NULL;
   const char *file = ds->names[index];
   if (*ds->root) {
@@ -578,10 +594,7 @@ nnd_status nnd_dataset_read(nnd_dataset *ds, size_t index, const nnd_item_shape 
       return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
     file = full;
   }
-  nnd_image img;
-  st = nnd_image_load(file, ds->max_pixels, &img, err);
-  if (!st) st = nnd_preprocess_image(&resolved, &img, out, out_count, NULL, err);
-  nnd_image_free(&img);
+  st = nnd_image_load(file, ds->max_pixels, out, err);
   free(full);
   return st;
 }

@@ -371,8 +371,18 @@ nnd_status nnd_npy_to_i64(const nnd_npy_info *info, const void *raw, size_t coun
 
 /* ---- writer ---- */
 
-nnd_status nnd_npy_write(const char *path, nnd_npy_dtype dtype, const int64_t *shape, size_t rank,
-                         const void *data, nnd_error *err) {
+struct nnd_npy_writer {
+  nnd_atomic_file *af;
+  char *path;
+  size_t itemsize;
+  size_t count, written; /* elements the header promises, elements written */
+};
+
+/* Formats the header of a C-order little-endian .npy (version 1, or 2 when
+ * the header needs it), padded so the data starts on a 64-byte boundary. */
+static nnd_status npy_header(const char *path, nnd_npy_dtype dtype, const int64_t *shape,
+                             size_t rank, unsigned char *header, size_t cap, size_t *len_out,
+                             size_t *count_out, nnd_error *err) {
   const char *descr;
   switch (dtype) {
   case NND_NPY_F32: descr = "<f4"; break;
@@ -399,7 +409,6 @@ nnd_status nnd_npy_write(const char *path, nnd_npy_dtype dtype, const int64_t *s
   size_t bytes;
   if (!nnd__mul_size(count, nnd__npy_itemsize(dtype), &bytes))
     return nnd_error_set(err, NND_ERR_USAGE, "%s: shape overflows", path);
-  /* Pad with spaces so the data starts on a 64-byte boundary, end with '\n'. */
   size_t pre = 10, total = (pre + n + 1 + 63) / 64 * 64;
   int version = 1;
   if (total - pre > 65535) {
@@ -407,7 +416,7 @@ nnd_status nnd_npy_write(const char *path, nnd_npy_dtype dtype, const int64_t *s
     pre = 12;
     total = (pre + n + 1 + 63) / 64 * 64;
   }
-  unsigned char header[sizeof dict + 80];
+  if (total > cap) return nnd_error_set(err, NND_ERR_INTERNAL, "%s: .npy header too long", path);
   size_t hlen = total - pre;
   memcpy(header, npy_magic, NPY_MAGIC_LEN);
   header[6] = (unsigned char)version;
@@ -421,16 +430,81 @@ nnd_status nnd_npy_write(const char *path, nnd_npy_dtype dtype, const int64_t *s
   memcpy(header + pre, dict, n);
   memset(header + pre + n, ' ', hlen - n - 1);
   header[total - 1] = '\n';
-  nnd_atomic_file *af;
-  nnd_status st = nnd_atomic_file_open(path, &af, err);
+  *len_out = total;
+  *count_out = count;
+  return NND_OK;
+}
+
+nnd_status nnd_npy_writer_open(const char *path, nnd_npy_dtype dtype, const int64_t *shape,
+                               size_t rank, nnd_npy_writer **out, nnd_error *err) {
+  *out = NULL;
+  unsigned char header[64 + NND_NPY_MAX_RANK * 22 + 80];
+  size_t len = 0, count = 0;
+  nnd_status st = npy_header(path, dtype, shape, rank, header, sizeof header, &len, &count, err);
   if (st) return st;
-  FILE *f = nnd_atomic_file_stream(af);
-  if (fwrite(header, 1, total, f) != total || (bytes && fwrite(data, 1, bytes, f) != bytes)) {
-    int e = errno;
-    nnd_atomic_file_abort(af);
-    return nnd_error_set(err, NND_ERR_IO, "%s: write failed: %s", path, strerror(e));
+  nnd_npy_writer *w = calloc(1, sizeof *w);
+  if (!w || !(w->path = strdup(path))) {
+    free(w);
+    return nnd_error_set(err, NND_ERR_NOMEM, "%s: out of memory", path);
   }
-  return nnd_atomic_file_commit(af, err);
+  w->itemsize = nnd__npy_itemsize(dtype);
+  w->count = count;
+  st = nnd_atomic_file_open(path, &w->af, err);
+  if (!st && fwrite(header, 1, len, nnd_atomic_file_stream(w->af)) != len)
+    st = nnd_error_set(err, NND_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+  if (st) {
+    nnd_npy_writer_abort(w);
+    return st;
+  }
+  *out = w;
+  return NND_OK;
+}
+
+nnd_status nnd_npy_writer_append(nnd_npy_writer *w, const void *data, size_t count,
+                                 nnd_error *err) {
+  if (count > w->count - w->written)
+    return nnd_error_set(err, NND_ERR_USAGE,
+                         "%s: %zu more elements than the .npy header promises (%zu)", w->path,
+                         count - (w->count - w->written), w->count);
+  if (count && fwrite(data, w->itemsize, count, nnd_atomic_file_stream(w->af)) != count)
+    return nnd_error_set(err, NND_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));
+  w->written += count;
+  return NND_OK;
+}
+
+nnd_status nnd_npy_writer_commit(nnd_npy_writer *w, nnd_error *err) {
+  nnd_status st;
+  if (w->written != w->count) {
+    st = nnd_error_set(err, NND_ERR_INTERNAL,
+                       "%s: %zu of the %zu elements the .npy header promises were written", w->path,
+                       w->written, w->count);
+    nnd_npy_writer_abort(w);
+    return st;
+  }
+  st = nnd_atomic_file_commit(w->af, err);
+  w->af = NULL; /* committed or removed either way */
+  nnd_npy_writer_abort(w);
+  return st;
+}
+
+void nnd_npy_writer_abort(nnd_npy_writer *w) {
+  if (!w) return;
+  nnd_atomic_file_abort(w->af);
+  free(w->path);
+  free(w);
+}
+
+nnd_status nnd_npy_write(const char *path, nnd_npy_dtype dtype, const int64_t *shape, size_t rank,
+                         const void *data, nnd_error *err) {
+  nnd_npy_writer *w;
+  nnd_status st = nnd_npy_writer_open(path, dtype, shape, rank, &w, err);
+  if (st) return st;
+  st = nnd_npy_writer_append(w, data, w->count, err);
+  if (st) {
+    nnd_npy_writer_abort(w);
+    return st;
+  }
+  return nnd_npy_writer_commit(w, err);
 }
 
 nnd_status nnd_npy_write_f32(const char *path, const int64_t *shape, size_t rank, const float *data,

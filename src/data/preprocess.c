@@ -38,21 +38,21 @@ static void fill_torchvision(nnd_preprocess *pp) {
   pp->scale = 1.0 / 255.0;
   memcpy(pp->mean, imagenet_mean, sizeof pp->mean);
   memcpy(pp->std, imagenet_std, sizeof pp->std);
-  pp->layout = NND_LAYOUT_NCHW;
+  pp->layout = NND_DATA_LAYOUT_NCHW;
 }
 
 static void fill_keras_tf(nnd_preprocess *pp) {
   pp->resize = NND_RESIZE_DIRECT;
   pp->scale = 1.0 / 127.5;
   set3(pp->mean, 1, 1, 1);
-  pp->layout = NND_LAYOUT_NHWC;
+  pp->layout = NND_DATA_LAYOUT_NHWC;
 }
 
 static void fill_keras_caffe(nnd_preprocess *pp) {
   pp->resize = NND_RESIZE_DIRECT;
   pp->order = NND_ORDER_BGR;
   set3(pp->mean, 103.939, 116.779, 123.68); /* B, G, R */
-  pp->layout = NND_LAYOUT_NHWC;
+  pp->layout = NND_DATA_LAYOUT_NHWC;
 }
 
 static void fill_keras_torch(nnd_preprocess *pp) {
@@ -60,7 +60,7 @@ static void fill_keras_torch(nnd_preprocess *pp) {
   pp->scale = 1.0 / 255.0;
   memcpy(pp->mean, imagenet_mean, sizeof pp->mean);
   memcpy(pp->std, imagenet_std, sizeof pp->std);
-  pp->layout = NND_LAYOUT_NHWC;
+  pp->layout = NND_DATA_LAYOUT_NHWC;
 }
 
 static void fill_inception(nnd_preprocess *pp) {
@@ -68,12 +68,12 @@ static void fill_inception(nnd_preprocess *pp) {
   pp->resize = NND_RESIZE_DIRECT;
   pp->scale = 1.0 / 127.5;
   set3(pp->mean, 1, 1, 1);
-  pp->layout = NND_LAYOUT_NHWC;
+  pp->layout = NND_DATA_LAYOUT_NHWC;
 }
 
 static void fill_raw(nnd_preprocess *pp) {
   pp->resize = NND_RESIZE_DIRECT;
-  pp->layout = NND_LAYOUT_NCHW;
+  pp->layout = NND_DATA_LAYOUT_NCHW;
 }
 
 static const preset_def presets[] = {
@@ -233,9 +233,9 @@ nnd_status nnd_preprocess_set(nnd_preprocess *pp, const char *key, const char *v
   } else if (!strcmp(key, "layout")) {
     bit = NND_PP_KEY_LAYOUT;
     if (!strcmp(value, "nchw"))
-      pp->layout = NND_LAYOUT_NCHW, pp->layout_forced = 1;
+      pp->layout = NND_DATA_LAYOUT_NCHW, pp->layout_forced = 1;
     else if (!strcmp(value, "nhwc"))
-      pp->layout = NND_LAYOUT_NHWC, pp->layout_forced = 1;
+      pp->layout = NND_DATA_LAYOUT_NHWC, pp->layout_forced = 1;
     else if (!strcmp(value, "auto"))
       pp->layout_forced = 0;
     else
@@ -387,7 +387,7 @@ size_t nnd_preprocess_describe(const nnd_preprocess *pp, char *buf, size_t cap) 
   sb_triple(&sb, pp->mean, pp->channels);
   sb_printf(&sb, ", std ");
   sb_triple(&sb, pp->std, pp->channels);
-  const char *layout = pp->layout == NND_LAYOUT_NHWC ? "NHWC" : "NCHW";
+  const char *layout = pp->layout == NND_DATA_LAYOUT_NHWC ? "NHWC" : "NCHW";
   if (pp->layout_forced || pp->channels)
     sb_printf(&sb, ", %s", layout);
   else
@@ -414,22 +414,22 @@ nnd_status nnd_preprocess_resolve(const nnd_preprocess *pp, const nnd_item_shape
   int first_c = shape->dims[0] == 1 || shape->dims[0] == 3;
   int last_c = shape->dims[2] == 1 || shape->dims[2] == 3;
   nnd_data_layout layout = shape->layout;
-  if (layout == NND_LAYOUT_AUTO) {
+  if (layout == NND_DATA_LAYOUT_AUTO) {
     if (first_c && !last_c)
-      layout = NND_LAYOUT_NCHW;
+      layout = NND_DATA_LAYOUT_NCHW;
     else if (last_c && !first_c)
-      layout = NND_LAYOUT_NHWC;
+      layout = NND_DATA_LAYOUT_NHWC;
     else
-      layout = pp->layout == NND_LAYOUT_NHWC ? NND_LAYOUT_NHWC : NND_LAYOUT_NCHW;
+      layout = pp->layout == NND_DATA_LAYOUT_NHWC ? NND_DATA_LAYOUT_NHWC : NND_DATA_LAYOUT_NCHW;
   }
-  if (pp->layout_forced && layout != pp->layout && shape->layout != NND_LAYOUT_AUTO)
+  if (pp->layout_forced && layout != pp->layout && shape->layout != NND_DATA_LAYOUT_AUTO)
     return nnd_error_set(err, NND_ERR_USAGE,
                          "preprocessing asks for layout %s but the model input [N,%s] is %s",
-                         pp->layout == NND_LAYOUT_NHWC ? "NHWC" : "NCHW", dims,
-                         layout == NND_LAYOUT_NHWC ? "NHWC" : "NCHW");
+                         pp->layout == NND_DATA_LAYOUT_NHWC ? "NHWC" : "NCHW", dims,
+                         layout == NND_DATA_LAYOUT_NHWC ? "NHWC" : "NCHW");
   if (pp->layout_forced) layout = pp->layout;
   int64_t c, h, w;
-  if (layout == NND_LAYOUT_NCHW)
+  if (layout == NND_DATA_LAYOUT_NCHW)
     c = shape->dims[0], h = shape->dims[1], w = shape->dims[2];
   else
     h = shape->dims[0], w = shape->dims[1], c = shape->dims[2];
@@ -437,7 +437,7 @@ nnd_status nnd_preprocess_resolve(const nnd_preprocess *pp, const nnd_item_shape
     return nnd_error_set(err, NND_ERR_USAGE,
                          "the model input [N,%s] read as %s has %lld channels; images give 1 or 3 "
                          "(set layout=nchw or layout=nhwc if the layout was guessed wrong)",
-                         dims, layout == NND_LAYOUT_NHWC ? "NHWC" : "NCHW", (long long)c);
+                         dims, layout == NND_DATA_LAYOUT_NHWC ? "NHWC" : "NCHW", (long long)c);
   if (h <= 0 || w <= 0 || h > 65536 || w > 65536)
     return nnd_error_set(err, NND_ERR_USAGE, "the model input [N,%s] has a bad image size", dims);
   if (pp->out_height > 0 && (pp->out_height != h || pp->out_width != w))
@@ -476,7 +476,7 @@ nnd_status nnd_preprocess_image(const nnd_preprocess *pp, const nnd_image *decod
   int64_t oh = pp->out_height, ow = pp->out_width;
   int c = pp->channels;
   size_t need;
-  if (oh <= 0 || ow <= 0 || (c != 1 && c != 3) || pp->layout == NND_LAYOUT_AUTO)
+  if (oh <= 0 || ow <= 0 || (c != 1 && c != 3) || pp->layout == NND_DATA_LAYOUT_AUTO)
     return nnd_error_set(err, NND_ERR_INTERNAL, "preprocessing is not resolved for a model input");
   if (!nnd__mul_size((size_t)oh, (size_t)ow, &need) || !nnd__mul_size(need, (size_t)c, &need) ||
       out_count < need)
@@ -540,7 +540,7 @@ nnd_status nnd_preprocess_image(const nnd_preprocess *pp, const nnd_image *decod
       int sc = (c == 3 && pp->order == NND_ORDER_BGR) ? 2 - oc : oc;
       for (size_t i = 0; i < hw; i++) {
         float v = ((float)px[i * (size_t)c + (size_t)sc] / div - mean[oc]) / std[oc];
-        if (pp->layout == NND_LAYOUT_NHWC)
+        if (pp->layout == NND_DATA_LAYOUT_NHWC)
           out[i * (size_t)c + (size_t)oc] = v;
         else
           out[(size_t)oc * hw + i] = v;

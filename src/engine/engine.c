@@ -57,19 +57,23 @@ static nnd_status plan_needed(nnd_engine *e, nnd_error *err) {
     free(order);
     return st;
   }
-  for (int i = 0; i < g->n_outputs; i++) e->v[g->outputs[i]].needed = true;
+  for (int i = 0; i < g->n_outputs; i++)
+    e->v[g->outputs[i]].needed = true;
   if (e->opt.observe == NND_OBSERVE_LIST)
-    for (int i = 0; i < e->opt.n_observe_values; i++) e->v[e->observe_list[i]].needed = true;
+    for (int i = 0; i < e->opt.n_observe_values; i++)
+      e->v[e->observe_list[i]].needed = true;
   if (e->opt.observe == NND_OBSERVE_ALL) {
     for (int32_t i = 0; i < g->n_nodes; i++)
       for (int k = 0; k < g->nodes[i].n_outputs; k++)
         if (g->nodes[i].outputs[k] >= 0) e->v[g->nodes[i].outputs[k]].needed = true;
-    for (int i = 0; i < g->n_inputs; i++) e->v[g->inputs[i]].needed = true;
+    for (int i = 0; i < g->n_inputs; i++)
+      e->v[g->inputs[i]].needed = true;
   }
   for (int32_t i = g->n_nodes - 1; i >= 0; i--) {
     const nnd_node *nd = &g->nodes[order[i]];
     bool needed = false;
-    for (int k = 0; k < nd->n_outputs; k++) needed |= nd->outputs[k] >= 0 && e->v[nd->outputs[k]].needed;
+    for (int k = 0; k < nd->n_outputs; k++)
+      needed |= nd->outputs[k] >= 0 && e->v[nd->outputs[k]].needed;
     if (!needed) continue;
     e->n[order[i]].needed = true;
     for (int k = 0; k < nd->n_inputs; k++)
@@ -88,7 +92,8 @@ static nnd_status plan_needed(nnd_engine *e, nnd_error *err) {
     for (int k = 0; k < nd->n_inputs; k++)
       if (nd->inputs[k] >= 0) e->v[nd->inputs[k]].n_consumers++;
   }
-  for (int i = 0; i < g->n_outputs; i++) e->v[g->outputs[i]].n_consumers++;
+  for (int i = 0; i < g->n_outputs; i++)
+    e->v[g->outputs[i]].n_consumers++;
   return NND_OK;
 }
 
@@ -100,8 +105,8 @@ static nnd_status make_constant(nnd_engine *e, int32_t vid, const void *data, nn
                                 int64_t count, nnd_error *err) {
   evalue *ev = &e->v[vid];
   const char *name = e->g->values[vid].name;
-  int32_t t = nnd__const_tensor(e, vid, ev->is_float ? NND_DTYPE_F64 : NND_DTYPE_I64, ev->rank,
-                                ev->dims);
+  int32_t t =
+      nnd__const_tensor(e, vid, ev->is_float ? NND_DTYPE_F64 : NND_DTYPE_I64, ev->rank, ev->dims);
   if (t < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory loading constant '%s'", name);
   etensor *ct = &e->t[t];
   if (count < ct->numel)
@@ -119,7 +124,8 @@ static nnd_status make_constant(nnd_engine *e, int32_t vid, const void *data, nn
       memcpy(&f, p + 4 * i, 4);
       out[i] = f;
     }
-  } else if ((ev->is_float && dtype == NND_DTYPE_F64) || (!ev->is_float && dtype == NND_DTYPE_I64)) {
+  } else if ((ev->is_float && dtype == NND_DTYPE_F64) ||
+             (!ev->is_float && dtype == NND_DTYPE_I64)) {
     memcpy(ct->data, data, (size_t)ct->numel * 8);
   } else {
     nnd_value tmp = {0};
@@ -146,7 +152,8 @@ static nnd_status plan_constant(nnd_engine *e, int32_t vid, nnd_error *err) {
     return nnd_error_set(err, NND_ERR_UNSUPPORTED, "constant '%s' (%s) has no numeric data",
                          v->name, nnd_dtype_name(v->dtype));
   ev->rank = v->shape.rank;
-  for (int i = 0; i < ev->rank; i++) ev->dims[i] = v->shape.dims[i].size;
+  for (int i = 0; i < ev->rank; i++)
+    ev->dims[i] = v->shape.dims[i].size;
   ev->is_float = is_float_dtype(v->dtype);
   ev->known = true;
   ev->nhwc = v->layout == NND_LAYOUT_NHWC;
@@ -159,8 +166,10 @@ static nnd_status plan_inputs(nnd_engine *e, nnd_error *err) {
   int64_t fixed = 0;
   for (int i = 0; i < g->n_inputs; i++) {
     const nnd_value *v = &g->values[g->inputs[i]];
-    if (v->shape.rank > 0 && v->shape.dims[0].size < 0) symbolic = true;
-    else if (v->shape.rank > 0 && !fixed) fixed = v->shape.dims[0].size;
+    if (v->shape.rank > 0 && v->shape.dims[0].size < 0)
+      symbolic = true;
+    else if (v->shape.rank > 0 && !fixed)
+      fixed = v->shape.dims[0].size;
   }
   e->batch = e->opt.batch > 0 ? e->opt.batch : (symbolic || !fixed ? 1 : fixed);
   e->run_input_values = nnd__emem(e, (size_t)g->n_inputs, sizeof(int32_t));
@@ -194,23 +203,28 @@ static nnd_status plan_inputs(nnd_engine *e, nnd_error *err) {
     ev->is_float = is_float_dtype(v->dtype);
     ev->known = true;
     ev->nhwc = v->layout == NND_LAYOUT_NHWC;
+    const nnd_engine_options *co = e->create_opt;
     int frozen = -1;
-    for (int k = 0; k < e->opt.n_frozen; k++)
-      if (e->opt.frozen_values[k] == vid) frozen = k;
+    for (int k = 0; k < co->n_frozen; k++)
+      if (co->frozen_values[k] == vid) frozen = k;
     if (frozen >= 0) {
-      const nnd_tensor *ft = &e->opt.frozen_data[frozen];
+      const nnd_tensor *ft = &co->frozen_data[frozen];
       if (ft->rank != ev->rank)
-        return nnd_error_set(err, NND_ERR_USAGE, "frozen input '%s': rank %d, expected %d",
-                             v->name, ft->rank, ev->rank);
+        return nnd_error_set(err, NND_ERR_USAGE, "frozen input '%s': rank %d, expected %d", v->name,
+                             ft->rank, ev->rank);
       for (int d = 0; d < ev->rank; d++)
         if (ft->dims[d] != ev->dims[d])
-          return nnd_error_set(err, NND_ERR_USAGE, "frozen input '%s': dim %d is %lld, expected %lld",
-                               v->name, d, (long long)ft->dims[d], (long long)ev->dims[d]);
+          return nnd_error_set(err, NND_ERR_USAGE,
+                               "frozen input '%s': dim %d is %lld, expected %lld", v->name, d,
+                               (long long)ft->dims[d], (long long)ev->dims[d]);
       if (ft->dtype != NND_DTYPE_F32 && ft->dtype != NND_DTYPE_F64 && ft->dtype != NND_DTYPE_I64)
-        return nnd_error_set(err, NND_ERR_USAGE, "frozen input '%s': dtype %s (need float32, "
-                             "float64 or int64)", v->name, nnd_dtype_name(ft->dtype));
+        return nnd_error_set(err, NND_ERR_USAGE,
+                             "frozen input '%s': dtype %s (need float32, "
+                             "float64 or int64)",
+                             v->name, nnd_dtype_name(ft->dtype));
       int64_t count = 1;
-      for (int d = 0; d < ev->rank; d++) count *= ev->dims[d];
+      for (int d = 0; d < ev->rank; d++)
+        count *= ev->dims[d];
       nnd_status st = make_constant(e, vid, ft->data, ft->dtype, count, err);
       if (st != NND_OK) return st;
       continue;
@@ -256,7 +270,8 @@ static bool check_inferred(nnd_engine *e, int32_t id, int k, nnd_error *err, nnd
   if (same) return true;
   char a[160], b[160];
   nnd_shape mine = {.rank = ev->rank};
-  for (int d = 0; d < ev->rank; d++) mine.dims[d].size = ev->dims[d];
+  for (int d = 0; d < ev->rank; d++)
+    mine.dims[d].size = ev->dims[d];
   nnd_shape_format(&mine, a, sizeof a);
   nnd_shape_format(&v->shape, b, sizeof b);
   *st = nnd__node_error(e, id, err, NND_ERR_GRAPH,
@@ -346,7 +361,8 @@ static nnd_status tap_outputs(nnd_engine *e, int32_t node, int32_t id, nnd_error
     int32_t vid = nd->outputs[k];
     if (vid < 0 || !e->v[vid].observed) continue;
     int32_t t = value_tensor(e, vid);
-    if (t < 0) return nnd__node_error(e, id, err, NND_ERR_INTERNAL, "observed output has no tensor");
+    if (t < 0)
+      return nnd__node_error(e, id, err, NND_ERR_INTERNAL, "observed output has no tensor");
     nnd_status st = add_tap(e, node, vid, t, err);
     if (st != NND_OK) return st;
   }
@@ -370,6 +386,7 @@ static nnd_status plan_steps(nnd_engine *e, nnd_error *err) {
     const int32_t id = e->topo[i];
     enode *n = &e->n[id];
     e->cur_node = id;
+    if (n->skip) continue;
     if (n->folded) {
       if ((st = tap_outputs(e, id, id, err)) != NND_OK) return st;
       continue;
@@ -386,7 +403,8 @@ static nnd_status plan_steps(nnd_engine *e, nnd_error *err) {
     if (n->is_head && n->fusion.last_node != id) continue;
     const op_impl *impl = nnd__engine_op(g->nodes[id].op);
     const int32_t before = e->n_s;
-    if ((st = impl->build(e, id, err)) != NND_OK) return st;
+    st = n->silu_mul ? nnd__eng_build_silu(e, id, err) : impl->build(e, id, err);
+    if (st != NND_OK) return st;
     if (!n->is_head && g->nodes[id].act.kind != NND_ACT_NONE) {
       int32_t out = value_tensor(e, g->nodes[id].outputs[0]);
       if ((st = nnd__emit_node_act(e, id, out, err)) != NND_OK) return st;
@@ -459,14 +477,13 @@ void nnd_engine_destroy(nnd_engine *e) {
   free(e);
 }
 
-static void *alloc64(size_t bytes) {
-  return aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
-}
+static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64 + 64); }
 
 static nnd_status check_options(const nnd_graph *g, const nnd_engine_options *o, nnd_error *err) {
   if (o->precision != NND_PRECISION_FAST && o->precision != NND_PRECISION_REFERENCE)
     return nnd_error_set(err, NND_ERR_USAGE, "unknown precision %d", (int)o->precision);
-  if (o->batch < 0) return nnd_error_set(err, NND_ERR_USAGE, "batch size %lld", (long long)o->batch);
+  if (o->batch < 0)
+    return nnd_error_set(err, NND_ERR_USAGE, "batch size %lld", (long long)o->batch);
   if (o->threads < 0 || o->threads > 1024)
     return nnd_error_set(err, NND_ERR_USAGE, "thread count %d", o->threads);
   if (o->observe != NND_OBSERVE_NONE && o->observe != NND_OBSERVE_ALL &&
@@ -485,7 +502,8 @@ static nnd_status check_options(const nnd_graph *g, const nnd_engine_options *o,
   for (int i = 0; i < o->n_frozen; i++) {
     int32_t v = o->frozen_values[i];
     bool is_input = false;
-    for (int k = 0; k < g->n_inputs; k++) is_input |= g->inputs[k] == v;
+    for (int k = 0; k < g->n_inputs; k++)
+      is_input |= g->inputs[k] == v;
     if (!is_input)
       return nnd_error_set(err, NND_ERR_USAGE, "frozen value %d is not a graph input", v);
     if (!o->frozen_data[i].data)
@@ -537,8 +555,9 @@ nnd_status nnd_engine_create(const nnd_graph *g, const nnd_engine_options *opt,
     memcpy(e->observe_list, opt->observe_values, (size_t)opt->n_observe_values * sizeof(int32_t));
   }
   e->opt.observe_values = e->observe_list;
-  e->opt.frozen_values = NULL; /* used during create only */
+  e->opt.frozen_values = NULL; /* read through create_opt during create only */
   e->opt.frozen_data = NULL;
+  e->create_opt = opt;
   e->ref = opt->precision == NND_PRECISION_REFERENCE;
   e->rt = e->ref ? NND_DTYPE_F64 : NND_DTYPE_F32;
   e->rt_size = nnd_dtype_size(e->rt);
@@ -557,17 +576,8 @@ nnd_status nnd_engine_create(const nnd_graph *g, const nnd_engine_options *opt,
   }
   nnd__set_threads(e->threads);
   if (!e->ref && (st = nnd__fast_ctx_create(&e->fast, err)) != NND_OK) goto error;
-  {
-    /* Frozen inputs are read during planning only. */
-    nnd_engine_options with_frozen = e->opt;
-    with_frozen.frozen_values = opt->frozen_values;
-    with_frozen.frozen_data = opt->frozen_data;
-    e->opt = with_frozen;
-    if ((st = plan_needed(e, err)) != NND_OK) goto error;
-    if ((st = plan_inputs(e, err)) != NND_OK) goto error;
-    e->opt.frozen_values = NULL;
-    e->opt.frozen_data = NULL;
-  }
+  if ((st = plan_needed(e, err)) != NND_OK) goto error;
+  if ((st = plan_inputs(e, err)) != NND_OK) goto error;
   if ((st = plan_shapes(e, err)) != NND_OK) goto error;
   if (!e->ref && (st = nnd__plan_fusion(e, err)) != NND_OK) goto error;
   plan_observed(e);
@@ -588,8 +598,10 @@ nnd_status nnd_engine_create(const nnd_graph *g, const nnd_engine_options *opt,
   e->stats.conv_backend = e->ref ? "reference" : nnd__fast_backend_name();
   e->stats.isa = nnd__isa_name();
   for (int32_t i = 0; i < e->n_t; i++)
-    if (e->t[i].is_const && e->t[i].owns) e->stats.weight_bytes += (size_t)e->t[i].numel * nnd_dtype_size(e->t[i].dtype);
+    if (e->t[i].is_const && e->t[i].owns)
+      e->stats.weight_bytes += (size_t)e->t[i].numel * nnd_dtype_size(e->t[i].dtype);
   nnd__set_threads(prev_threads);
+  e->create_opt = NULL;
   *engine_out = e;
   return NND_OK;
 error:
@@ -609,9 +621,11 @@ static void convert(const void *src, nnd_dtype sd, void *dst, nnd_dtype dd, int6
   } else if (sd == NND_DTYPE_F64 && dd == NND_DTYPE_F32) {
     nnd__f64_to_f32(src, dst, n);
   } else if (sd == NND_DTYPE_I64 && dd == NND_DTYPE_F32) {
-    for (int64_t i = 0; i < n; i++) ((float *)dst)[i] = (float)((const int64_t *)src)[i];
+    for (int64_t i = 0; i < n; i++)
+      ((float *)dst)[i] = (float)((const int64_t *)src)[i];
   } else if (sd == NND_DTYPE_I64 && dd == NND_DTYPE_F64) {
-    for (int64_t i = 0; i < n; i++) ((double *)dst)[i] = (double)((const int64_t *)src)[i];
+    for (int64_t i = 0; i < n; i++)
+      ((double *)dst)[i] = (double)((const int64_t *)src)[i];
   } else if (dd == NND_DTYPE_I64) {
     for (int64_t i = 0; i < n; i++)
       ((int64_t *)dst)[i] = sd == NND_DTYPE_F32 ? (int64_t)((const float *)src)[i]
@@ -655,13 +669,16 @@ static nnd_status check_tensor(const nnd_engine *e, const char *what, const nnd_
                                const evalue *ev, const char *name, nnd_error *err) {
   if (!t->data) return nnd_error_set(err, NND_ERR_USAGE, "%s '%s' has no data", what, name);
   bool same = t->rank == ev->rank;
-  for (int d = 0; same && d < ev->rank; d++) same = t->dims[d] == ev->dims[d];
+  for (int d = 0; same && d < ev->rank; d++)
+    same = t->dims[d] == ev->dims[d];
   if (!same) {
     char a[160], b[160];
     nnd_shape sa = {.rank = t->rank < 0 || t->rank > NND_MAX_RANK ? 0 : t->rank};
     nnd_shape sb = {.rank = ev->rank};
-    for (int d = 0; d < sa.rank; d++) sa.dims[d].size = t->dims[d];
-    for (int d = 0; d < sb.rank; d++) sb.dims[d].size = ev->dims[d];
+    for (int d = 0; d < sa.rank; d++)
+      sa.dims[d].size = t->dims[d];
+    for (int d = 0; d < sb.rank; d++)
+      sb.dims[d].size = ev->dims[d];
     nnd_shape_format(&sa, a, sizeof a);
     nnd_shape_format(&sb, b, sizeof b);
     return nnd_error_set(err, NND_ERR_USAGE, "%s '%s' has shape %s; the engine was planned for %s",
@@ -691,6 +708,7 @@ nnd_status nnd_engine_run(nnd_engine *e, const nnd_tensor *inputs, int n_inputs,
   }
   for (int i = 0; i < n_outputs; i++) {
     const int32_t vid = g->outputs[i];
+    if (!outputs[i].data) continue; /* not wanted */
     nnd_status st = check_tensor(e, "output", &outputs[i], &e->v[vid], g->values[vid].name, err);
     if (st != NND_OK) return st;
     nnd_dtype d = outputs[i].dtype;
@@ -707,16 +725,19 @@ nnd_status nnd_engine_run(nnd_engine *e, const nnd_tensor *inputs, int n_inputs,
     convert(inputs[i].data, inputs[i].dtype, e->t[t].data, e->rt, e->t[t].numel);
   }
   int32_t tap = 0;
-  while (tap < e->n_taps && e->taps[tap].step < 0) deliver(e, &e->taps[tap++]);
+  while (tap < e->n_taps && e->taps[tap].step < 0)
+    deliver(e, &e->taps[tap++]);
   for (int32_t i = 0; i < e->n_s; i++) {
     const step *s = &e->s[i];
     double t0 = e->profiling ? now_seconds() : 0;
     st = s->fn(e, s, err);
     if (st != NND_OK) goto done;
     if (e->profiling && s->node >= 0) e->node_seconds[s->node] += now_seconds() - t0;
-    while (tap < e->n_taps && e->taps[tap].step == i) deliver(e, &e->taps[tap++]);
+    while (tap < e->n_taps && e->taps[tap].step == i)
+      deliver(e, &e->taps[tap++]);
   }
   for (int i = 0; i < n_outputs; i++) {
+    if (!outputs[i].data) continue;
     const etensor *t = &e->t[value_tensor(e, g->outputs[i])];
     convert(logical_data(e, t), t->dtype, outputs[i].data, outputs[i].dtype, t->numel);
   }
@@ -745,7 +766,9 @@ void nnd_engine_get_stats(const nnd_engine *e, nnd_engine_stats *out) {
 }
 
 void nnd_engine_set_profiling(nnd_engine *e, bool enabled) {
-  if (e) e->profiling = enabled;
+  if (!e) return;
+  if (enabled) memset(e->node_seconds, 0, (size_t)e->g->n_nodes * sizeof *e->node_seconds);
+  e->profiling = enabled;
 }
 
 double nnd_engine_node_seconds(const nnd_engine *e, int32_t node) {

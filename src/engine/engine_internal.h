@@ -81,6 +81,9 @@ typedef struct enode {
   bool is_alias; /* its output is a view of its input (no step) */
   bool is_head;  /* heads a fused group (fusion below) */
   int32_t head;  /* absorbed: the group's first node; else -1 */
+  bool skip;     /* a Sigmoid whose x * sigmoid(x) its Mul computes */
+  bool silu_mul; /* a Mul computing silu(silu_x) (x * Sigmoid(x) pattern) */
+  int32_t silu_x;
   efusion fusion;
   void *params; /* op-specific, resolved by infer */
 } enode;
@@ -96,7 +99,7 @@ typedef struct step {
   int32_t *in, *out; /* tensor ids (-1: omitted optional input) */
   void *p;           /* parameters */
   void (*destroy)(void *p);
-  int inplace_in;     /* input whose buffer out[0] may take over, -1 */
+  int inplace_in; /* input whose buffer out[0] may take over, -1 */
 } step;
 
 /* A value shown to the tap after step `step` (-1: before the first). */
@@ -113,29 +116,30 @@ typedef struct ebuffer {
 
 struct nnd_engine {
   const nnd_graph *g;
-  nnd_engine_options opt;
+  nnd_engine_options opt;               /* frozen_* cleared: create only */
+  const nnd_engine_options *create_opt; /* the caller's, during create */
   int32_t *observe_list;
-  bool ref;          /* reference precision */
-  nnd_dtype rt;      /* runtime float type: F64 or F32 */
+  bool ref;     /* reference precision */
+  nnd_dtype rt; /* runtime float type: F64 or F32 */
   size_t rt_size;
   int64_t batch;
   int threads;
-  bool fusion;       /* fast path with fusion and layouts */
-  bool use_cl;       /* channels-last between convolutions */
+  bool fusion;        /* fast path with fusion and layouts */
+  bool use_cl;        /* channels-last between convolutions */
   int64_t onnx_opset; /* default-domain opset when the graph is ONNX, else 0 */
 
-  nnd_arena *mem;    /* plan allocations: params, arrays */
+  nnd_arena *mem; /* plan allocations: params, arrays */
   evalue *v;
   enode *n;
-  int32_t *topo;     /* needed nodes in topological order */
+  int32_t *topo; /* needed nodes in topological order */
   int32_t n_topo;
 
   etensor *t;
   int32_t n_t, cap_t;
   step *s;
   int32_t n_s, cap_s;
-  bool folding;      /* build emits steps that run at once on constants */
-  int32_t cur_node;  /* node being built, for steps and messages */
+  bool folding;     /* build emits steps that run at once on constants */
+  int32_t cur_node; /* node being built, for steps and messages */
 
   /* Runtime inputs (graph inputs not frozen) and their tensors. */
   int n_run_inputs;
@@ -147,11 +151,11 @@ struct nnd_engine {
 
   ebuffer *bufs;
   int32_t n_bufs;
-  void *arena;       /* activations */
+  void *arena; /* activations */
   size_t arena_bytes, naive_bytes;
-  void *scratch;     /* convolution backends' scratch */
+  void *scratch; /* convolution backends' scratch */
   size_t scratch_bytes;
-  void *conv_buf;    /* layout/dtype conversions for taps and outputs */
+  void *conv_buf; /* layout/dtype conversions for taps and outputs */
   size_t conv_bytes;
   nnd__fast_ctx *fast;
 
@@ -171,9 +175,9 @@ typedef struct op_impl {
 } op_impl;
 
 enum {
-  OPF_FLEX = 1u << 0,     /* layout-agnostic: runs channels-last when its input is */
-  OPF_ALIAS = 1u << 1,    /* output is a view of input 0 at run time */
-  OPF_NO_FOLD = 1u << 2,  /* never evaluated at create */
+  OPF_FLEX = 1u << 0,      /* layout-agnostic: runs channels-last when its input is */
+  OPF_ALIAS = 1u << 1,     /* output is a view of input 0 at run time */
+  OPF_NO_FOLD = 1u << 2,   /* never evaluated at create */
   OPF_ACTIVATION = 1u << 3 /* a unary activation fusable into a producer */
 };
 
@@ -227,9 +231,8 @@ int32_t nnd__output(nnd_engine *e, int32_t id, int k, int rank, const int64_t *d
 int32_t nnd__output_alias(nnd_engine *e, int32_t id, int k, int32_t src, int rank,
                           const int64_t *dims);
 /* Emits a step (or runs it now while folding). in/out are copied. */
-nnd_status nnd__emit(nnd_engine *e, step_fn fn, const char *what, void *params,
-                     const int32_t *in, int n_in, const int32_t *out, int n_out, int inplace_in,
-                     nnd_error *err);
+nnd_status nnd__emit(nnd_engine *e, step_fn fn, const char *what, void *params, const int32_t *in,
+                     int n_in, const int32_t *out, int n_out, int inplace_in, nnd_error *err);
 /* Registers a destructor for the params of the last emitted step. */
 void nnd__emit_destroy(nnd_engine *e, void (*destroy)(void *p));
 
@@ -243,9 +246,7 @@ int32_t nnd__root(const nnd_engine *e, int32_t id);
 
 /* Tensor access for step functions. */
 static inline etensor *nnd__t(nnd_engine *e, int32_t id) { return id >= 0 ? &e->t[id] : NULL; }
-static inline void *nnd__data(nnd_engine *e, int32_t id) {
-  return id >= 0 ? e->t[id].data : NULL;
-}
+static inline void *nnd__data(nnd_engine *e, int32_t id) { return id >= 0 ? e->t[id].data : NULL; }
 
 /* Logical axis a of a rank-4 value, in a channels-last physical tensor. */
 static inline int nnd__cl_axis(int a) {
@@ -278,8 +279,8 @@ nnd_status nnd__plan_fusion(nnd_engine *e, nnd_error *err);
 nnd_status nnd__plan_memory(nnd_engine *e, nnd_error *err);
 
 /* Per-op infer/build, defined in op_*.c and gathered by op_table.c. */
-#define NND_OP_DECL(name)                                              \
-  nnd_status nnd__eng_infer_##name(nnd_engine *e, int32_t id, nnd_error *err); \
+#define NND_OP_DECL(name)                                                                          \
+  nnd_status nnd__eng_infer_##name(nnd_engine *e, int32_t id, nnd_error *err);                     \
   nnd_status nnd__eng_build_##name(nnd_engine *e, int32_t id, nnd_error *err);
 NND_OP_DECL(unary)
 NND_OP_DECL(binary)
@@ -304,5 +305,7 @@ NND_OP_DECL(gather)
 NND_OP_DECL(shape)
 NND_OP_DECL(expand)
 #undef NND_OP_DECL
+/* The Mul of an x * Sigmoid(x) pair, as one SiLU step. */
+nnd_status nnd__eng_build_silu(nnd_engine *e, int32_t id, nnd_error *err);
 
 #endif

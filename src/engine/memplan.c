@@ -18,7 +18,8 @@ static size_t tensor_bytes(const etensor *t) {
 }
 
 static int32_t buf_root(const nnd_engine *e, int32_t b) {
-  while (e->bufs[b].merged_into >= 0) b = e->bufs[b].merged_into;
+  while (e->bufs[b].merged_into >= 0)
+    b = e->bufs[b].merged_into;
   return b;
 }
 
@@ -57,13 +58,17 @@ nnd_status nnd__plan_memory(nnd_engine *e, nnd_error *err) {
     t->buf = e->n_bufs++;
   }
   /* 2. Lifetimes in half steps. */
-  for (int i = 0; i < e->n_run_inputs; i++) touch(e, e->run_input_t[i], -1);
+  for (int i = 0; i < e->n_run_inputs; i++)
+    touch(e, e->run_input_t[i], -1);
   for (int32_t i = 0; i < e->n_s; i++) {
     const step *s = &e->s[i];
-    for (int k = 0; k < s->n_in; k++) touch(e, s->in[k], 2 * i);
-    for (int k = 0; k < s->n_out; k++) touch(e, s->out[k], 2 * i);
+    for (int k = 0; k < s->n_in; k++)
+      touch(e, s->in[k], 2 * i);
+    for (int k = 0; k < s->n_out; k++)
+      touch(e, s->out[k], 2 * i);
   }
-  for (int32_t i = 0; i < e->n_taps; i++) touch(e, e->taps[i].tensor, 2 * e->taps[i].step + 1);
+  for (int32_t i = 0; i < e->n_taps; i++)
+    touch(e, e->taps[i].tensor, 2 * e->taps[i].step + 1);
   const int32_t end = 2 * e->n_s + 2;
   for (int i = 0; i < e->g->n_outputs; i++) {
     const evalue *ev = &e->v[e->g->outputs[i]];
@@ -131,9 +136,12 @@ nnd_status nnd__plan_memory(nnd_engine *e, nnd_error *err) {
   free(placed);
   e->arena_bytes = total;
   e->arena = aligned_alloc(ALIGN, total ? total : ALIGN);
-  if (!e->arena) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory: %zu bytes of activations", total);
-  if (e->scratch_bytes && !(e->scratch = aligned_alloc(ALIGN, (e->scratch_bytes + ALIGN - 1) / ALIGN * ALIGN)))
-    return nnd_error_set(err, NND_ERR_NOMEM, "out of memory: %zu bytes of scratch", e->scratch_bytes);
+  if (!e->arena)
+    return nnd_error_set(err, NND_ERR_NOMEM, "out of memory: %zu bytes of activations", total);
+  if (e->scratch_bytes &&
+      !(e->scratch = aligned_alloc(ALIGN, (e->scratch_bytes + ALIGN - 1) / ALIGN * ALIGN)))
+    return nnd_error_set(err, NND_ERR_NOMEM, "out of memory: %zu bytes of scratch",
+                         e->scratch_bytes);
   /* 5. Every runtime tensor gets its pointer. */
   for (int32_t i = 0; i < e->n_t; i++) {
     etensor *t = &e->t[i];

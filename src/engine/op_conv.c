@@ -19,8 +19,8 @@ typedef struct conv_params {
 } conv_params;
 
 /* Pads of one spatial dim for auto_pad SAME_* (out = ceil(in / s)). */
-static void same_pads(nnd_auto_pad mode, int64_t in, int64_t k, int64_t s, int64_t d,
-                      int64_t *pb, int64_t *pe) {
+static void same_pads(nnd_auto_pad mode, int64_t in, int64_t k, int64_t s, int64_t d, int64_t *pb,
+                      int64_t *pe) {
   int64_t out = (in + s - 1) / s;
   int64_t total = (out - 1) * s + (k - 1) * d + 1 - in;
   if (total < 0) total = 0;
@@ -35,15 +35,18 @@ static void same_pads(nnd_auto_pad mode, int64_t in, int64_t k, int64_t s, int64
 
 /* Spatial dims of x (logical) into geometry slot 3 - ns + i. */
 static void geom_spatial_in(nnd__conv_geom *g, const evalue *x, bool nhwc, int ns) {
-  for (int i = 0; i < 3; i++) g->in[i] = g->out[i] = g->k[i] = g->stride[i] = g->dil[i] = 1;
+  for (int i = 0; i < 3; i++)
+    g->in[i] = g->out[i] = g->k[i] = g->stride[i] = g->dil[i] = 1;
   memset(g->pad_begin, 0, sizeof g->pad_begin);
   memset(g->pad_end, 0, sizeof g->pad_end);
-  for (int i = 0; i < ns; i++) g->in[3 - ns + i] = x->dims[nhwc ? 1 + i : 2 + i];
+  for (int i = 0; i < ns; i++)
+    g->in[3 - ns + i] = x->dims[nhwc ? 1 + i : 2 + i];
 }
 
 static void out_dims_of(const nnd__conv_geom *g, int ns, bool nhwc, int64_t c, int64_t *dims) {
   dims[0] = g->n;
-  for (int i = 0; i < ns; i++) dims[(nhwc ? 1 : 2) + i] = g->out[3 - ns + i];
+  for (int i = 0; i < ns; i++)
+    dims[(nhwc ? 1 : 2) + i] = g->out[3 - ns + i];
   dims[nhwc ? ns + 1 : 1] = c;
 }
 
@@ -73,29 +76,35 @@ nnd_status nnd__eng_infer_conv(nnd_engine *e, int32_t id, nnd_error *err) {
   int *perm = p->wperm;
   switch (a->weight_layout) {
   case NND_WLAYOUT_OIHW:
-    for (int i = 0; i < r; i++) perm[i] = i;
+    for (int i = 0; i < r; i++)
+      perm[i] = i;
     break;
   case NND_WLAYOUT_OHWI:
     perm[0] = 0;
     perm[1] = r - 1;
-    for (int i = 0; i < ns; i++) perm[2 + i] = 1 + i;
+    for (int i = 0; i < ns; i++)
+      perm[2 + i] = 1 + i;
     break;
   case NND_WLAYOUT_HWIO:
     perm[0] = r - 1;
     perm[1] = r - 2;
-    for (int i = 0; i < ns; i++) perm[2 + i] = i;
+    for (int i = 0; i < ns; i++)
+      perm[2 + i] = i;
     break;
   case NND_WLAYOUT_1HWO:
     perm[0] = r - 1;
     perm[1] = 0;
-    for (int i = 0; i < ns; i++) perm[2 + i] = 1 + i;
+    for (int i = 0; i < ns; i++)
+      perm[2 + i] = 1 + i;
     break;
   default: return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "unknown weight layout");
   }
   p->wperm_identity = true;
-  for (int i = 0; i < r; i++) p->wperm_identity &= perm[i] == i;
+  for (int i = 0; i < r; i++)
+    p->wperm_identity &= perm[i] == i;
   int64_t wd[NND_MAX_RANK];
-  for (int i = 0; i < r; i++) wd[i] = w->dims[perm[i]];
+  for (int i = 0; i < r; i++)
+    wd[i] = w->dims[perm[i]];
   g->o = wd[0];
   g->groups = a->groups > 0 ? a->groups : 1;
   if (a->weight_layout == NND_WLAYOUT_1HWO && g->groups == 1 && g->c > 1) g->groups = g->c;
@@ -129,7 +138,8 @@ nnd_status nnd__eng_infer_conv(nnd_engine *e, int32_t id, nnd_error *err) {
   }
   if (b) {
     int64_t bn = 1;
-    for (int d = 0; d < b->rank; d++) bn *= b->dims[d];
+    for (int d = 0; d < b->rank; d++)
+      bn *= b->dims[d];
     if (bn != g->o)
       return nnd__node_error(e, id, err, NND_ERR_GRAPH, "bias has %lld values for %lld outputs",
                              (long long)bn, (long long)g->o);
@@ -151,7 +161,8 @@ static int32_t oihw_weights(nnd_engine *e, int32_t id, conv_params *p, nnd_error
   const int r = wt->rank;
   int64_t od[NND_MAX_RANK], wdims[NND_MAX_RANK];
   memcpy(wdims, wt->dims, sizeof wdims);
-  for (int i = 0; i < r; i++) od[i] = wdims[p->wperm[i]];
+  for (int i = 0; i < r; i++)
+    od[i] = wdims[p->wperm[i]];
   transpose_params *tp = nnd__emem(e, 1, sizeof *tp);
   if (!tp) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory"), -1;
   tp->rank = r;
@@ -186,11 +197,15 @@ static nnd_status step_conv(nnd_engine *e, const step *s, nnd_error *err) {
   const void *b = s->n_in > 2 ? nnd__data(e, s->in[2]) : NULL;
   void *y = nnd__data(e, s->out[0]);
   if (x->dtype == NND_DTYPE_F64) {
-    if (p->transpose) nnd__conv_transpose_f64(&p->geom, x->data, w, b, y);
-    else nnd__conv_f64(&p->geom, x->data, w, b, y);
+    if (p->transpose)
+      nnd__conv_transpose_f64(&p->geom, x->data, w, b, y);
+    else
+      nnd__conv_f64(&p->geom, x->data, w, b, y);
   } else {
-    if (p->transpose) nnd__conv_transpose_f32(&p->geom, x->data, w, b, y);
-    else nnd__conv_f32(&p->geom, x->data, w, b, y);
+    if (p->transpose)
+      nnd__conv_transpose_f32(&p->geom, x->data, w, b, y);
+    else
+      nnd__conv_f32(&p->geom, x->data, w, b, y);
   }
   (void)err;
   return NND_OK;
@@ -215,7 +230,8 @@ static nnd_status emit_posts(nnd_engine *e, const efusion *f, int32_t y, nnd_err
     nnd__unary *u = nnd__emem(e, 1, sizeof *u);
     if (!u) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
     *u = f->post[i];
-    nnd_status st = nnd__emit(e, nnd__step_unary, nnd__unary_name(u->kind), u, &y, 1, &y, 1, 0, err);
+    nnd_status st =
+        nnd__emit(e, nnd__step_unary, nnd__unary_name(u->kind), u, &y, 1, &y, 1, 0, err);
     if (st != NND_OK) return st;
   }
   return NND_OK;
@@ -245,7 +261,8 @@ static nnd_status fold_bn(nnd_engine *e, int32_t bn, int64_t o, int64_t per_o, c
   const double eps = nd->attrs.epsilon;
   for (int64_t oc = 0; oc < o; oc++) {
     const double s = gamma[oc] / sqrt(var[oc] + eps);
-    for (int64_t i = 0; i < per_o; i++) w32[oc * per_o + i] = (float)(w[oc * per_o + i] * s);
+    for (int64_t i = 0; i < per_o; i++)
+      w32[oc * per_o + i] = (float)(w[oc * per_o + i] * s);
     b32[oc] = (float)(((b ? b[oc] : 0.0) - mean[oc]) * s + beta[oc]);
   }
   return NND_OK;
@@ -302,7 +319,8 @@ nnd_status nnd__eng_build_conv(nnd_engine *e, int32_t id, nnd_error *err) {
       st = fold_bn(e, f->bn_node, g.o, per_o, e->t[w64].data, bias64, w32, b32, err);
     } else {
       nnd__f64_to_f32(e->t[w64].data, w32, e->t[w64].numel);
-      for (int64_t i = 0; i < g.o; i++) b32[i] = bias64 ? (float)bias64[i] : 0.f;
+      for (int64_t i = 0; i < g.o; i++)
+        b32[i] = bias64 ? (float)bias64[i] : 0.f;
     }
     nnd__fconv_desc d = {0};
     d.geom = g;
@@ -322,10 +340,14 @@ nnd_status nnd__eng_build_conv(nnd_engine *e, int32_t id, nnd_error *err) {
         }
       }
     }
-    if (st == NND_OK) st = nnd__fconv_create(e->fast, &d, &cs->fast, err);
+    nnd_error local = {0};
+    if (st == NND_OK) {
+      st = nnd__fconv_create(e->fast, &d, &cs->fast, &local);
+      if (st != NND_OK) nnd__node_error(e, id, err, st, "%s", local.message);
+    }
     free(w32);
     free(b32);
-    if (st != NND_OK) return nnd__node_error(e, id, err, st, "%s", err->message);
+    if (st != NND_OK) return st;
     size_t sb = nnd__fconv_scratch_bytes(cs->fast);
     if (sb > e->scratch_bytes) e->scratch_bytes = sb;
     int32_t y = nnd__output(e, last, 0, r, od, cl);
@@ -353,7 +375,8 @@ nnd_status nnd__eng_build_conv(nnd_engine *e, int32_t id, nnd_error *err) {
   nnd_status st = nnd__emit(e, step_conv, "conv", cs, ins, b >= 0 ? 3 : 2, &y, 1, -1, err);
   if (st != NND_OK) return st;
   if (f && f->bn_node >= 0)
-    return nnd__node_error(e, id, err, NND_ERR_INTERNAL, "BatchNorm fused into a direct convolution");
+    return nnd__node_error(e, id, err, NND_ERR_INTERNAL,
+                           "BatchNorm fused into a direct convolution");
   return emit_posts(e, f, y, err);
 }
 
@@ -371,7 +394,8 @@ nnd_status nnd__eng_infer_conv_transpose(nnd_engine *e, int32_t id, nnd_error *e
   if (a->weight_layout != NND_WLAYOUT_OIHW)
     return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED,
                            "only ONNX weight layout [in][out/groups][k...] is supported");
-  if (!x->is_float || !w->is_float) return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
+  if (!x->is_float || !w->is_float)
+    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
   conv_params *p = nnd__emem(e, 1, sizeof *p);
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   p->ns = ns;
@@ -416,7 +440,8 @@ nnd_status nnd__eng_infer_conv_transpose(nnd_engine *e, int32_t id, nnd_error *e
   }
   if (b) {
     int64_t bn = 1;
-    for (int d = 0; d < b->rank; d++) bn *= b->dims[d];
+    for (int d = 0; d < b->rank; d++)
+      bn *= b->dims[d];
     if (bn != g->o)
       return nnd__node_error(e, id, err, NND_ERR_GRAPH, "bias has %lld values for %lld outputs",
                              (long long)bn, (long long)g->o);
@@ -471,7 +496,8 @@ nnd_status nnd__eng_infer_gemm(nnd_engine *e, int32_t id, nnd_error *err) {
   if (a->rank != 2 || b->rank != 2)
     return nnd__node_error(e, id, err, NND_ERR_GRAPH, "inputs have ranks %d and %d (need 2)",
                            a->rank, b->rank);
-  if (!a->is_float || !b->is_float) return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
+  if (!a->is_float || !b->is_float)
+    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
   gemm_params *p = nnd__emem(e, 1, sizeof *p);
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   p->ta = at->trans_a;
@@ -538,7 +564,8 @@ nnd_status nnd__eng_infer_matmul(nnd_engine *e, int32_t id, nnd_error *err) {
   g->k = p->k;
   int64_t od[NND_MAX_RANK];
   int r = 0;
-  for (int i = 0; i < g->brank; i++) od[r++] = g->bdims[i];
+  for (int i = 0; i < g->brank; i++)
+    od[r++] = g->bdims[i];
   if (ra > 1) od[r++] = p->m;
   if (rb > 1) od[r++] = p->n;
   e->n[id].params = p;
@@ -552,10 +579,12 @@ static nnd_status step_gemm_ref(nnd_engine *e, const step *s, nnd_error *err) {
   const gemm_params *p = s->p;
   const double *c = s->n_in > 2 ? nnd__data(e, s->in[2]) : NULL;
   if (p->matmul)
-    nnd__matmul_f64(&p->mm, nnd__data(e, s->in[0]), nnd__data(e, s->in[1]), nnd__data(e, s->out[0]));
+    nnd__matmul_f64(&p->mm, nnd__data(e, s->in[0]), nnd__data(e, s->in[1]),
+                    nnd__data(e, s->out[0]));
   else
     nnd__gemm_f64(p->ta, p->tb, p->m, p->n, p->k, p->alpha, nnd__data(e, s->in[0]),
-                  nnd__data(e, s->in[1]), p->beta, c, p->c_rows, p->c_cols, nnd__data(e, s->out[0]));
+                  nnd__data(e, s->in[1]), p->beta, c, p->c_rows, p->c_cols,
+                  nnd__data(e, s->out[0]));
   (void)err;
   return NND_OK;
 }
@@ -574,8 +603,8 @@ static nnd_status step_gemm_fast(nnd_engine *e, const step *s, nnd_error *err) {
           y[i * n + j] = c[(p->c_rows == 1 ? 0 : i) * p->c_cols + (p->c_cols == 1 ? 0 : j)];
       beta = (float)p->beta;
     }
-    nnd__sgemm(p->ta, p->tb, m, n, k, (float)p->alpha, a, p->ta ? m : k, b, p->tb ? k : n, beta,
-               y, n);
+    nnd__sgemm(p->ta, p->tb, m, n, k, (float)p->alpha, a, p->ta ? m : k, b, p->tb ? k : n, beta, y,
+               n);
   } else {
     const nnd__matmul_geom *g = &p->mm;
     /* A's batches contiguous and B shared: one product with batch*m rows. */
@@ -599,11 +628,13 @@ static nnd_status step_gemm_fast(nnd_engine *e, const step *s, nnd_error *err) {
     if (p->bias && c) {
       const int64_t rows = g->batch * m;
       for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < n; j++) y[i * n + j] += c[j];
+        for (int64_t j = 0; j < n; j++)
+          y[i * n + j] += c[j];
     }
   }
   const int64_t total = p->matmul ? p->mm.batch * m * n : m * n;
-  for (int i = 0; i < p->n_post; i++) nnd__unary_f32(&p->post[i], y, y, total);
+  for (int i = 0; i < p->n_post; i++)
+    nnd__unary_f32(&p->post[i], y, y, total);
   (void)err;
   return NND_OK;
 }
@@ -717,11 +748,15 @@ static nnd_status step_pool(nnd_engine *e, const step *s, nnd_error *err) {
   const etensor *x = nnd__t(e, s->in[0]);
   void *y = nnd__data(e, s->out[0]);
   if (x->dtype == NND_DTYPE_F64) {
-    if (p->is_max) nnd__maxpool_f64(&p->geom, x->data, y);
-    else nnd__avgpool_f64(&p->geom, p->count_include_pad, x->data, y);
+    if (p->is_max)
+      nnd__maxpool_f64(&p->geom, x->data, y);
+    else
+      nnd__avgpool_f64(&p->geom, p->count_include_pad, x->data, y);
   } else {
-    if (p->is_max) nnd__maxpool_f32(&p->geom, x->data, y);
-    else nnd__avgpool_f32(&p->geom, p->count_include_pad, x->data, y);
+    if (p->is_max)
+      nnd__maxpool_f32(&p->geom, x->data, y);
+    else
+      nnd__avgpool_f32(&p->geom, p->count_include_pad, x->data, y);
   }
   (void)err;
   return NND_OK;

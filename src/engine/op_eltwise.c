@@ -71,6 +71,18 @@ nnd_status nnd__eng_build_unary(nnd_engine *e, int32_t id, nnd_error *err) {
                    err);
 }
 
+nnd_status nnd__eng_build_silu(nnd_engine *e, int32_t id, nnd_error *err) {
+  const nnd_node *nd = &e->g->nodes[id];
+  const bool cl = !e->folding && e->v[nd->outputs[0]].want_cl;
+  int32_t x = nnd__operand(e, e->n[id].silu_x, cl, err);
+  if (x < 0) return err->status;
+  int32_t y = nnd__output(e, id, 0, e->t[x].rank, e->t[x].dims, cl);
+  nnd__unary *u = nnd__emem(e, 1, sizeof *u);
+  if (y < 0 || !u) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+  u->kind = NND__UN_SILU;
+  return nnd__emit(e, nnd__step_unary, "silu", u, &x, 1, &y, 1, 0, err);
+}
+
 /* ------------------------------------------------------------ cast */
 
 nnd_status nnd__eng_infer_cast(nnd_engine *e, int32_t id, nnd_error *err) {
@@ -78,8 +90,8 @@ nnd_status nnd__eng_infer_cast(nnd_engine *e, int32_t id, nnd_error *err) {
   const evalue *x = nnd__in_ev(e, id, 0);
   if (!x) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "has no input");
   nnd_dtype to = nd->attrs.to;
-  bool to_float = to == NND_DTYPE_F32 || to == NND_DTYPE_F64 || to == NND_DTYPE_F16 ||
-                  to == NND_DTYPE_BF16;
+  bool to_float =
+      to == NND_DTYPE_F32 || to == NND_DTYPE_F64 || to == NND_DTYPE_F16 || to == NND_DTYPE_BF16;
   if (to == NND_DTYPE_UNDEFINED || to == NND_DTYPE_STRING)
     return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "cast to %s", nnd_dtype_name(to));
   nnd__set_out(e, id, 0, x->rank, x->dims, to_float);
@@ -101,11 +113,13 @@ static nnd_status step_cast(nnd_engine *e, const step *s, nnd_error *err) {
     } else {
       double v = ((const double *)x->data)[i];
       int64_t r;
-      if (to == NND_DTYPE_BOOL) r = v != 0;
+      if (to == NND_DTYPE_BOOL)
+        r = v != 0;
       else if (isnan(v) || v >= 9.2e18 || v <= -9.2e18)
-        return nnd__node_error(e, s->node, err, NND_ERR_UNSUPPORTED,
-                               "cannot cast %g to an integer", v);
-      else r = (int64_t)v; /* truncation toward zero */
+        return nnd__node_error(e, s->node, err, NND_ERR_UNSUPPORTED, "cannot cast %g to an integer",
+                               v);
+      else
+        r = (int64_t)v; /* truncation toward zero */
       ((int64_t *)y->data)[i] = r;
     }
   }
@@ -115,8 +129,10 @@ static nnd_status step_cast(nnd_engine *e, const step *s, nnd_error *err) {
 static nnd_status step_round_half(nnd_engine *e, const step *s, nnd_error *err) {
   const etensor *x = nnd__t(e, s->in[0]);
   const bool bf16 = *(const nnd_dtype *)s->p == NND_DTYPE_BF16;
-  if (x->dtype == NND_DTYPE_F64) nnd__round_half_f64(bf16, x->data, nnd__data(e, s->out[0]), x->numel);
-  else nnd__round_half_f32(bf16, x->data, nnd__data(e, s->out[0]), x->numel);
+  if (x->dtype == NND_DTYPE_F64)
+    nnd__round_half_f64(bf16, x->data, nnd__data(e, s->out[0]), x->numel);
+  else
+    nnd__round_half_f32(bf16, x->data, nnd__data(e, s->out[0]), x->numel);
   (void)err;
   return NND_OK;
 }
@@ -176,7 +192,8 @@ static bool binary_kind(nnd_op op, nnd__binary_kind *k) {
 nnd_status nnd__eng_infer_binary(nnd_engine *e, int32_t id, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
   nnd__binary_kind kind;
-  if (!binary_kind(nd->op, &kind)) return nnd__node_error(e, id, err, NND_ERR_INTERNAL, "not binary");
+  if (!binary_kind(nd->op, &kind))
+    return nnd__node_error(e, id, err, NND_ERR_INTERNAL, "not binary");
   const bool variadic = nd->op == NND_OP_MAX || nd->op == NND_OP_MIN;
   int n = 0;
   for (int k = 0; k < nd->n_inputs; k++)
@@ -187,7 +204,8 @@ nnd_status nnd__eng_infer_binary(nnd_engine *e, int32_t id, nnd_error *err) {
   for (int k = 0; k < n; k++)
     if (e->v[nd->inputs[k]].rank > rank) rank = e->v[nd->inputs[k]].rank;
   int64_t out[NND_MAX_RANK];
-  for (int d = 0; d < rank; d++) out[d] = 1;
+  for (int d = 0; d < rank; d++)
+    out[d] = 1;
   const evalue *x0 = &e->v[nd->inputs[0]];
   bool is_float = x0->is_float;
   for (int k = 0; k < n; k++) {
@@ -203,7 +221,8 @@ nnd_status nnd__eng_infer_binary(nnd_engine *e, int32_t id, nnd_error *err) {
     for (int d = 0; d < x->rank; d++) {
       int64_t s = x->dims[d];
       int64_t *o = &out[rank - x->rank + d];
-      if (*o == 1) *o = s;
+      if (*o == 1)
+        *o = s;
       else if (s != 1 && s != *o)
         return nnd__node_error(e, id, err, NND_ERR_GRAPH,
                                "input %d has dim %lld where another input has %lld (no broadcast)",
@@ -232,13 +251,15 @@ static nnd_status step_binary(nnd_engine *e, const step *s, nnd_error *err) {
   case NND_DTYPE_I64:
     if (nnd__binary_i64(p->kind, &p->bc, a->data, b->data, y)) return NND_OK;
     return nnd__node_error(e, s->node, err, NND_ERR_UNSUPPORTED, "not supported on integers");
-  default: return nnd_error_set(err, NND_ERR_INTERNAL, "binary step on %s", nnd_dtype_name(a->dtype));
+  default:
+    return nnd_error_set(err, NND_ERR_INTERNAL, "binary step on %s", nnd_dtype_name(a->dtype));
   }
 }
 
 /* Dims of tensor t aligned (leading 1s) to rank r. */
 static void align(const etensor *t, int r, int64_t *dims) {
-  for (int i = 0; i < r; i++) dims[i] = i < r - t->rank ? 1 : t->dims[i - (r - t->rank)];
+  for (int i = 0; i < r; i++)
+    dims[i] = i < r - t->rank ? 1 : t->dims[i - (r - t->rank)];
 }
 
 nnd_status nnd__eng_build_binary(nnd_engine *e, int32_t id, nnd_error *err) {
@@ -263,8 +284,10 @@ nnd_status nnd__eng_build_binary(nnd_engine *e, int32_t id, nnd_error *err) {
       it = &e->t[ins[k]];
       for (int64_t q = 0; q < it->numel; q++) {
         double v = (double)((const int64_t *)it->data)[q];
-        if (e->t[f].dtype == NND_DTYPE_F64) ((double *)e->t[f].data)[q] = v;
-        else ((float *)e->t[f].data)[q] = (float)v;
+        if (e->t[f].dtype == NND_DTYPE_F64)
+          ((double *)e->t[f].data)[q] = v;
+        else
+          ((float *)e->t[f].data)[q] = (float)v;
       }
       ins[k] = f;
     }
@@ -313,11 +336,13 @@ nnd_status nnd__eng_infer_batchnorm(nnd_engine *e, int32_t id, nnd_error *err) {
   for (int k = 1; k < 5; k++) {
     const evalue *pv = nnd__in_ev(e, id, k);
     int64_t numel = 1;
-    for (int d = 0; pv && d < pv->rank; d++) numel *= pv->dims[d];
+    for (int d = 0; pv && d < pv->rank; d++)
+      numel *= pv->dims[d];
     if (!pv || numel != p->c)
       return nnd__node_error(e, id, err, NND_ERR_GRAPH, "parameter %d should have %lld values", k,
                              (long long)p->c);
-    if (!pv->is_float) return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer parameters");
+    if (!pv->is_float)
+      return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer parameters");
   }
   if (!x->is_float) return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
   e->n[id].params = p;
@@ -329,6 +354,7 @@ typedef struct bn_step {
   int64_t outer, c, inner;
   double eps;
   const float *a, *b; /* fast path with constant statistics: y = a * x + b */
+  float lo, hi;       /* a fused ReLU/Clip */
 } bn_step;
 
 static nnd_status step_bn(nnd_engine *e, const step *s, nnd_error *err) {
@@ -336,7 +362,7 @@ static nnd_status step_bn(nnd_engine *e, const step *s, nnd_error *err) {
   const etensor *x = nnd__t(e, s->in[0]);
   void *y = nnd__data(e, s->out[0]);
   if (p->a) {
-    nnd__channel_affine_f32(p->outer, p->c, p->inner, x->data, p->a, p->b, y);
+    nnd__channel_affine_f32(p->outer, p->c, p->inner, x->data, p->a, p->b, p->lo, p->hi, y);
   } else if (x->dtype == NND_DTYPE_F64) {
     nnd__batchnorm_f64(p->outer, p->c, p->inner, x->data, nnd__data(e, s->in[1]),
                        nnd__data(e, s->in[2]), nnd__data(e, s->in[3]), nnd__data(e, s->in[4]),
@@ -353,22 +379,30 @@ static nnd_status step_bn(nnd_engine *e, const step *s, nnd_error *err) {
 nnd_status nnd__eng_build_batchnorm(nnd_engine *e, int32_t id, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
   const bn_params *p = e->n[id].params;
-  const bool cl = !e->folding && e->v[nd->outputs[0]].want_cl;
+  /* Fast path: a BatchNorm may head a group of activations (fuse.c). */
+  const efusion *f = !e->folding && e->n[id].is_head ? &e->n[id].fusion : NULL;
+  const int32_t last = f ? f->last_node : id;
+  const bool cl = !e->folding && e->v[e->g->nodes[last].outputs[0]].want_cl;
   int32_t ins[5];
   if ((ins[0] = nnd__operand(e, nd->inputs[0], cl, err)) < 0) return err->status;
   const int axis = cl ? nnd__cl_axis(p->axis) : p->axis;
   bn_step *s = nnd__emem(e, 1, sizeof *s);
-  int32_t y = nnd__output(e, id, 0, e->t[ins[0]].rank, e->t[ins[0]].dims, cl);
+  int32_t y = nnd__output(e, last, 0, e->t[ins[0]].rank, e->t[ins[0]].dims, cl);
   if (!s || y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   const etensor *xt = &e->t[ins[0]];
   s->outer = 1;
   s->inner = 1;
-  for (int d = 0; d < axis; d++) s->outer *= xt->dims[d];
-  for (int d = axis + 1; d < xt->rank; d++) s->inner *= xt->dims[d];
+  for (int d = 0; d < axis; d++)
+    s->outer *= xt->dims[d];
+  for (int d = axis + 1; d < xt->rank; d++)
+    s->inner *= xt->dims[d];
   s->c = p->c;
   s->eps = p->eps;
+  s->lo = -INFINITY;
+  s->hi = INFINITY;
   bool all_const = true;
-  for (int k = 1; k < 5; k++) all_const &= e->v[nd->inputs[k]].is_const;
+  for (int k = 1; k < 5; k++)
+    all_const &= e->v[nd->inputs[k]].is_const;
   if (!e->ref && !e->folding && all_const) {
     /* Per-channel affine form, computed in double once. */
     const double *sc = nnd__const_f64(e, nd->inputs[1]), *bi = nnd__const_f64(e, nd->inputs[2]);
@@ -382,8 +416,27 @@ nnd_status nnd__eng_build_batchnorm(nnd_engine *e, int32_t id, nnd_error *err) {
     }
     s->a = a;
     s->b = b;
-    return nnd__emit(e, step_bn, "batchnorm", s, ins, 1, &y, 1, 0, err);
+    int first = 0;
+    if (f && f->n_post > 0 && f->post[0].kind == NND__UN_RELU) {
+      s->lo = 0.f;
+      first = 1;
+    } else if (f && f->n_post > 0 && f->post[0].kind == NND__UN_CLIP) {
+      s->lo = (float)f->post[0].alpha;
+      s->hi = (float)f->post[0].beta;
+      first = 1;
+    }
+    nnd_status st = nnd__emit(e, step_bn, "batchnorm", s, ins, 1, &y, 1, 0, err);
+    for (int i = first; f && st == NND_OK && i < f->n_post; i++) {
+      nnd__unary *u = nnd__emem(e, 1, sizeof *u);
+      if (!u) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+      *u = f->post[i];
+      st = nnd__emit(e, nnd__step_unary, nnd__unary_name(u->kind), u, &y, 1, &y, 1, 0, err);
+    }
+    return st;
   }
+  if (f)
+    return nnd__node_error(e, id, err, NND_ERR_INTERNAL,
+                           "fused BatchNorm with run-time statistics");
   for (int k = 1; k < 5; k++)
     if ((ins[k] = nnd__operand(e, nd->inputs[k], false, err)) < 0) return err->status;
   return nnd__emit(e, step_bn, "batchnorm", s, ins, 5, &y, 1, 0, err);
@@ -399,7 +452,8 @@ typedef struct lrn_params {
 nnd_status nnd__eng_infer_lrn(nnd_engine *e, int32_t id, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
   const evalue *x = nnd__in_ev(e, id, 0);
-  if (!x || x->rank < 3) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "needs an input of rank >= 3");
+  if (!x || x->rank < 3)
+    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "needs an input of rank >= 3");
   if (!x->is_float) return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
   if (nd->attrs.lrn_size < 1)
     return nnd__node_error(e, id, err, NND_ERR_GRAPH, "size %lld", (long long)nd->attrs.lrn_size);
@@ -408,8 +462,10 @@ nnd_status nnd__eng_infer_lrn(nnd_engine *e, int32_t id, nnd_error *err) {
   const int axis = x->nhwc ? x->rank - 1 : 1;
   p->outer = 1;
   p->inner = 1;
-  for (int d = 0; d < axis; d++) p->outer *= x->dims[d];
-  for (int d = axis + 1; d < x->rank; d++) p->inner *= x->dims[d];
+  for (int d = 0; d < axis; d++)
+    p->outer *= x->dims[d];
+  for (int d = axis + 1; d < x->rank; d++)
+    p->inner *= x->dims[d];
   p->c = x->dims[axis];
   p->size = nd->attrs.lrn_size;
   p->alpha = nd->attrs.alpha;
@@ -466,9 +522,12 @@ nnd_status nnd__eng_infer_softmax(nnd_engine *e, int32_t id, nnd_error *err) {
   /* ONNX before opset 13 normalises over all dims from `axis` on. */
   const bool coerce_2d = e->onnx_opset > 0 && e->onnx_opset < 13;
   for (int d = 0; d < x->rank; d++) {
-    if (d < axis) p->outer *= x->dims[d];
-    else if (d == axis || coerce_2d) p->len *= x->dims[d];
-    else p->inner *= x->dims[d];
+    if (d < axis)
+      p->outer *= x->dims[d];
+    else if (d == axis || coerce_2d)
+      p->len *= x->dims[d];
+    else
+      p->inner *= x->dims[d];
   }
   e->n[id].params = p;
   nnd__set_out(e, id, 0, x->rank, x->dims, true);
@@ -479,8 +538,10 @@ static nnd_status step_softmax(nnd_engine *e, const step *s, nnd_error *err) {
   const softmax_params *p = s->p;
   const etensor *x = nnd__t(e, s->in[0]);
   void *y = nnd__data(e, s->out[0]);
-  if (x->dtype == NND_DTYPE_F64) nnd__softmax_f64(p->outer, p->len, p->inner, p->log, x->data, y);
-  else nnd__softmax_f32(p->outer, p->len, p->inner, p->log, x->data, y);
+  if (x->dtype == NND_DTYPE_F64)
+    nnd__softmax_f64(p->outer, p->len, p->inner, p->log, x->data, y);
+  else
+    nnd__softmax_f32(p->outer, p->len, p->inner, p->log, x->data, y);
   (void)err;
   return NND_OK;
 }

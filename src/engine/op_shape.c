@@ -56,7 +56,8 @@ nnd_status nnd__eng_infer_concat(nnd_engine *e, int32_t id, nnd_error *err) {
 
 static nnd_status step_concat(nnd_engine *e, const step *s, nnd_error *err) {
   const concat_step *p = s->p;
-  for (int i = 0; i < p->n; i++) p->xs[i] = nnd__data(e, s->in[i]);
+  for (int i = 0; i < p->n; i++)
+    p->xs[i] = nnd__data(e, s->in[i]);
   nnd__concat(esize_of(nnd__t(e, s->out[0])), p->outer, p->n, p->chunk, p->xs,
               nnd__data(e, s->out[0]));
   (void)err;
@@ -81,13 +82,15 @@ nnd_status nnd__eng_build_concat(nnd_engine *e, int32_t id, nnd_error *err) {
     if ((ins[k] = nnd__operand(e, nd->inputs[k], cl, err)) < 0) return err->status;
     const etensor *t = &e->t[ins[k]];
     p->chunk[k] = 1;
-    for (int d = axis; d < t->rank; d++) p->chunk[k] *= t->dims[d];
+    for (int d = axis; d < t->rank; d++)
+      p->chunk[k] *= t->dims[d];
   }
   int64_t od[NND_MAX_RANK];
   memcpy(od, out->dims, sizeof od);
   if (cl) nnd__cl_dims(out->dims, od);
   p->outer = 1;
-  for (int d = 0; d < axis; d++) p->outer *= od[d];
+  for (int d = 0; d < axis; d++)
+    p->outer *= od[d];
   int32_t y = nnd__output(e, id, 0, out->rank, od, cl);
   if (y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   return nnd__emit(e, step_concat, "concat", p, ins, n, &y, 1, -1, err);
@@ -154,7 +157,8 @@ nnd_status nnd__eng_infer_split(nnd_engine *e, int32_t id, nnd_error *err) {
 
 static nnd_status step_split(nnd_engine *e, const step *s, nnd_error *err) {
   const concat_step *p = s->p;
-  for (int i = 0; i < p->n; i++) p->ys[i] = s->out[i] >= 0 ? nnd__data(e, s->out[i]) : NULL;
+  for (int i = 0; i < p->n; i++)
+    p->ys[i] = s->out[i] >= 0 ? nnd__data(e, s->out[i]) : NULL;
   const etensor *x = nnd__t(e, s->in[0]);
   nnd__split(esize_of(x), p->outer, p->n, p->chunk, x->data, p->ys);
   (void)err;
@@ -176,8 +180,10 @@ nnd_status nnd__eng_build_split(nnd_engine *e, int32_t id, nnd_error *err) {
   const evalue *xv = &e->v[nd->inputs[0]];
   int64_t inner = 1;
   p->outer = 1;
-  for (int d = 0; d < sp->axis; d++) p->outer *= xv->dims[d];
-  for (int d = sp->axis + 1; d < xv->rank; d++) inner *= xv->dims[d];
+  for (int d = 0; d < sp->axis; d++)
+    p->outer *= xv->dims[d];
+  for (int d = sp->axis + 1; d < xv->rank; d++)
+    inner *= xv->dims[d];
   for (int i = 0; i < sp->n; i++) {
     p->chunk[i] = sp->sizes[i] * inner;
     const int32_t vid = nd->outputs[i];
@@ -199,7 +205,8 @@ nnd_status nnd__eng_infer_reshape(nnd_engine *e, int32_t id, nnd_error *err) {
   int64_t od[NND_MAX_RANK];
   int r = 0;
   int64_t numel = 1;
-  for (int d = 0; d < x->rank; d++) numel *= x->dims[d];
+  for (int d = 0; d < x->rank; d++)
+    numel *= x->dims[d];
   switch (nd->op) {
   case NND_OP_IDENTITY:
   case NND_OP_DROPOUT:
@@ -208,12 +215,14 @@ nnd_status nnd__eng_infer_reshape(nnd_engine *e, int32_t id, nnd_error *err) {
     break;
   case NND_OP_FLATTEN: {
     int axis;
-    if (a->axis == x->rank) axis = x->rank;
+    if (a->axis == x->rank)
+      axis = x->rank;
     else if (!nnd__axis(a->axis, x->rank, &axis))
       return nnd__node_error(e, id, err, NND_ERR_GRAPH, "axis %lld is out of range",
                              (long long)a->axis);
     od[0] = od[1] = 1;
-    for (int d = 0; d < x->rank; d++) od[d < axis ? 0 : 1] *= x->dims[d];
+    for (int d = 0; d < x->rank; d++)
+      od[d < axis ? 0 : 1] *= x->dims[d];
     r = 2;
     break;
   }
@@ -228,11 +237,13 @@ nnd_status nnd__eng_infer_reshape(nnd_engine *e, int32_t id, nnd_error *err) {
       int64_t s = shape[i];
       if (s == 0 && !a->allowzero) {
         if (i >= x->rank)
-          return nnd__node_error(e, id, err, NND_ERR_GRAPH, "shape[%d] = 0 copies a missing dim", i);
+          return nnd__node_error(e, id, err, NND_ERR_GRAPH, "shape[%d] = 0 copies a missing dim",
+                                 i);
         s = x->dims[i];
       }
       if (s == -1) {
-        if (infer >= 0) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "two -1 dims in the shape");
+        if (infer >= 0)
+          return nnd__node_error(e, id, err, NND_ERR_GRAPH, "two -1 dims in the shape");
         infer = i;
         s = 1;
       } else if (s < 0) {
@@ -243,8 +254,9 @@ nnd_status nnd__eng_infer_reshape(nnd_engine *e, int32_t id, nnd_error *err) {
     }
     if (infer >= 0) {
       if (known == 0 || numel % known)
-        return nnd__node_error(e, id, err, NND_ERR_GRAPH, "cannot infer a dim: %lld elements, %lld known",
-                               (long long)numel, (long long)known);
+        return nnd__node_error(e, id, err, NND_ERR_GRAPH,
+                               "cannot infer a dim: %lld elements, %lld known", (long long)numel,
+                               (long long)known);
       od[infer] = numel / known;
       known = numel;
     }
@@ -286,7 +298,8 @@ nnd_status nnd__eng_infer_reshape(nnd_engine *e, int32_t id, nnd_error *err) {
           return nnd__node_error(e, id, err, NND_ERR_GRAPH, "bad axis %lld", (long long)axes[i]);
         ins[ax] = true;
       }
-      for (int d = 0, j = 0; d < r; d++) od[d] = ins[d] ? 1 : x->dims[j++];
+      for (int d = 0, j = 0; d < r; d++)
+        od[d] = ins[d] ? 1 : x->dims[j++];
     }
     break;
   }
@@ -312,7 +325,8 @@ nnd_status nnd__eng_infer_reshape(nnd_engine *e, int32_t id, nnd_error *err) {
         /* The mask: a constant of ones, known now. */
         int32_t m = nnd__const_tensor(e, mv, NND_DTYPE_I64, r, od);
         if (m < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
-        for (int64_t q = 0; q < e->t[m].numel; q++) ((int64_t *)e->t[m].data)[q] = 1;
+        for (int64_t q = 0; q < e->t[m].numel; q++)
+          ((int64_t *)e->t[m].data)[q] = 1;
         e->v[mv].is_const = true;
         e->v[mv].tid[0][0] = m;
       }
@@ -359,7 +373,8 @@ nnd_status nnd__eng_infer_transpose(nnd_engine *e, int32_t id, nnd_error *err) {
     p->perm[i] = a;
   }
   int64_t od[NND_MAX_RANK];
-  for (int i = 0; i < x->rank; i++) od[i] = x->dims[p->perm[i]];
+  for (int i = 0; i < x->rank; i++)
+    od[i] = x->dims[p->perm[i]];
   e->n[id].params = p;
   nnd__set_out(e, id, 0, x->rank, od, x->is_float);
   return NND_OK;
@@ -420,7 +435,8 @@ nnd_status nnd__eng_infer_pad(nnd_engine *e, int32_t id, nnd_error *err) {
     if (nnd__in_value(e, id, 3) >= 0) {
       if ((st = nnd__const_ints(e, id, 3, axes, NND_MAX_RANK, &na, err)) != NND_OK) return st;
     } else {
-      for (int i = 0; i < r; i++) axes[i] = i;
+      for (int i = 0; i < r; i++)
+        axes[i] = i;
     }
     if (np != 2 * na)
       return nnd__node_error(e, id, err, NND_ERR_GRAPH, "%d pads for %d axes", np, na);
@@ -465,9 +481,12 @@ static nnd_status step_pad(nnd_engine *e, const step *s, nnd_error *err) {
     double d;
     int64_t i;
   } fill;
-  if (x->dtype == NND_DTYPE_F32) fill.f = (float)p->value;
-  else if (x->dtype == NND_DTYPE_F64) fill.d = p->value;
-  else fill.i = (int64_t)p->value;
+  if (x->dtype == NND_DTYPE_F32)
+    fill.f = (float)p->value;
+  else if (x->dtype == NND_DTYPE_F64)
+    fill.d = p->value;
+  else
+    fill.i = (int64_t)p->value;
   nnd__pad(esize_of(x), p->rank, p->in_dims, p->begin, p->out_dims, p->mode, &fill, x->data,
            nnd__data(e, s->out[0]));
   (void)err;
@@ -476,12 +495,30 @@ static nnd_status step_pad(nnd_engine *e, const step *s, nnd_error *err) {
 
 nnd_status nnd__eng_build_pad(nnd_engine *e, int32_t id, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
-  const pad_params *p = e->n[id].params;
-  int32_t x = nnd__operand(e, nd->inputs[0], false, err);
+  const pad_params *p0 = e->n[id].params;
+  const bool cl = !e->folding && e->v[nd->outputs[0]].want_cl;
+  int32_t x = nnd__operand(e, nd->inputs[0], cl, err);
   if (x < 0) return err->status;
-  int32_t y = nnd__output(e, id, 0, p->rank, p->out_dims, false);
+  bool zero = true;
+  for (int d = 0; d < p0->rank; d++)
+    zero &= p0->in_dims[d] == p0->out_dims[d] && p0->begin[d] == 0;
+  if (zero) {
+    /* Nothing to pad (exporters write such Pads before pooling): a view. */
+    int32_t y = nnd__output_alias(e, id, 0, x, e->t[x].rank, e->t[x].dims);
+    return y < 0 ? nnd_error_set(err, NND_ERR_NOMEM, "out of memory") : NND_OK;
+  }
+  pad_params *p = nnd__emem(e, 1, sizeof *p);
+  if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+  *p = *p0;
+  if (cl) {
+    /* Channels last: the same pads in physical order. */
+    nnd__cl_dims(p0->in_dims, p->in_dims);
+    nnd__cl_dims(p0->out_dims, p->out_dims);
+    nnd__cl_dims(p0->begin, p->begin);
+  }
+  int32_t y = nnd__output(e, id, 0, p->rank, p->out_dims, cl);
   if (y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
-  return nnd__emit(e, step_pad, "pad", e->n[id].params, &x, 1, &y, 1, -1, err);
+  return nnd__emit(e, step_pad, "pad", p, &x, 1, &y, 1, -1, err);
 }
 
 /* ----------------------------------------------------------- slice */
@@ -525,7 +562,8 @@ nnd_status nnd__eng_infer_slice(nnd_engine *e, int32_t id, nnd_error *err) {
     return nnd__node_error(e, id, err, NND_ERR_GRAPH, "starts and ends are missing");
   }
   if (ne != ns || (na >= 0 && na != ns) || (nst >= 0 && nst != ns))
-    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "starts, ends, axes and steps differ in length");
+    return nnd__node_error(e, id, err, NND_ERR_GRAPH,
+                           "starts, ends, axes and steps differ in length");
   slice_params *p = nnd__emem(e, 1, sizeof *p);
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   p->rank = r;
@@ -621,13 +659,18 @@ nnd_status nnd__eng_infer_gather(nnd_engine *e, int32_t id, nnd_error *err) {
   }
   p->outer = 1;
   p->inner = 1;
-  for (int d = 0; d < axis; d++) p->outer *= x->dims[d];
-  for (int d = axis + 1; d < x->rank; d++) p->inner *= x->dims[d];
+  for (int d = 0; d < axis; d++)
+    p->outer *= x->dims[d];
+  for (int d = axis + 1; d < x->rank; d++)
+    p->inner *= x->dims[d];
   int64_t od[NND_MAX_RANK];
   int r = 0;
-  for (int d = 0; d < axis; d++) od[r++] = x->dims[d];
-  for (int d = 0; d < iv->rank; d++) od[r++] = iv->dims[d];
-  for (int d = axis + 1; d < x->rank; d++) od[r++] = x->dims[d];
+  for (int d = 0; d < axis; d++)
+    od[r++] = x->dims[d];
+  for (int d = 0; d < iv->rank; d++)
+    od[r++] = iv->dims[d];
+  for (int d = axis + 1; d < x->rank; d++)
+    od[r++] = x->dims[d];
   e->n[id].params = p;
   nnd__set_out(e, id, 0, r, od, x->is_float);
   return NND_OK;
@@ -682,7 +725,8 @@ nnd_status nnd__eng_build_shape(nnd_engine *e, int32_t id, nnd_error *err) {
   if (y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   if (!e->t[y].is_const) return nnd__node_error(e, id, err, NND_ERR_INTERNAL, "Shape not folded");
   int64_t *out = e->t[y].data;
-  for (int64_t i = range[0]; i < range[1]; i++) out[i - range[0]] = x->dims[i];
+  for (int64_t i = range[0]; i < range[1]; i++)
+    out[i - range[0]] = x->dims[i];
   return NND_OK;
 }
 
@@ -717,7 +761,8 @@ typedef struct expand_params {
 static nnd_status step_expand(nnd_engine *e, const step *s, nnd_error *err) {
   const expand_params *p = s->p;
   const etensor *x = nnd__t(e, s->in[0]);
-  nnd__broadcast_to(esize_of(x), p->rank, p->in_dims, p->out_dims, x->data, nnd__data(e, s->out[0]));
+  nnd__broadcast_to(esize_of(x), p->rank, p->in_dims, p->out_dims, x->data,
+                    nnd__data(e, s->out[0]));
   (void)err;
   return NND_OK;
 }
@@ -780,12 +825,15 @@ nnd_status nnd__eng_infer_reduce(nnd_engine *e, int32_t id, nnd_error *err) {
     p->mask[ax] = true;
   }
   if (n == 0)
-    for (int d = 0; d < x->rank; d++) p->mask[d] = true;
+    for (int d = 0; d < x->rank; d++)
+      p->mask[d] = true;
   int64_t od[NND_MAX_RANK];
   int r = 0;
   for (int d = 0; d < x->rank; d++) {
-    if (!p->mask[d]) od[r++] = x->dims[d];
-    else if (a->keepdims) od[r++] = 1;
+    if (!p->mask[d])
+      od[r++] = x->dims[d];
+    else if (a->keepdims)
+      od[r++] = 1;
   }
   e->n[id].params = p;
   nnd__set_out(e, id, 0, r, od, x->is_float);

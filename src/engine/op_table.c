@@ -4,7 +4,8 @@
  * engine". */
 #include "engine/engine_internal.h"
 
-#define ENTRY(name, flags) {nnd__eng_infer_##name, nnd__eng_build_##name, flags}
+#define ENTRY(name, flags)                                                                         \
+  { nnd__eng_infer_##name, nnd__eng_build_##name, flags }
 #define UNARY (OPF_FLEX)
 #define ACT (OPF_FLEX | OPF_ACTIVATION)
 
@@ -60,7 +61,7 @@ static const op_impl table[NND_OP_COUNT] = {
     [NND_OP_TRANSPOSE] = ENTRY(transpose, 0),
     [NND_OP_SQUEEZE] = ENTRY(reshape, OPF_ALIAS),
     [NND_OP_UNSQUEEZE] = ENTRY(reshape, OPF_ALIAS),
-    [NND_OP_PAD] = ENTRY(pad, 0),
+    [NND_OP_PAD] = ENTRY(pad, OPF_FLEX),
     [NND_OP_SLICE] = ENTRY(slice, 0),
     [NND_OP_GATHER] = ENTRY(gather, 0),
     [NND_OP_SHAPE] = ENTRY(shape, 0),

@@ -42,7 +42,8 @@ void nnd__set_out(nnd_engine *e, int32_t id, int k, int rank, const int64_t *dim
   evalue *ev = &e->v[nd->outputs[k]];
   ev->known = true;
   ev->rank = rank;
-  for (int i = 0; i < rank; i++) ev->dims[i] = dims[i];
+  for (int i = 0; i < rank; i++)
+    ev->dims[i] = dims[i];
   ev->is_float = is_float;
   /* Channels-last graphs (TFLite, Keras): outputs keep the input's layout. */
   evalue *x = nnd__in_ev(e, id, 0);
@@ -65,7 +66,8 @@ void nnd__cl_dims(const int64_t *l, int64_t *p) {
 
 static int64_t numel_of(int rank, const int64_t *dims) {
   int64_t n = 1;
-  for (int i = 0; i < rank; i++) n *= dims[i];
+  for (int i = 0; i < rank; i++)
+    n *= dims[i];
   return n;
 }
 
@@ -91,7 +93,7 @@ static int32_t new_tensor(nnd_engine *e) {
 
 /* A constant tensor with freshly allocated (zeroed) data. */
 int32_t nnd__const_tensor(nnd_engine *e, int32_t value, nnd_dtype dtype, int rank,
-                         const int64_t *dims_in) {
+                          const int64_t *dims_in) {
   /* dims_in may point into e->t, which new_tensor can move. */
   int64_t dims[NND_MAX_RANK];
   memcpy(dims, dims_in, (size_t)rank * sizeof *dims);
@@ -136,7 +138,8 @@ int32_t nnd__runtime_tensor(nnd_engine *e, int32_t value, int rank, const int64_
 }
 
 int32_t nnd__root(const nnd_engine *e, int32_t id) {
-  while (e->t[id].alias_of >= 0) id = e->t[id].alias_of;
+  while (e->t[id].alias_of >= 0)
+    id = e->t[id].alias_of;
   return id;
 }
 
@@ -150,7 +153,8 @@ static int32_t const_twin(nnd_engine *e, int32_t value, int32_t base, bool cl, b
   if (cl) {
     if (rank > 4) return -1;
     int pad = 4 - rank;
-    for (int i = 3; i >= 0; i--) dims[i] = i >= pad ? b->dims[i - pad] : 1;
+    for (int i = 3; i >= 0; i--)
+      dims[i] = i >= pad ? b->dims[i - pad] : 1;
     rank = 4;
   }
   int64_t phys[NND_MAX_RANK];
@@ -171,8 +175,10 @@ static int32_t const_twin(nnd_engine *e, int32_t value, int32_t base, bool cl, b
     nnd__transpose(esize(b->dtype), 4, dims, perm, b->data, tmp);
     src = tmp;
   }
-  if (dt != b->dtype) nnd__f64_to_f32(src, t->data, t->numel);
-  else memcpy(t->data, src, (size_t)t->numel * esize(dt));
+  if (dt != b->dtype)
+    nnd__f64_to_f32(src, t->data, t->numel);
+  else
+    memcpy(t->data, src, (size_t)t->numel * esize(dt));
   free(tmp);
   return id;
 }
@@ -289,9 +295,8 @@ int32_t nnd__output_alias(nnd_engine *e, int32_t id, int k, int32_t src, int ran
   return t;
 }
 
-nnd_status nnd__emit(nnd_engine *e, step_fn fn, const char *what, void *params,
-                     const int32_t *in, int n_in, const int32_t *out, int n_out, int inplace_in,
-                     nnd_error *err) {
+nnd_status nnd__emit(nnd_engine *e, step_fn fn, const char *what, void *params, const int32_t *in,
+                     int n_in, const int32_t *out, int n_out, int inplace_in, nnd_error *err) {
   step s = {0};
   s.fn = fn;
   s.what = what;
@@ -345,8 +350,8 @@ nnd_status nnd__const_ints(nnd_engine *e, int32_t id, int k, int64_t *out, int m
                            k, e->g->values[v].name);
   const etensor *t = &e->t[ev->tid[0][0]];
   if (t->numel > max)
-    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "input %d ('%s') has %lld elements",
-                           k, e->g->values[v].name, (long long)t->numel);
+    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "input %d ('%s') has %lld elements", k,
+                           e->g->values[v].name, (long long)t->numel);
   for (int64_t i = 0; i < t->numel; i++) {
     if (t->dtype == NND_DTYPE_I64) {
       out[i] = ((const int64_t *)t->data)[i];
@@ -369,8 +374,8 @@ nnd_status nnd__const_scalar(nnd_engine *e, int32_t id, int k, double *out, bool
   if (v < 0) return NND_OK;
   const evalue *ev = &e->v[v];
   if (!ev->is_const)
-    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED,
-                           "input %d ('%s') must be a constant", k, e->g->values[v].name);
+    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "input %d ('%s') must be a constant", k,
+                           e->g->values[v].name);
   const etensor *t = &e->t[ev->tid[0][0]];
   if (t->numel < 1)
     return nnd__node_error(e, id, err, NND_ERR_GRAPH, "input %d ('%s') is empty", k,
@@ -394,7 +399,8 @@ nnd_status nnd__step_unary(nnd_engine *e, const step *s, nnd_error *err) {
     if (nnd__unary_i64(u, x->data, y, x->numel)) return NND_OK;
     return nnd__node_error(e, s->node, err, NND_ERR_UNSUPPORTED, "%s on integers",
                            nnd__unary_name(u->kind));
-  default: return nnd_error_set(err, NND_ERR_INTERNAL, "unary step on %s", nnd_dtype_name(x->dtype));
+  default:
+    return nnd_error_set(err, NND_ERR_INTERNAL, "unary step on %s", nnd_dtype_name(x->dtype));
   }
 }
 
@@ -409,7 +415,8 @@ nnd_status nnd__emit_node_act(nnd_engine *e, int32_t id, int32_t out, nnd_error 
   const nnd_node *nd = &e->g->nodes[id];
   nnd__unary u;
   if (!nnd__unary_from_act(&nd->act, &u)) return NND_OK;
-  if (out < 0) return nnd__node_error(e, id, err, NND_ERR_INTERNAL, "fused activation has no output");
+  if (out < 0)
+    return nnd__node_error(e, id, err, NND_ERR_INTERNAL, "fused activation has no output");
   nnd__unary *p = nnd__emem(e, 1, sizeof *p);
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   *p = u;

@@ -70,7 +70,8 @@ static nnd_status create_dw(nnd__fconv *c, const nnd__fconv_desc *d, nnd_error *
   c->w = alloc_floats((size_t)(KH * KW * C));
   if (!c->w) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory packing weights");
   for (int64_t ch = 0; ch < C; ch++)
-    for (int64_t i = 0; i < KH * KW; i++) c->w[i * C + ch] = d->w[ch * KH * KW + i];
+    for (int64_t i = 0; i < KH * KW; i++)
+      c->w[i * C + ch] = d->w[ch * KH * KW + i];
   c->weight_bytes = (size_t)(KH * KW * C) * sizeof(float);
   snprintf(c->impl, sizeof c->impl, "dw:%s", nnd__isa_name());
   c->kind = FCONV_DW;
@@ -194,9 +195,8 @@ static void im2col_first(const nnd__conv_geom *g, const float *xg, float *col) {
         const bool row_ok = id >= 0 && id < g->in[0] && ih >= 0 && ih < g->in[1];
         for (int64_t ow = 0; ow < g->out[2]; ow++) {
           const int64_t iw = ow * g->stride[2] - g->pad_begin[2] + kw * g->dil[2];
-          cp[ow] = row_ok && iw >= 0 && iw < g->in[2]
-                       ? xc[(id * g->in[1] + ih) * g->in[2] + iw]
-                       : 0.f;
+          cp[ow] =
+              row_ok && iw >= 0 && iw < g->in[2] ? xc[(id * g->in[1] + ih) * g->in[2] + iw] : 0.f;
         }
       }
     }
@@ -248,7 +248,8 @@ static void run_im2col(nnd__fconv *c, const float *x, float *y, float *col) {
         float *yn = y + ni * g->o * out_sp;
         NND_OMP_FOR(g->o * out_sp >= NND_PAR_MIN_WORK)
         for (int64_t o = 0; o < g->o; o++)
-          for (int64_t i = 0; i < out_sp; i++) yn[o * out_sp + i] += c->b[o];
+          for (int64_t i = 0; i < out_sp; i++)
+            yn[o * out_sp + i] += c->b[o];
       }
     } else {
       const float *xn = x + ni * in_sp * g->c;
@@ -265,16 +266,17 @@ static void run_im2col(nnd__fconv *c, const float *x, float *y, float *col) {
       if (c->b) {
         NND_OMP_FOR(g->o * out_sp >= NND_PAR_MIN_WORK)
         for (int64_t p = 0; p < out_sp; p++)
-          for (int64_t o = 0; o < g->o; o++) yn[p * g->o + o] += c->b[o];
+          for (int64_t o = 0; o < g->o; o++)
+            yn[p * g->o + o] += c->b[o];
       }
     }
   }
   const int64_t total = g->n * g->o * out_sp;
-  for (int i = 0; i < c->n_post; i++) nnd__unary_f32(&c->post[i], y, y, total);
+  for (int i = 0; i < c->n_post; i++)
+    nnd__unary_f32(&c->post[i], y, y, total);
 }
 
-nnd_status nnd__fconv_run(nnd__fconv *c, const float *x, float *y, void *scratch,
-                          nnd_error *err) {
+nnd_status nnd__fconv_run(nnd__fconv *c, const float *x, float *y, void *scratch, nnd_error *err) {
   switch (c->kind) {
   case FCONV_DW:
     nnd__dwconv_nhwc_f32(&c->g, c->w, c->b, c->sum, c->n_post, c->post, x, y);

@@ -24,8 +24,8 @@
 #include "ops/parallel.h"
 
 bool nnd__dwconv_supported(const nnd__conv_geom *g) {
-  return g->channels_last && g->groups == g->c && g->o == g->c && g->in[0] == 1 &&
-         g->k[0] == 1 && g->out[0] == 1;
+  return g->channels_last && g->groups == g->c && g->o == g->c && g->in[0] == 1 && g->k[0] == 1 &&
+         g->out[0] == 1;
 }
 
 /* Range of output x whose whole kernel row lies inside the input. */
@@ -41,10 +41,11 @@ static void interior(const nnd__conv_geom *g, int64_t *lo, int64_t *hi) {
 }
 
 /* One output pixel, all channels, scalar or auto-vectorised. */
-static inline void pixel_generic(const nnd__conv_geom *g, const float *w, const float *b,
-                                 bool sum, const float *xn, int64_t oh, int64_t ox, float *yp) {
+static inline void pixel_generic(const nnd__conv_geom *g, const float *w, const float *b, bool sum,
+                                 const float *xn, int64_t oh, int64_t ox, float *yp) {
   const int64_t C = g->c, IH = g->in[1], IW = g->in[2];
-  for (int64_t c = 0; c < C; c++) yp[c] = (b ? b[c] : 0.f) + (sum ? yp[c] : 0.f);
+  for (int64_t c = 0; c < C; c++)
+    yp[c] = (b ? b[c] : 0.f) + (sum ? yp[c] : 0.f);
   for (int64_t kh = 0; kh < g->k[1]; kh++) {
     const int64_t ih = oh * g->stride[1] - g->pad_begin[1] + kh * g->dil[1];
     if (ih < 0 || ih >= IH) continue;
@@ -53,7 +54,8 @@ static inline void pixel_generic(const nnd__conv_geom *g, const float *w, const 
       if (iw < 0 || iw >= IW) continue;
       const float *xp = xn + (ih * IW + iw) * C;
       const float *wp = w + (kh * g->k[2] + kw) * C;
-      for (int64_t c = 0; c < C; c++) yp[c] += wp[c] * xp[c];
+      for (int64_t c = 0; c < C; c++)
+        yp[c] += wp[c] * xp[c];
     }
   }
 }
@@ -77,8 +79,7 @@ static void row_generic(const nnd__conv_geom *g, const float *w, const float *b,
  * enough independent FMAs in flight to hide their latency. Each pixel still
  * sums its taps in kw order. */
 AVX2 static inline __attribute__((always_inline)) void taps3(const float *xr, int64_t C, int S,
-                                                             int PX, const __m256 *w,
-                                                             __m256 *acc) {
+                                                             int PX, const __m256 *w, __m256 *acc) {
 #pragma GCC unroll 20
   for (int j = 0; j < (PX - 1) * S + 3; j++) {
     const __m256 x = _mm256_loadu_ps(xr + j * C);
@@ -91,9 +92,9 @@ AVX2 static inline __attribute__((always_inline)) void taps3(const float *xr, in
 }
 
 /* Output pixels [ox, ox + PX) of one 3x3 row, one channel block. */
-AVX2 static inline __attribute__((always_inline)) void block3(
-    const float *const xrow[3], const float *w, int64_t C, int64_t c, int S, int PX, int64_t ox,
-    int64_t pw, __m256 bias, bool sum, __m256 lo8, __m256 hi8, float *yp) {
+AVX2 static inline __attribute__((always_inline)) void
+block3(const float *const xrow[3], const float *w, int64_t C, int64_t c, int S, int PX, int64_t ox,
+       int64_t pw, __m256 bias, bool sum, __m256 lo8, __m256 hi8, float *yp) {
   __m256 acc[8];
 #pragma GCC unroll 8
   for (int p = 0; p < PX; p++)
@@ -116,8 +117,8 @@ AVX2 static inline __attribute__((always_inline)) void block3(
  * then 4, then single (border) pixels. */
 AVX2 static void row3_avx2(const nnd__conv_geom *g, const float *w, const float *b, bool sum,
                            __m256 lo8, __m256 hi8, const float *xn, int64_t oh, float *yrow,
-                           int64_t c, int64_t kh0, int64_t kh1, int64_t lo, int64_t hi,
-                           int64_t ox, int64_t OW) {
+                           int64_t c, int64_t kh0, int64_t kh1, int64_t lo, int64_t hi, int64_t ox,
+                           int64_t OW) {
   const int64_t C = g->c, IW = g->in[2];
   const int64_t sw = g->stride[2], pw = g->pad_begin[2];
   const __m256 bias = b ? _mm256_loadu_ps(b + c) : _mm256_setzero_ps();
@@ -129,14 +130,18 @@ AVX2 static void row3_avx2(const nnd__conv_geom *g, const float *w, const float 
   while (ox < OW) {
     float *yp = yrow + ox * C + c;
     if (ox >= lo && ox + 8 <= hi && ox + 8 <= OW) {
-      if (sw == 1) block3(xrow, w, C, c, 1, 8, ox, pw, bias, sum, lo8, hi8, yp);
-      else block3(xrow, w, C, c, 2, 8, ox, pw, bias, sum, lo8, hi8, yp);
+      if (sw == 1)
+        block3(xrow, w, C, c, 1, 8, ox, pw, bias, sum, lo8, hi8, yp);
+      else
+        block3(xrow, w, C, c, 2, 8, ox, pw, bias, sum, lo8, hi8, yp);
       ox += 8;
       continue;
     }
     if (ox >= lo && ox + 4 <= hi && ox + 4 <= OW) {
-      if (sw == 1) block3(xrow, w, C, c, 1, 4, ox, pw, bias, sum, lo8, hi8, yp);
-      else block3(xrow, w, C, c, 2, 4, ox, pw, bias, sum, lo8, hi8, yp);
+      if (sw == 1)
+        block3(xrow, w, C, c, 1, 4, ox, pw, bias, sum, lo8, hi8, yp);
+      else
+        block3(xrow, w, C, c, 2, 4, ox, pw, bias, sum, lo8, hi8, yp);
       ox += 4;
       continue;
     }
@@ -168,8 +173,10 @@ AVX2 static void row_avx2(const nnd__conv_geom *g, const float *w, const float *
   interior(g, &lo, &hi);
   /* Valid kernel rows for this output row. */
   int64_t kh0 = 0, kh1 = KH;
-  while (kh0 < KH && oh * g->stride[1] - g->pad_begin[1] + kh0 * g->dil[1] < 0) kh0++;
-  while (kh1 > kh0 && oh * g->stride[1] - g->pad_begin[1] + (kh1 - 1) * g->dil[1] >= IH) kh1--;
+  while (kh0 < KH && oh * g->stride[1] - g->pad_begin[1] + kh0 * g->dil[1] < 0)
+    kh0++;
+  while (kh1 > kh0 && oh * g->stride[1] - g->pad_begin[1] + (kh1 - 1) * g->dil[1] >= IH)
+    kh1--;
   const bool k3 = KW == 3 && dw == 1 && (sw == 1 || sw == 2);
   if (k3 && KH == 3 && g->dil[1] == 1 && cv == C) {
     /* Chunks of pixels so the input they read stays in L1 across the
@@ -204,8 +211,10 @@ AVX2 static void row_avx2(const nnd__conv_geom *g, const float *w, const float *
             const __m256 wv3[3] = {_mm256_loadu_ps(wr), _mm256_loadu_ps(wr + C),
                                    _mm256_loadu_ps(wr + 2 * C)};
             __m256 acc[4] = {a0, a1, a2, a3};
-            if (sw == 1) taps3(xr, C, 1, 4, wv3, acc);
-            else taps3(xr, C, 2, 4, wv3, acc);
+            if (sw == 1)
+              taps3(xr, C, 1, 4, wv3, acc);
+            else
+              taps3(xr, C, 2, 4, wv3, acc);
             a0 = acc[0];
             a1 = acc[1];
             a2 = acc[2];
@@ -229,17 +238,20 @@ AVX2 static void row_avx2(const nnd__conv_geom *g, const float *w, const float *
       if (cv < C)
         for (int j = 0; j < 4; j++) {
           float *yj = yp + j * C;
-          for (int64_t c = cv; c < C; c++) yj[c] = (b ? b[c] : 0.f) + (sum ? yj[c] : 0.f);
+          for (int64_t c = cv; c < C; c++)
+            yj[c] = (b ? b[c] : 0.f) + (sum ? yj[c] : 0.f);
           for (int64_t kh = kh0; kh < kh1; kh++) {
             const int64_t ih = oh * g->stride[1] - g->pad_begin[1] + kh * g->dil[1];
             for (int64_t kw = 0; kw < KW; kw++) {
               const int64_t iw = (ox + j) * sw - pw + kw * dw;
               const float *xp = xn + (ih * IW + iw) * C;
               const float *wp = w + (kh * KW + kw) * C;
-              for (int64_t c = cv; c < C; c++) yj[c] = fmaf(wp[c], xp[c], yj[c]);
+              for (int64_t c = cv; c < C; c++)
+                yj[c] = fmaf(wp[c], xp[c], yj[c]);
             }
           }
-          for (int64_t c = cv; c < C; c++) yj[c] = yj[c] < lo_v ? lo_v : (yj[c] > hi_v ? hi_v : yj[c]);
+          for (int64_t c = cv; c < C; c++)
+            yj[c] = yj[c] < lo_v ? lo_v : (yj[c] > hi_v ? hi_v : yj[c]);
         }
       ox += 4;
       continue;
@@ -260,7 +272,8 @@ AVX2 static void row_avx2(const nnd__conv_geom *g, const float *w, const float *
       _mm256_storeu_ps(yp + c, _mm256_min_ps(_mm256_max_ps(acc, lo8), hi8));
     }
     if (cv < C) {
-      for (int64_t c = cv; c < C; c++) yp[c] = (b ? b[c] : 0.f) + (sum ? yp[c] : 0.f);
+      for (int64_t c = cv; c < C; c++)
+        yp[c] = (b ? b[c] : 0.f) + (sum ? yp[c] : 0.f);
       for (int64_t kh = kh0; kh < kh1; kh++) {
         const int64_t ih = oh * g->stride[1] - g->pad_begin[1] + kh * g->dil[1];
         for (int64_t kw = 0; kw < KW; kw++) {
@@ -268,10 +281,12 @@ AVX2 static void row_avx2(const nnd__conv_geom *g, const float *w, const float *
           if (iw < 0 || iw >= IW) continue;
           const float *xp = xn + (ih * IW + iw) * C;
           const float *wp = w + (kh * KW + kw) * C;
-          for (int64_t c = cv; c < C; c++) yp[c] = fmaf(wp[c], xp[c], yp[c]);
+          for (int64_t c = cv; c < C; c++)
+            yp[c] = fmaf(wp[c], xp[c], yp[c]);
         }
       }
-      for (int64_t c = cv; c < C; c++) yp[c] = yp[c] < lo_v ? lo_v : (yp[c] > hi_v ? hi_v : yp[c]);
+      for (int64_t c = cv; c < C; c++)
+        yp[c] = yp[c] < lo_v ? lo_v : (yp[c] > hi_v ? hi_v : yp[c]);
     }
     ox++;
   }
@@ -305,12 +320,15 @@ void nnd__dwconv_nhwc_f32(const nnd__conv_geom *g, const float *w_hwc, const flo
     const float *xn = x + ni * g->in[1] * g->in[2] * g->c;
     float *yrow = y + r * row_len;
 #ifdef NND_HAVE_X86
-    if (avx2) row_avx2(g, w_hwc, b, sum, lo, hi, xn, oh, yrow);
-    else row_generic(g, w_hwc, b, sum, xn, oh, yrow);
+    if (avx2)
+      row_avx2(g, w_hwc, b, sum, lo, hi, xn, oh, yrow);
+    else
+      row_generic(g, w_hwc, b, sum, xn, oh, yrow);
 #else
     row_generic(g, w_hwc, b, sum, xn, oh, yrow);
 #endif
     /* Other activations while the row is still in cache. */
-    for (int i = first; i < n_post; i++) nnd__unary_f32(&post[i], yrow, yrow, row_len);
+    for (int i = first; i < n_post; i++)
+      nnd__unary_f32(&post[i], yrow, yrow, row_len);
   }
 }

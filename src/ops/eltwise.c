@@ -42,8 +42,8 @@
 AVX2 static inline __m256 exp8(__m256 x) {
   x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3365447505531f)),
                     _mm256_set1_ps(88.3762626647949f));
-  __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f),
-                                              _mm256_set1_ps(0.5f)));
+  __m256 fx = _mm256_floor_ps(
+      _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
   x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
   x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
   __m256 y = _mm256_set1_ps(1.9875691500E-4f);
@@ -53,7 +53,8 @@ AVX2 static inline __m256 exp8(__m256 x) {
   y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
   y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
   y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.f)));
-  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
@@ -74,8 +75,12 @@ AVX2 static bool unary_exp_avx2(nnd__unary_kind kind, float alpha, const float *
     const __m256 v = _mm256_loadu_ps(x + i);
     __m256 r;
     switch (kind) {
-    case NND__UN_SIGMOID: r = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, v)))); break;
-    case NND__UN_SILU: r = _mm256_div_ps(v, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, v)))); break;
+    case NND__UN_SIGMOID:
+      r = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, v))));
+      break;
+    case NND__UN_SILU:
+      r = _mm256_div_ps(v, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, v))));
+      break;
     case NND__UN_EXP: r = exp8(v); break;
     case NND__UN_ELU: {
       const __m256 neg = _mm256_mul_ps(al, _mm256_sub_ps(exp8(v), one));
@@ -130,13 +135,16 @@ bool nnd__unary_i64(const nnd__unary *op, const int64_t *x, int64_t *y, int64_t 
     if (x != y && n > 0) memmove(y, x, (size_t)n * sizeof *y);
     return true;
   case NND__UN_NEG:
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] == INT64_MIN ? INT64_MIN : -x[i];
+    for (int64_t i = 0; i < n; i++)
+      y[i] = x[i] == INT64_MIN ? INT64_MIN : -x[i];
     return true;
   case NND__UN_ABS:
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0 && x[i] != INT64_MIN ? -x[i] : x[i];
+    for (int64_t i = 0; i < n; i++)
+      y[i] = x[i] < 0 && x[i] != INT64_MIN ? -x[i] : x[i];
     return true;
   case NND__UN_RELU:
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0 ? 0 : x[i];
+    for (int64_t i = 0; i < n; i++)
+      y[i] = x[i] < 0 ? 0 : x[i];
     return true;
   case NND__UN_CLIP: {
     /* Bounds arrive as doubles; +-inf means no bound. */
@@ -157,8 +165,8 @@ static int64_t sat_i64(__int128 v) {
   return v > INT64_MAX ? INT64_MAX : v < INT64_MIN ? INT64_MIN : (int64_t)v;
 }
 
-bool nnd__binary_i64(nnd__binary_kind op, const nnd__bcast *bc, const int64_t *a,
-                     const int64_t *b, int64_t *y) {
+bool nnd__binary_i64(nnd__binary_kind op, const nnd__bcast *bc, const int64_t *a, const int64_t *b,
+                     int64_t *y) {
   if (op == NND__BIN_PRELU) return false;
   const int r = bc->rank;
   for (int64_t i = 0; i < bc->numel; i++) {
@@ -251,16 +259,26 @@ bool nnd__unary_from_act(const nnd_activation *act, nnd__unary *out) {
 
 const char *nnd__unary_name(nnd__unary_kind kind) {
   static const char *const names[] = {
-      [NND__UN_COPY] = "copy",           [NND__UN_RELU] = "relu",
-      [NND__UN_LEAKY_RELU] = "leaky_relu", [NND__UN_CLIP] = "clip",
-      [NND__UN_SIGMOID] = "sigmoid",     [NND__UN_HARD_SIGMOID] = "hard_sigmoid",
-      [NND__UN_HARD_SWISH] = "hard_swish", [NND__UN_TANH] = "tanh",
-      [NND__UN_ELU] = "elu",             [NND__UN_SILU] = "silu",
-      [NND__UN_GELU] = "gelu",           [NND__UN_GELU_TANH] = "gelu_tanh",
-      [NND__UN_SQRT] = "sqrt",           [NND__UN_EXP] = "exp",
-      [NND__UN_LOG] = "log",             [NND__UN_NEG] = "neg",
-      [NND__UN_ABS] = "abs",             [NND__UN_ERF] = "erf",
-      [NND__UN_RECIPROCAL] = "reciprocal", [NND__UN_FLOOR] = "floor",
+      [NND__UN_COPY] = "copy",
+      [NND__UN_RELU] = "relu",
+      [NND__UN_LEAKY_RELU] = "leaky_relu",
+      [NND__UN_CLIP] = "clip",
+      [NND__UN_SIGMOID] = "sigmoid",
+      [NND__UN_HARD_SIGMOID] = "hard_sigmoid",
+      [NND__UN_HARD_SWISH] = "hard_swish",
+      [NND__UN_TANH] = "tanh",
+      [NND__UN_ELU] = "elu",
+      [NND__UN_SILU] = "silu",
+      [NND__UN_GELU] = "gelu",
+      [NND__UN_GELU_TANH] = "gelu_tanh",
+      [NND__UN_SQRT] = "sqrt",
+      [NND__UN_EXP] = "exp",
+      [NND__UN_LOG] = "log",
+      [NND__UN_NEG] = "neg",
+      [NND__UN_ABS] = "abs",
+      [NND__UN_ERF] = "erf",
+      [NND__UN_RECIPROCAL] = "reciprocal",
+      [NND__UN_FLOOR] = "floor",
       [NND__UN_CEIL] = "ceil",
   };
   return (unsigned)kind < sizeof names / sizeof names[0] ? names[kind] : "invalid";
@@ -268,12 +286,14 @@ const char *nnd__unary_name(nnd__unary_kind kind) {
 
 void nnd__f32_to_f64(const float *x, double *y, int64_t n) {
   NND_OMP_FOR(n >= 4 * NND_PAR_MIN_WORK)
-  for (int64_t i = 0; i < n; i++) y[i] = x[i];
+  for (int64_t i = 0; i < n; i++)
+    y[i] = x[i];
 }
 
 void nnd__f64_to_f32(const double *x, float *y, int64_t n) {
   NND_OMP_FOR(n >= 4 * NND_PAR_MIN_WORK)
-  for (int64_t i = 0; i < n; i++) y[i] = (float)x[i];
+  for (int64_t i = 0; i < n; i++)
+    y[i] = (float)x[i];
 }
 
 /* float32 -> float16 bits, round to nearest even (overflow to inf). */
@@ -300,8 +320,9 @@ static uint16_t f32_to_f16_bits(float f) {
 
 static float f16_bits_to_f32(uint16_t h) {
   const int sign = h >> 15, ex = (h >> 10) & 0x1f, mant = h & 0x3ff;
-  float r = ex == 0 ? ldexpf((float)mant, -24)
-                    : ex == 31 ? (mant ? NAN : INFINITY) : ldexpf((float)(mant + 1024), ex - 25);
+  float r = ex == 0    ? ldexpf((float)mant, -24)
+            : ex == 31 ? (mant ? NAN : INFINITY)
+                       : ldexpf((float)(mant + 1024), ex - 25);
   return sign ? -r : r;
 }
 
@@ -316,9 +337,11 @@ static float round_half(bool bf16, float f) {
 }
 
 void nnd__round_half_f64(bool bf16, const double *x, double *y, int64_t n) {
-  for (int64_t i = 0; i < n; i++) y[i] = round_half(bf16, (float)x[i]);
+  for (int64_t i = 0; i < n; i++)
+    y[i] = round_half(bf16, (float)x[i]);
 }
 
 void nnd__round_half_f32(bool bf16, const float *x, float *y, int64_t n) {
-  for (int64_t i = 0; i < n; i++) y[i] = round_half(bf16, x[i]);
+  for (int64_t i = 0; i < n; i++)
+    y[i] = round_half(bf16, x[i]);
 }

@@ -1,7 +1,7 @@
 /* Template of the elementwise kernels, included by eltwise.c once per float
  * type with T (the element type), SFX(name) and BSFX(name) (the suffixes of
- * the unary and binary kernels) and M(fn) (the
- * libm function of that type) defined. No include guard on purpose. */
+ * the unary and binary kernels) and M(fn) (the libm function of that type)
+ * defined. No include guard on purpose. */
 
 void SFX(nnd__unary)(const nnd__unary *op, const T *x, T *y, int64_t n) {
   const T alpha = (T)op->alpha, beta = (T)op->beta;
@@ -10,13 +10,13 @@ void SFX(nnd__unary)(const nnd__unary *op, const T *x, T *y, int64_t n) {
   (void)one;
   (void)half;
   (void)sixth;
-#define MAP(EXPR)                                  \
-  do {                                             \
-    NND_OMP_FOR(n >= NND_PAR_MIN_WORK)             \
-    for (int64_t i = 0; i < n; i++) {              \
-      T v = x[i];                                  \
-      y[i] = (EXPR);                               \
-    }                                              \
+#define MAP(EXPR)                                                                                  \
+  do {                                                                                             \
+    NND_OMP_FOR(n >= NND_PAR_MIN_WORK)                                                             \
+    for (int64_t i = 0; i < n; i++) {                                                              \
+      T v = x[i];                                                                                  \
+      y[i] = (EXPR);                                                                               \
+    }                                                                                              \
   } while (0)
   switch (op->kind) {
   case NND__UN_COPY:
@@ -39,8 +39,7 @@ void SFX(nnd__unary)(const nnd__unary *op, const T *x, T *y, int64_t n) {
   case NND__UN_SILU: MAP(v / (one + M(exp)(-v))); return;
   case NND__UN_GELU: MAP(half * v * (one + M(erf)(v * (T)0.70710678118654752440))); return;
   case NND__UN_GELU_TANH:
-    MAP(half * v *
-        (one + M(tanh)((T)0.79788456080286535588 * (v + (T)0.044715 * v * v * v))));
+    MAP(half * v * (one + M(tanh)((T)0.79788456080286535588 * (v + (T)0.044715 * v * v * v))));
     return;
   case NND__UN_SQRT: MAP(M(sqrt)(v)); return;
   case NND__UN_EXP: MAP(M(exp)(v)); return;
@@ -56,34 +55,35 @@ void SFX(nnd__unary)(const nnd__unary *op, const T *x, T *y, int64_t n) {
 }
 
 /* One row of a binary op: `len` outputs; a and b advance by 1 or stay. */
-#define ROW(EXPR)                                                           \
-  do {                                                                      \
-    if (inc_a && inc_b)                                                     \
-      for (int64_t i = 0; i < len; i++) {                                   \
-        T u = pa[i], v = pb[i];                                             \
-        py[i] = (EXPR);                                                     \
-      }                                                                     \
-    else if (inc_a) {                                                       \
-      const T v = pb[0];                                                    \
-      for (int64_t i = 0; i < len; i++) {                                   \
-        T u = pa[i];                                                        \
-        py[i] = (EXPR);                                                     \
-      }                                                                     \
-    } else if (inc_b) {                                                     \
-      const T u = pa[0];                                                    \
-      for (int64_t i = 0; i < len; i++) {                                   \
-        T v = pb[i];                                                        \
-        py[i] = (EXPR);                                                     \
-      }                                                                     \
-    } else {                                                                \
-      const T u = pa[0], v = pb[0];                                         \
-      const T r = (EXPR);                                                   \
-      for (int64_t i = 0; i < len; i++) py[i] = r;                          \
-    }                                                                       \
+#define ROW(EXPR)                                                                                  \
+  do {                                                                                             \
+    if (inc_a && inc_b)                                                                            \
+      for (int64_t i = 0; i < len; i++) {                                                          \
+        T u = pa[i], v = pb[i];                                                                    \
+        py[i] = (EXPR);                                                                            \
+      }                                                                                            \
+    else if (inc_a) {                                                                              \
+      const T v = pb[0];                                                                           \
+      for (int64_t i = 0; i < len; i++) {                                                          \
+        T u = pa[i];                                                                               \
+        py[i] = (EXPR);                                                                            \
+      }                                                                                            \
+    } else if (inc_b) {                                                                            \
+      const T u = pa[0];                                                                           \
+      for (int64_t i = 0; i < len; i++) {                                                          \
+        T v = pb[i];                                                                               \
+        py[i] = (EXPR);                                                                            \
+      }                                                                                            \
+    } else {                                                                                       \
+      const T u = pa[0], v = pb[0];                                                                \
+      const T r = (EXPR);                                                                          \
+      for (int64_t i = 0; i < len; i++)                                                            \
+        py[i] = r;                                                                                 \
+    }                                                                                              \
   } while (0)
 
 static void BSFX(binary_row)(nnd__binary_kind op, const T *pa, bool inc_a, const T *pb, bool inc_b,
-                            T *py, int64_t len) {
+                             T *py, int64_t len) {
   switch (op) {
   case NND__BIN_ADD: ROW(u + v); break;
   case NND__BIN_SUB: ROW(u - v); break;
@@ -121,7 +121,8 @@ void BSFX(nnd__binary)(nnd__binary_kind op, const nnd__bcast *bc, const T *a, co
       oa += i * bc->sa[d];
       ob += i * bc->sb[d];
     }
-    BSFX(binary_row)(op, a + oa + (inc_a ? p0 : 0), inc_a, b + ob + (inc_b ? p0 : 0), inc_b,
-                    y + row * inner + p0, len);
+    BSFX(binary_row)
+    (op, a + oa + (inc_a ? p0 : 0), inc_a, b + ob + (inc_b ? p0 : 0), inc_b, y + row * inner + p0,
+     len);
   }
 }

@@ -77,13 +77,16 @@ void nnd__sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, flo
   NND_OMP_FOR(m * n * k >= NND_PAR_MIN_WORK && m > 1)
   for (int64_t i = 0; i < m; i++) {
     float *cr = c + i * ldc;
-    for (int64_t j = 0; j < n; j++) cr[j] = beta == 0.f ? 0.f : beta * cr[j];
+    for (int64_t j = 0; j < n; j++)
+      cr[j] = beta == 0.f ? 0.f : beta * cr[j];
     for (int64_t q = 0; q < k; q++) {
       const float av = alpha * (trans_a ? a[q * lda + i] : a[i * lda + q]);
       if (trans_b)
-        for (int64_t j = 0; j < n; j++) cr[j] += av * b[j * ldb + q];
+        for (int64_t j = 0; j < n; j++)
+          cr[j] += av * b[j * ldb + q];
       else
-        for (int64_t j = 0; j < n; j++) cr[j] += av * b[q * ldb + j];
+        for (int64_t j = 0; j < n; j++)
+          cr[j] += av * b[q * ldb + j];
     }
   }
 #endif

@@ -56,7 +56,7 @@ typedef struct nnd__fconv_desc {
   /* Accumulate: y = conv(x) + b + y (the y the caller passes in), before
    * the activations; a residual Add fused into the convolution. */
   bool sum;
-  int n_post;     /* activations applied in order after bias (and sum) */
+  int n_post; /* activations applied in order after bias (and sum) */
   nnd__unary post[NND_FCONV_MAX_POST];
   /* Force a backend ("onednn", "dw", "im2col"), NULL: the best one. For the
    * kernel tests. */

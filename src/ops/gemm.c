@@ -7,8 +7,8 @@
 #include "ops/parallel.h"
 
 void nnd__gemm_f64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
-                   const double *a, const double *b, double beta, const double *c,
-                   int64_t c_rows, int64_t c_cols, double *y) {
+                   const double *a, const double *b, double beta, const double *c, int64_t c_rows,
+                   int64_t c_cols, double *y) {
   NND_OMP_FOR(m * n * k >= NND_PAR_MIN_WORK && m > 1)
   for (int64_t i = 0; i < m; i++) {
     double *yr = y + i * n;
@@ -20,11 +20,13 @@ void nnd__gemm_f64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
         yr[j] = acc;
       }
     } else {
-      for (int64_t j = 0; j < n; j++) yr[j] = 0;
+      for (int64_t j = 0; j < n; j++)
+        yr[j] = 0;
       for (int64_t q = 0; q < k; q++) {
         const double av = trans_a ? a[q * m + i] : a[i * k + q];
         const double *br = b + q * n;
-        for (int64_t j = 0; j < n; j++) yr[j] += av * br[j];
+        for (int64_t j = 0; j < n; j++)
+          yr[j] += av * br[j];
       }
     }
     for (int64_t j = 0; j < n; j++) {
@@ -57,10 +59,12 @@ void nnd__matmul_f64(const nnd__matmul_geom *g, const double *a, const double *b
     const double *ar = a + oa * m * k + (r % m) * k;
     const double *bm = b + ob * k * n;
     double *yr = y + r * n;
-    for (int64_t j = 0; j < n; j++) yr[j] = 0;
+    for (int64_t j = 0; j < n; j++)
+      yr[j] = 0;
     for (int64_t q = 0; q < k; q++) {
       const double av = ar[q];
-      for (int64_t j = 0; j < n; j++) yr[j] += av * bm[q * n + j];
+      for (int64_t j = 0; j < n; j++)
+        yr[j] += av * bm[q * n + j];
     }
   }
 }

@@ -25,16 +25,17 @@ static void strides_of(int rank, const int64_t *dims, int64_t *strides) {
 }
 
 /* y[c][r] = x[r][c] for a rows x cols matrix, in cache blocks. */
-#define BLOCKED_TRANSPOSE(TY)                                                         \
-  static void transpose2d_##TY(int64_t rows, int64_t cols, const TY *x, TY *y) {      \
-    const int64_t B = 32;                                                             \
-    for (int64_t r0 = 0; r0 < rows; r0 += B)                                          \
-      for (int64_t c0 = 0; c0 < cols; c0 += B) {                                      \
-        const int64_t r1 = r0 + B < rows ? r0 + B : rows;                             \
-        const int64_t c1 = c0 + B < cols ? c0 + B : cols;                             \
-        for (int64_t c = c0; c < c1; c++)                                             \
-          for (int64_t r = r0; r < r1; r++) y[c * rows + r] = x[r * cols + c];        \
-      }                                                                               \
+#define BLOCKED_TRANSPOSE(TY)                                                                      \
+  static void transpose2d_##TY(int64_t rows, int64_t cols, const TY *x, TY *y) {                   \
+    const int64_t B = 32;                                                                          \
+    for (int64_t r0 = 0; r0 < rows; r0 += B)                                                       \
+      for (int64_t c0 = 0; c0 < cols; c0 += B) {                                                   \
+        const int64_t r1 = r0 + B < rows ? r0 + B : rows;                                          \
+        const int64_t c1 = c0 + B < cols ? c0 + B : cols;                                          \
+        for (int64_t c = c0; c < c1; c++)                                                          \
+          for (int64_t r = r0; r < r1; r++)                                                        \
+            y[c * rows + r] = x[r * cols + c];                                                     \
+      }                                                                                            \
   }
 BLOCKED_TRANSPOSE(uint32_t)
 BLOCKED_TRANSPOSE(uint64_t)
@@ -80,12 +81,15 @@ void nnd__transpose(size_t es, int rank, const int64_t *in_dims, const int *perm
       ni++;
     }
   }
-  for (int d = 0; d < nk; d++) md[gorder[group_of[d]]] *= kd[d];
+  for (int d = 0; d < nk; d++)
+    md[gorder[group_of[d]]] *= kd[d];
   int mp[NND_MAX_RANK]; /* merged perm: output group i is input dim mp[i] */
-  for (int gi = 0; gi < ng; gi++) mp[gi] = gorder[gi];
+  for (int gi = 0; gi < ng; gi++)
+    mp[gi] = gorder[gi];
   const int r = ng;
   bool identity = true;
-  for (int i = 0; i < r; i++) identity &= mp[i] == i;
+  for (int i = 0; i < r; i++)
+    identity &= mp[i] == i;
   if (identity) {
     memcpy(y, x, (size_t)numel * es);
     return;
@@ -129,7 +133,8 @@ void nnd__transpose(size_t es, int rank, const int64_t *in_dims, const int *perm
 void nnd__concat(size_t es, int64_t outer, int n, const int64_t *chunk, const void *const *xs,
                  void *y) {
   int64_t total = 0;
-  for (int i = 0; i < n; i++) total += chunk[i];
+  for (int i = 0; i < n; i++)
+    total += chunk[i];
   NND_OMP_FOR(outer * total >= NND_PAR_MIN_WORK && outer > 1)
   for (int64_t o = 0; o < outer; o++) {
     char *yp = (char *)y + (size_t)(o * total) * es;
@@ -144,7 +149,8 @@ void nnd__concat(size_t es, int64_t outer, int n, const int64_t *chunk, const vo
 void nnd__split(size_t es, int64_t outer, int n, const int64_t *chunk, const void *x,
                 void *const *ys) {
   int64_t total = 0;
-  for (int i = 0; i < n; i++) total += chunk[i];
+  for (int i = 0; i < n; i++)
+    total += chunk[i];
   NND_OMP_FOR(outer * total >= NND_PAR_MIN_WORK && outer > 1)
   for (int64_t o = 0; o < outer; o++) {
     const char *xp = (const char *)x + (size_t)(o * total) * es;
@@ -159,7 +165,8 @@ void nnd__split(size_t es, int64_t outer, int n, const int64_t *chunk, const voi
 void nnd__slice(size_t es, int rank, const int64_t *in_dims, const int64_t *start,
                 const int64_t *step, const int64_t *out_dims, const void *x, void *y) {
   int64_t numel = 1;
-  for (int i = 0; i < rank; i++) numel *= out_dims[i];
+  for (int i = 0; i < rank; i++)
+    numel *= out_dims[i];
   if (numel == 0) return;
   if (rank == 0) {
     copy_elem(y, x, es);
@@ -194,7 +201,8 @@ static int64_t pad_src(int64_t i, int64_t n, nnd_pad_mode mode) {
   case NND_PAD_EDGE: return i < 0 ? 0 : n - 1;
   case NND_PAD_REFLECT:
     if (n == 1) return 0;
-    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
+    while (i < 0 || i >= n)
+      i = i < 0 ? -i : 2 * (n - 1) - i;
     return i;
   default: return -1;
   }
@@ -204,7 +212,8 @@ void nnd__pad(size_t es, int rank, const int64_t *in_dims, const int64_t *pad_be
               const int64_t *out_dims, nnd_pad_mode mode, const void *fill, const void *x,
               void *y) {
   int64_t numel = 1;
-  for (int i = 0; i < rank; i++) numel *= out_dims[i];
+  for (int i = 0; i < rank; i++)
+    numel *= out_dims[i];
   if (numel == 0) return;
   if (rank == 0) {
     copy_elem(y, x, es);
@@ -221,8 +230,10 @@ void nnd__pad(size_t es, int rank, const int64_t *in_dims, const int64_t *pad_be
     for (int d = rank - 2; d >= 0; d--) {
       int64_t src = pad_src(rem % out_dims[d] - pad_begin[d], in_dims[d], mode);
       rem /= out_dims[d];
-      if (src < 0) filled = true;
-      else off += src * is[d];
+      if (src < 0)
+        filled = true;
+      else
+        off += src * is[d];
     }
     char *yp = (char *)y + (size_t)(row * inner) * es;
     const char *xb = (const char *)x + (size_t)off * es;
@@ -246,7 +257,8 @@ void nnd__gather(size_t es, int64_t outer, int64_t axis_len, int64_t inner, cons
 void nnd__broadcast_to(size_t es, int rank, const int64_t *in_dims, const int64_t *out_dims,
                        const void *x, void *y) {
   int64_t numel = 1;
-  for (int i = 0; i < rank; i++) numel *= out_dims[i];
+  for (int i = 0; i < rank; i++)
+    numel *= out_dims[i];
   if (numel == 0) return;
   if (rank == 0) {
     copy_elem(y, x, es);
@@ -266,7 +278,8 @@ void nnd__broadcast_to(size_t es, int rank, const int64_t *in_dims, const int64_
     char *yp = (char *)y + (size_t)(row * inner) * es;
     const char *xp = (const char *)x + (size_t)off * es;
     if (rep)
-      for (int64_t i = 0; i < inner; i++) copy_elem(yp + (size_t)i * es, xp, es);
+      for (int64_t i = 0; i < inner; i++)
+        copy_elem(yp + (size_t)i * es, xp, es);
     else
       memcpy(yp, xp, (size_t)inner * es);
   }

@@ -13,8 +13,8 @@ void SFX(nnd__batchnorm)(int64_t outer, int64_t c, int64_t inner, const T *x, co
   }
 }
 
-void SFX(nnd__lrn)(int64_t outer, int64_t c, int64_t inner, int64_t size, double alpha,
-                   double beta, double bias, const T *x, T *y) {
+void SFX(nnd__lrn)(int64_t outer, int64_t c, int64_t inner, int64_t size, double alpha, double beta,
+                   double bias, const T *x, T *y) {
   const int64_t lo_off = (size - 1) / 2, hi_off = size - 1 - lo_off;
   const T a = (T)(alpha / (double)size), bb = (T)beta, k = (T)bias;
   NND_OMP_FOR(outer * c * inner * size >= NND_PAR_MIN_WORK && outer * c > 1)
@@ -40,14 +40,18 @@ void SFX(nnd__softmax)(int64_t outer, int64_t len, int64_t inner, bool log_out, 
     const T *xp = x + o * len * inner + i;
     T *yp = y + o * len * inner + i;
     T mx = (T)-INFINITY;
-    for (int64_t j = 0; j < len; j++) mx = xp[j * inner] > mx ? xp[j * inner] : mx;
+    for (int64_t j = 0; j < len; j++)
+      mx = xp[j * inner] > mx ? xp[j * inner] : mx;
     T sum = 0;
-    for (int64_t j = 0; j < len; j++) sum += M(exp)(xp[j * inner] - mx);
+    for (int64_t j = 0; j < len; j++)
+      sum += M(exp)(xp[j * inner] - mx);
     if (log_out) {
       const T ls = M(log)(sum);
-      for (int64_t j = 0; j < len; j++) yp[j * inner] = xp[j * inner] - mx - ls;
+      for (int64_t j = 0; j < len; j++)
+        yp[j * inner] = xp[j * inner] - mx - ls;
     } else {
-      for (int64_t j = 0; j < len; j++) yp[j * inner] = M(exp)(xp[j * inner] - mx) / sum;
+      for (int64_t j = 0; j < len; j++)
+        yp[j * inner] = M(exp)(xp[j * inner] - mx) / sum;
     }
   }
 }

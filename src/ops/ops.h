@@ -79,9 +79,9 @@ typedef enum nnd__binary_kind {
 /* A broadcast pattern prepared once: dims with the same pattern are merged
  * so the inner loop runs as long as possible. */
 typedef struct nnd__bcast {
-  int rank;                    /* collapsed rank (0: one element) */
-  int64_t dims[NND_MAX_RANK];  /* output dims */
-  int64_t sa[NND_MAX_RANK];    /* element strides of a (0: broadcast) */
+  int rank;                   /* collapsed rank (0: one element) */
+  int64_t dims[NND_MAX_RANK]; /* output dims */
+  int64_t sa[NND_MAX_RANK];   /* element strides of a (0: broadcast) */
   int64_t sb[NND_MAX_RANK];
   int64_t numel;
 } nnd__bcast;
@@ -99,8 +99,8 @@ void nnd__binary_f32(nnd__binary_kind op, const nnd__bcast *bc, const float *a, 
                      float *y);
 /* Integer flavour: Div truncates toward zero, x/0 gives 0; PRELU is
  * not supported (returns false). */
-bool nnd__binary_i64(nnd__binary_kind op, const nnd__bcast *bc, const int64_t *a,
-                     const int64_t *b, int64_t *y);
+bool nnd__binary_i64(nnd__binary_kind op, const nnd__bcast *bc, const int64_t *a, const int64_t *b,
+                     int64_t *y);
 
 /* ------------------------------------------------------- convolution */
 
@@ -132,8 +132,7 @@ void nnd__conv_transpose_f32(const nnd__conv_geom *g, const float *x, const floa
  * the image, or, with count_include_pad, inside the padded image. */
 void nnd__maxpool_f64(const nnd__conv_geom *g, const double *x, double *y);
 void nnd__maxpool_f32(const nnd__conv_geom *g, const float *x, float *y);
-void nnd__avgpool_f64(const nnd__conv_geom *g, bool count_include_pad, const double *x,
-                      double *y);
+void nnd__avgpool_f64(const nnd__conv_geom *g, bool count_include_pad, const double *x, double *y);
 void nnd__avgpool_f32(const nnd__conv_geom *g, bool count_include_pad, const float *x, float *y);
 /* Global pooling over `spatial` positions per (n, c). */
 void nnd__global_pool_f64(bool is_max, int64_t n, int64_t c, int64_t spatial, bool channels_last,
@@ -147,8 +146,8 @@ void nnd__global_pool_f32(bool is_max, int64_t n, int64_t c, int64_t spatial, bo
  * (each 1 or the full size; C NULL means none). A is [m][k] ([k][m] when
  * trans_a), B is [k][n] ([n][k] when trans_b). */
 void nnd__gemm_f64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
-                   const double *a, const double *b, double beta, const double *c,
-                   int64_t c_rows, int64_t c_cols, double *y);
+                   const double *a, const double *b, double beta, const double *c, int64_t c_rows,
+                   int64_t c_cols, double *y);
 
 /* Batched matrix product with numpy broadcasting of the batch dims:
  * Y[batch][m][n] = A[batch][m][k] B[batch][k][n]. */
@@ -170,16 +169,17 @@ void nnd__matmul_offsets(const nnd__matmul_geom *g, int64_t i, int64_t *a_off, i
 void nnd__batchnorm_f64(int64_t outer, int64_t c, int64_t inner, const double *x,
                         const double *scale, const double *bias, const double *mean,
                         const double *var, double eps, double *y);
-void nnd__batchnorm_f32(int64_t outer, int64_t c, int64_t inner, const float *x,
-                        const float *scale, const float *bias, const float *mean,
-                        const float *var, double eps, float *y);
-/* y = a[c] * x + b[c] (the fast BatchNorm, folded at create). */
+void nnd__batchnorm_f32(int64_t outer, int64_t c, int64_t inner, const float *x, const float *scale,
+                        const float *bias, const float *mean, const float *var, double eps,
+                        float *y);
+/* y = min(max(a[c] * x + b[c], lo), hi): the fast BatchNorm, folded at
+ * create, with a fused ReLU or Clip (lo/hi = -inf/inf for none). */
 void nnd__channel_affine_f32(int64_t outer, int64_t c, int64_t inner, const float *x,
-                             const float *a, const float *b, float *y);
-void nnd__lrn_f64(int64_t outer, int64_t c, int64_t inner, int64_t size, double alpha,
-                  double beta, double bias, const double *x, double *y);
-void nnd__lrn_f32(int64_t outer, int64_t c, int64_t inner, int64_t size, double alpha,
-                  double beta, double bias, const float *x, float *y);
+                             const float *a, const float *b, float lo, float hi, float *y);
+void nnd__lrn_f64(int64_t outer, int64_t c, int64_t inner, int64_t size, double alpha, double beta,
+                  double bias, const double *x, double *y);
+void nnd__lrn_f32(int64_t outer, int64_t c, int64_t inner, int64_t size, double alpha, double beta,
+                  double bias, const float *x, float *y);
 /* Softmax (or log-softmax) over the middle dim of [outer][len][inner]. */
 void nnd__softmax_f64(int64_t outer, int64_t len, int64_t inner, bool log, const double *x,
                       double *y);
@@ -221,8 +221,7 @@ void nnd__slice(size_t esize, int rank, const int64_t *in_dims, const int64_t *s
                 const int64_t *step, const int64_t *out_dims, const void *x, void *y);
 /* Padding (negative pads crop). `fill` is one element for NND_PAD_CONSTANT. */
 void nnd__pad(size_t esize, int rank, const int64_t *in_dims, const int64_t *pad_begin,
-              const int64_t *out_dims, nnd_pad_mode mode, const void *fill, const void *x,
-              void *y);
+              const int64_t *out_dims, nnd_pad_mode mode, const void *fill, const void *x, void *y);
 /* x as [outer][axis_len][inner]; idx holds n_idx in-range indices. */
 void nnd__gather(size_t esize, int64_t outer, int64_t axis_len, int64_t inner, const int64_t *idx,
                  int64_t n_idx, const void *x, void *y);

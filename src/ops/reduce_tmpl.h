@@ -29,7 +29,8 @@ void SFX(nnd__reduce)(nnd__reduce_kind kind, int rank, const int64_t *dims, cons
     }
   }
   const T init = kind == NND__RED_MAX ? T_LOWEST : kind == NND__RED_MIN ? T_HIGHEST : (T)0;
-  for (int64_t o = 0; o < out_n; o++) y[o] = init;
+  for (int64_t o = 0; o < out_n; o++)
+    y[o] = init;
   if (in_n == 0) return;
   if (r == 0) {
     y[0] = SFX(red_op)(kind, init, x[0]);
@@ -48,7 +49,8 @@ void SFX(nnd__reduce)(nnd__reduce_kind kind, int rank, const int64_t *dims, cons
     for (int64_t row = 0; row < rows; row++) {
       T a = init;
       const T *xp = x + row * inner;
-      for (int64_t i = 0; i < inner; i++) a = SFX(red_op)(kind, a, xp[i]);
+      for (int64_t i = 0; i < inner; i++)
+        a = SFX(red_op)(kind, a, xp[i]);
       y[row] = a;
     }
   } else {
@@ -61,16 +63,19 @@ void SFX(nnd__reduce)(nnd__reduce_kind kind, int rank, const int64_t *dims, cons
       const T *xp = x + row * inner;
       if (cr[r - 1]) {
         T a = y[off];
-        for (int64_t i = 0; i < inner; i++) a = SFX(red_op)(kind, a, xp[i]);
+        for (int64_t i = 0; i < inner; i++)
+          a = SFX(red_op)(kind, a, xp[i]);
         y[off] = a;
       } else {
         T *yp = y + off;
-        for (int64_t i = 0; i < inner; i++) yp[i] = SFX(red_op)(kind, yp[i], xp[i]);
+        for (int64_t i = 0; i < inner; i++)
+          yp[i] = SFX(red_op)(kind, yp[i], xp[i]);
       }
     }
   }
   if (kind == NND__RED_MEAN) {
     const T cnt = (T)(in_n / (out_n ? out_n : 1));
-    for (int64_t o = 0; o < out_n; o++) y[o] /= cnt;
+    for (int64_t o = 0; o < out_n; o++)
+      y[o] /= cnt;
   }
 }

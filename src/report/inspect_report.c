@@ -8,6 +8,7 @@
 
 #include "nndiff/report.h"
 #include "report/numfmt.h"
+#include "report/report_util.h"
 
 #define INSPECT_SCHEMA "nndiff.inspect/1"
 /* The text report lists at most this many unsupported nodes; JSON has all. */
@@ -122,94 +123,24 @@ static const nnd_shape *first_output_shape(const nnd_graph *g, const nnd_node *n
 
 /* --------------------------------------------------------------- text */
 
-/* A text table: every cell is copied, column widths come from the
- * contents, numeric columns are right-aligned. */
-#define TABLE_MAX_COLS 8
-typedef struct table {
-  int n_cols; /* at most TABLE_MAX_COLS */
-  const bool *right;
-  char **cells; /* row-major, n_rows * n_cols */
-  size_t n_rows, cap_rows;
-  bool oom;
-} table;
-
-static void table_row(table *t, const char *const *cells) {
-  if (t->oom) return;
-  if (t->n_rows == t->cap_rows) {
-    size_t cap = t->cap_rows ? t->cap_rows * 2 : 16;
-    char **c = realloc(t->cells, cap * (size_t)t->n_cols * sizeof *c);
-    if (!c) {
-      t->oom = true;
-      return;
-    }
-    t->cells = c;
-    t->cap_rows = cap;
-  }
-  char **row = t->cells + t->n_rows * (size_t)t->n_cols;
-  for (int i = 0; i < t->n_cols; i++) {
-    row[i] = strdup(cells[i] ? cells[i] : "");
-    if (!row[i]) {
-      for (int k = 0; k < i; k++)
-        free(row[k]);
-      t->oom = true;
-      return;
-    }
-  }
-  t->n_rows++;
-}
-
-static void table_print(FILE *out, const table *t, const char *indent) {
-  int width[TABLE_MAX_COLS] = {0};
-  for (size_t r = 0; r < t->n_rows; r++)
-    for (int c = 0; c < t->n_cols; c++) {
-      int len = (int)strlen(t->cells[r * (size_t)t->n_cols + (size_t)c]);
-      if (len > width[c]) width[c] = len;
-    }
-  for (size_t r = 0; r < t->n_rows; r++) {
-    char *const *row = t->cells + r * (size_t)t->n_cols;
-    int n = t->n_cols; /* no trailing blanks: stop after the last non-empty cell */
-    while (n > 1 && !row[n - 1][0])
-      n--;
-    fputs(indent, out);
-    for (int c = 0; c < n; c++) {
-      const char *cell = row[c];
-      bool last = c == n - 1;
-      if (t->right && t->right[c])
-        fprintf(out, "%*s", width[c], cell);
-      else if (last)
-        fputs(cell, out);
-      else
-        fprintf(out, "%-*s", width[c], cell);
-      if (!last) fputs("  ", out);
-    }
-    fputc('\n', out);
-  }
-}
-
-static void table_free(table *t) {
-  for (size_t i = 0; i < t->n_rows * (size_t)t->n_cols; i++)
-    free(t->cells[i]);
-  free(t->cells);
-}
-
 static void print_tensors(FILE *out, const nnd_graph *g, const char *title, const int32_t *ids,
                           int n, bool *oom) {
   char shape[512];
-  table t = {.n_cols = 3};
+  nnd__table t = {.n_cols = 3};
   fprintf(out, "\n%s\n", title);
-  table_row(&t, (const char *const[]){"name", "dtype", "shape"});
+  nnd__table_row(&t, (const char *const[]){"name", "dtype", "shape"});
   for (int i = 0; i < n; i++) {
     if (ids[i] < 0 || ids[i] >= g->n_values) continue;
     const nnd_value *v = &g->values[ids[i]];
     nnd_shape_format(&v->shape, shape, sizeof shape);
-    table_row(&t, (const char *const[]){v->name, nnd_dtype_name(v->dtype), shape});
+    nnd__table_row(&t, (const char *const[]){v->name, nnd_dtype_name(v->dtype), shape});
   }
   if (n == 0)
     fprintf(out, "  (none)\n");
   else
-    table_print(out, &t, "  ");
+    nnd__table_print(out, &t, "  ");
   *oom |= t.oom;
-  table_free(&t);
+  nnd__table_free(&t);
 }
 
 static void print_header(FILE *out, const nnd_graph *g) {
@@ -251,7 +182,7 @@ static void print_cost(FILE *out, const nnd_node_cost *total) {
 }
 
 static void print_histogram(FILE *out, const histogram *h, int32_t n_nodes, bool *oom) {
-  table t = {.n_cols = 3, .right = (const bool[]){false, true, false}};
+  nnd__table t = {.n_cols = 3, .right = (const bool[]){false, true, false}};
   char count[NND_NUMFMT_SIZE], canon[300];
   fprintf(out, "\nOps: %lld node%s, %zu type%s\n", (long long)n_nodes, n_nodes == 1 ? "" : "s",
           h->n, h->n == 1 ? "" : "s");
@@ -264,11 +195,11 @@ static void print_histogram(FILE *out, const histogram *h, int32_t n_nodes, bool
       snprintf(canon, sizeof canon, "(unsupported)");
     else if (strcmp(c->canonical, c->key) != 0)
       snprintf(canon, sizeof canon, "-> %s", c->canonical);
-    table_row(&t, (const char *const[]){c->key, count, canon});
+    nnd__table_row(&t, (const char *const[]){c->key, count, canon});
   }
-  table_print(out, &t, "  ");
+  nnd__table_print(out, &t, "  ");
   *oom |= t.oom;
-  table_free(&t);
+  nnd__table_free(&t);
 }
 
 static void print_unsupported(FILE *out, const nnd_graph *g, bool *oom) {
@@ -278,28 +209,28 @@ static void print_unsupported(FILE *out, const nnd_graph *g, bool *oom) {
           "\nUnsupported ops: %d node%s. These nodes load but `nndiff run` will refuse the "
           "model; see docs/OPS.md.\n",
           n_unsupported, n_unsupported == 1 ? "" : "s");
-  table t = {.n_cols = 3};
-  table_row(&t, (const char *const[]){"name", "op_type", "domain"});
+  nnd__table t = {.n_cols = 3};
+  nnd__table_row(&t, (const char *const[]){"name", "op_type", "domain"});
   int shown = 0;
   for (int32_t i = 0; i < g->n_nodes && shown < MAX_TEXT_UNSUPPORTED; i++) {
     const nnd_node *n = &g->nodes[i];
     if (n->op != NND_OP_UNSUPPORTED) continue;
-    table_row(&t, (const char *const[]){n->name, op_type_of(n), domain_name(g, n->prov.domain)});
+    nnd__table_row(&t, (const char *const[]){n->name, op_type_of(n), domain_name(g, n->prov.domain)});
     shown++;
   }
-  table_print(out, &t, "  ");
+  nnd__table_print(out, &t, "  ");
   if (n_unsupported > shown)
     fprintf(out, "  ... and %d more (all of them in --json)\n", n_unsupported - shown);
   *oom |= t.oom;
-  table_free(&t);
+  nnd__table_free(&t);
 }
 
 static void print_layers(FILE *out, const nnd_inspect_data *d, const int32_t *order, bool *oom) {
   const nnd_graph *g = d->graph;
-  table t = {.n_cols = 7, .right = (const bool[]){true, false, false, false, true, true, true}};
+  nnd__table t = {.n_cols = 7, .right = (const bool[]){true, false, false, false, true, true, true}};
   char idx[24], shape[512], params[NND_NUMFMT_SIZE], macs[NND_NUMFMT_SIZE], flops[NND_NUMFMT_SIZE];
   fprintf(out, "\nLayers (topological order)\n");
-  table_row(&t,
+  nnd__table_row(&t,
             (const char *const[]){"#", "name", "op", "output shape", "params", "MACs", "FLOPs"});
   for (int32_t k = 0; k < g->n_nodes; k++) {
     const nnd_node *n = &g->nodes[order[k]];
@@ -318,11 +249,11 @@ static void print_layers(FILE *out, const nnd_inspect_data *d, const int32_t *or
       nnd__fmt_count(c->macs, macs);
       nnd__fmt_count(c->flops, flops);
     }
-    table_row(&t, (const char *const[]){idx, n->name, op_type_of(n), shape, params, macs, flops});
+    nnd__table_row(&t, (const char *const[]){idx, n->name, op_type_of(n), shape, params, macs, flops});
   }
-  table_print(out, &t, "  ");
+  nnd__table_print(out, &t, "  ");
   *oom |= t.oom;
-  table_free(&t);
+  nnd__table_free(&t);
 }
 
 nnd_status nnd_inspect_write_text(FILE *out, const nnd_inspect_data *d, bool layers,
@@ -354,84 +285,56 @@ done:
 
 /* --------------------------------------------------------------- JSON */
 
-/* json-c returns NULL when out of memory; the builder remembers that
- * (sticky, like SQLite's mallocFailed) so the code below stays linear and
- * the failure turns into one status at the end. */
-typedef struct jb {
-  bool oom;
-} jb;
-
-/* Adds val under key and returns it, or NULL (val released) on failure. */
-static json_object *jb_put(jb *b, json_object *obj, const char *key, json_object *val) {
-  if (!obj || !val || json_object_object_add(obj, key, val) != 0) {
-    json_object_put(val);
-    b->oom = true;
-    return NULL;
-  }
-  return val;
-}
-
-static json_object *jb_push(jb *b, json_object *arr, json_object *val) {
-  if (!arr || !val || json_object_array_add(arr, val) != 0) {
-    json_object_put(val);
-    b->oom = true;
-    return NULL;
-  }
-  return val;
-}
-
-static json_object *jb_str(const char *s) { return json_object_new_string(s ? s : ""); }
-
 /* A shape as a JSON array: known dims as integers, unknown ones as their
  * symbol (or "?"); null when even the rank is unknown. */
-static json_object *jb_shape(jb *b, const nnd_shape *s) {
+static json_object *jb_shape(nnd__jb *b, const nnd_shape *s) {
   if (!s || s->rank < 0) return NULL;
   json_object *arr = json_object_new_array();
   if (!arr) b->oom = true;
   for (int i = 0; i < s->rank && arr; i++) {
     const nnd_dim *d = &s->dims[i];
-    jb_push(b, arr,
-            d->size >= 0 ? json_object_new_int64(d->size) : jb_str(d->symbol ? d->symbol : "?"));
+    nnd__jb_push(b, arr,
+            d->size >= 0 ? json_object_new_int64(d->size) : nnd__jb_str(d->symbol ? d->symbol : "?"));
   }
   return arr;
 }
 
 /* Like jb_put, but a NULL value that is not an allocation failure (an
  * unknown shape) becomes JSON null. */
-static void jb_put_nullable(jb *b, json_object *obj, const char *key, json_object *val) {
+static void jb_put_nullable(nnd__jb *b, json_object *obj, const char *key, json_object *val) {
   if (!val) {
     if (!obj || json_object_object_add(obj, key, NULL) != 0) b->oom = true;
     return;
   }
-  jb_put(b, obj, key, val);
+  nnd__jb_put(b, obj, key, val);
 }
 
-static json_object *jb_tensors(jb *b, const nnd_graph *g, const int32_t *ids, int n) {
+static json_object *jb_tensors(nnd__jb *b, const nnd_graph *g, const int32_t *ids, int n) {
   json_object *arr = json_object_new_array();
   if (!arr) b->oom = true;
   for (int i = 0; i < n && arr; i++) {
     if (ids[i] < 0 || ids[i] >= g->n_values) continue;
     const nnd_value *v = &g->values[ids[i]];
-    json_object *t = jb_push(b, arr, json_object_new_object());
-    jb_put(b, t, "name", jb_str(v->name));
-    jb_put(b, t, "dtype", jb_str(nnd_dtype_name(v->dtype)));
+    json_object *t = nnd__jb_push(b, arr, json_object_new_object());
+    nnd__jb_put(b, t, "name", nnd__jb_str(v->name));
+    nnd__jb_put(b, t, "dtype", nnd__jb_str(nnd_dtype_name(v->dtype)));
     jb_put_nullable(b, t, "shape", jb_shape(b, &v->shape));
   }
   return arr;
 }
 
-static json_object *jb_histogram(jb *b, const histogram *h) {
+static json_object *jb_histogram(nnd__jb *b, const histogram *h) {
   json_object *obj = json_object_new_object();
   if (!obj) b->oom = true;
   for (size_t i = 0; i < h->n && obj; i++)
-    jb_put(b, obj, h->items[i].key, json_object_new_int64(h->items[i].count));
+    nnd__jb_put(b, obj, h->items[i].key, json_object_new_int64(h->items[i].count));
   return obj;
 }
 
-static void jb_cost(jb *b, json_object *obj, const nnd_node_cost *c) {
-  jb_put(b, obj, "parameters", json_object_new_int64(c->parameters));
-  jb_put(b, obj, "macs", json_object_new_int64(c->macs));
-  jb_put(b, obj, "flops", json_object_new_int64(c->flops));
+static void jb_cost(nnd__jb *b, json_object *obj, const nnd_node_cost *c) {
+  nnd__jb_put(b, obj, "parameters", json_object_new_int64(c->parameters));
+  nnd__jb_put(b, obj, "macs", json_object_new_int64(c->macs));
+  nnd__jb_put(b, obj, "flops", json_object_new_int64(c->flops));
 }
 
 nnd_status nnd_inspect_build_json(const nnd_inspect_data *d, json_object **json_out,
@@ -440,7 +343,7 @@ nnd_status nnd_inspect_build_json(const nnd_inspect_data *d, json_object **json_
   const nnd_model_info *info = &g->info;
   histogram orig = {0}, canon = {0};
   int32_t *order = NULL;
-  jb b = {false};
+  nnd__jb b = {false};
   *json_out = NULL;
   nnd_status st = build_histogram(g, false, &orig, err);
   if (st == NND_OK) st = build_histogram(g, true, &canon, err);
@@ -449,52 +352,52 @@ nnd_status nnd_inspect_build_json(const nnd_inspect_data *d, json_object **json_
 
   json_object *root = json_object_new_object();
   if (!root) b.oom = true;
-  jb_put(&b, root, "schema", jb_str(INSPECT_SCHEMA));
-  json_object *tool = jb_put(&b, root, "tool", json_object_new_object());
-  jb_put(&b, tool, "name", jb_str("nndiff"));
-  jb_put(&b, tool, "version", jb_str(d->tool_version ? d->tool_version : "unknown"));
-  jb_put(&b, root, "file", jb_str(info->path));
-  jb_put(&b, root, "file_size", json_object_new_int64((int64_t)info->file_size));
-  jb_put(&b, root, "format", jb_str(nnd_format_name(info->format)));
-  json_object *producer = jb_put(&b, root, "producer", json_object_new_object());
-  jb_put(&b, producer, "name", jb_str(info->producer_name));
-  jb_put(&b, producer, "version", jb_str(info->producer_version));
-  jb_put(&b, root, "graph_name", jb_str(info->graph_name));
-  jb_put(&b, root, "ir_version", json_object_new_int64(info->ir_version));
-  json_object *opsets = jb_put(&b, root, "opsets", json_object_new_array());
+  nnd__jb_put(&b, root, "schema", nnd__jb_str(INSPECT_SCHEMA));
+  json_object *tool = nnd__jb_put(&b, root, "tool", json_object_new_object());
+  nnd__jb_put(&b, tool, "name", nnd__jb_str("nndiff"));
+  nnd__jb_put(&b, tool, "version", nnd__jb_str(d->tool_version ? d->tool_version : "unknown"));
+  nnd__jb_put(&b, root, "file", nnd__jb_str(info->path));
+  nnd__jb_put(&b, root, "file_size", json_object_new_int64((int64_t)info->file_size));
+  nnd__jb_put(&b, root, "format", nnd__jb_str(nnd_format_name(info->format)));
+  json_object *producer = nnd__jb_put(&b, root, "producer", json_object_new_object());
+  nnd__jb_put(&b, producer, "name", nnd__jb_str(info->producer_name));
+  nnd__jb_put(&b, producer, "version", nnd__jb_str(info->producer_version));
+  nnd__jb_put(&b, root, "graph_name", nnd__jb_str(info->graph_name));
+  nnd__jb_put(&b, root, "ir_version", json_object_new_int64(info->ir_version));
+  json_object *opsets = nnd__jb_put(&b, root, "opsets", json_object_new_array());
   for (int i = 0; i < info->n_opsets && opsets; i++) {
-    json_object *o = jb_push(&b, opsets, json_object_new_object());
-    jb_put(&b, o, "domain", jb_str(domain_name(g, info->opsets[i].domain)));
-    jb_put(&b, o, "version", json_object_new_int64(info->opsets[i].version));
+    json_object *o = nnd__jb_push(&b, opsets, json_object_new_object());
+    nnd__jb_put(&b, o, "domain", nnd__jb_str(domain_name(g, info->opsets[i].domain)));
+    nnd__jb_put(&b, o, "version", json_object_new_int64(info->opsets[i].version));
   }
-  jb_put(&b, root, "inputs", jb_tensors(&b, g, g->inputs, g->n_inputs));
-  jb_put(&b, root, "outputs", jb_tensors(&b, g, g->outputs, g->n_outputs));
-  jb_put(&b, root, "nodes", json_object_new_int64(g->n_nodes));
+  nnd__jb_put(&b, root, "inputs", jb_tensors(&b, g, g->inputs, g->n_inputs));
+  nnd__jb_put(&b, root, "outputs", jb_tensors(&b, g, g->outputs, g->n_outputs));
+  nnd__jb_put(&b, root, "nodes", json_object_new_int64(g->n_nodes));
   jb_cost(&b, root, &d->total);
-  jb_put(&b, root, "uncounted_nodes", json_object_new_int64(d->total.uncounted));
-  jb_put(&b, root, "metrics_definitions", jb_str("docs/METRICS.md"));
-  jb_put(&b, root, "op_histogram", jb_histogram(&b, &orig));
-  jb_put(&b, root, "canonical_op_histogram", jb_histogram(&b, &canon));
-  json_object *unsupported = jb_put(&b, root, "unsupported_ops", json_object_new_array());
+  nnd__jb_put(&b, root, "uncounted_nodes", json_object_new_int64(d->total.uncounted));
+  nnd__jb_put(&b, root, "metrics_definitions", nnd__jb_str("docs/METRICS.md"));
+  nnd__jb_put(&b, root, "op_histogram", jb_histogram(&b, &orig));
+  nnd__jb_put(&b, root, "canonical_op_histogram", jb_histogram(&b, &canon));
+  json_object *unsupported = nnd__jb_put(&b, root, "unsupported_ops", json_object_new_array());
   for (int32_t i = 0; i < g->n_nodes && unsupported; i++) {
     const nnd_node *n = &g->nodes[i];
     if (n->op != NND_OP_UNSUPPORTED) continue;
-    json_object *u = jb_push(&b, unsupported, json_object_new_object());
-    jb_put(&b, u, "name", jb_str(n->name));
-    jb_put(&b, u, "op_type", jb_str(op_type_of(n)));
-    jb_put(&b, u, "domain", jb_str(domain_name(g, n->prov.domain)));
+    json_object *u = nnd__jb_push(&b, unsupported, json_object_new_object());
+    nnd__jb_put(&b, u, "name", nnd__jb_str(n->name));
+    nnd__jb_put(&b, u, "op_type", nnd__jb_str(op_type_of(n)));
+    nnd__jb_put(&b, u, "domain", nnd__jb_str(domain_name(g, n->prov.domain)));
   }
-  json_object *layers = jb_put(&b, root, "layers", json_object_new_array());
+  json_object *layers = nnd__jb_put(&b, root, "layers", json_object_new_array());
   for (int32_t k = 0; k < g->n_nodes && layers; k++) {
     const nnd_node *n = &g->nodes[order[k]];
     const nnd_node_cost *c = &d->per_node[order[k]];
-    json_object *l = jb_push(&b, layers, json_object_new_object());
-    jb_put(&b, l, "name", jb_str(n->name));
-    jb_put(&b, l, "op", jb_str(op_type_of(n)));
-    jb_put(&b, l, "canonical_op", jb_str(nnd_op_name(n->op)));
+    json_object *l = nnd__jb_push(&b, layers, json_object_new_object());
+    nnd__jb_put(&b, l, "name", nnd__jb_str(n->name));
+    nnd__jb_put(&b, l, "op", nnd__jb_str(op_type_of(n)));
+    nnd__jb_put(&b, l, "canonical_op", nnd__jb_str(nnd_op_name(n->op)));
     jb_put_nullable(&b, l, "output_shape", jb_shape(&b, first_output_shape(g, n)));
     jb_cost(&b, l, c);
-    jb_put(&b, l, "counted", json_object_new_boolean(!c->uncounted));
+    nnd__jb_put(&b, l, "counted", json_object_new_boolean(!c->uncounted));
   }
   if (b.oom) {
     json_object_put(root);

@@ -44,9 +44,9 @@ typedef struct pb_tensor {
   int64_t numel;
   int32_t onnx_type;
   bool is_float;
-  double *f;   /* float data, numel values */
-  int64_t *i;  /* integer data, numel values */
-  float *f32;  /* float data as float32 (for feeding) */
+  double *f;  /* float data, numel values */
+  int64_t *i; /* integer data, numel values */
+  float *f32; /* float data as float32 (for feeding) */
 } pb_tensor;
 
 static void pb_tensor_free(pb_tensor *t) {
@@ -74,7 +74,9 @@ static unsigned char *read_file(const char *path, size_t *size) {
 
 static double half_to_double(uint16_t h) {
   int sign = h >> 15, ex = (h >> 10) & 0x1f, mant = h & 0x3ff;
-  double r = ex == 0 ? ldexp(mant, -24) : ex == 31 ? (mant ? NAN : INFINITY) : ldexp(mant + 1024, ex - 25);
+  double r = ex == 0    ? ldexp(mant, -24)
+             : ex == 31 ? (mant ? NAN : INFINITY)
+                        : ldexp(mant + 1024, ex - 25);
   return sign ? -r : r;
 }
 
@@ -114,7 +116,8 @@ static int load_pb(const char *path, pb_tensor *t, char *why, size_t why_n) {
     return -1;
   }
   uint64_t dims[NND_MAX_RANK];
-  if (rep.count && nnd_pb_repeated_read(msg, 1, NND_PB_SCALAR_VARINT, dims, rep.count, &err) != NND_OK)
+  if (rep.count &&
+      nnd_pb_repeated_read(msg, 1, NND_PB_SCALAR_VARINT, dims, rep.count, &err) != NND_OK)
     goto bad;
   t->rank = (int)rep.count;
   t->numel = 1;
@@ -149,11 +152,28 @@ static int load_pb(const char *path, pb_tensor *t, char *why, size_t why_n) {
       double v = 0;
       int64_t iv = 0;
       switch (dt) {
-      case 1: { uint32_t u = nnd_pb_le32(p); float fv; memcpy(&fv, &u, 4); v = fv; break; }
-      case 11: { uint64_t u = nnd_pb_le64(p); memcpy(&v, &u, 8); break; }
+      case 1: {
+        uint32_t u = nnd_pb_le32(p);
+        float fv;
+        memcpy(&fv, &u, 4);
+        v = fv;
+        break;
+      }
+      case 11: {
+        uint64_t u = nnd_pb_le64(p);
+        memcpy(&v, &u, 8);
+        break;
+      }
       case 10: v = half_to_double((uint16_t)(p[0] | p[1] << 8)); break;
-      case 16: { uint32_t u = (uint32_t)(p[0] | p[1] << 8) << 16; float fv; memcpy(&fv, &u, 4); v = fv; break; }
-      case 2: case 9: iv = p[0]; break;
+      case 16: {
+        uint32_t u = (uint32_t)(p[0] | p[1] << 8) << 16;
+        float fv;
+        memcpy(&fv, &u, 4);
+        v = fv;
+        break;
+      }
+      case 2:
+      case 9: iv = p[0]; break;
       case 3: iv = (int8_t)p[0]; break;
       case 4: iv = (uint16_t)(p[0] | p[1] << 8); break;
       case 5: iv = (int16_t)(p[0] | p[1] << 8); break;
@@ -161,16 +181,19 @@ static int load_pb(const char *path, pb_tensor *t, char *why, size_t why_n) {
       case 12: iv = nnd_pb_le32(p); break;
       default: iv = (int64_t)nnd_pb_le64(p); break;
       }
-      if (t->is_float) t->f[k] = v;
-      else t->f[k] = (double)(t->i[k] = iv);
+      if (t->is_float)
+        t->f[k] = v;
+      else
+        t->f[k] = (double)(t->i[k] = iv);
     }
   } else {
     /* Typed fields: float_data (4, fixed32), int32_data (5: int32, int8,
      * uint8, int16, uint16, bool, float16 bits), int64_data (7),
      * double_data (10), uint64_data (11: uint32, uint64). */
     uint32_t field = dt == 1 ? 4 : dt == 7 ? 7 : dt == 11 ? 10 : (dt == 12 || dt == 13) ? 11 : 5;
-    nnd_pb_scalar kind = field == 4 ? NND_PB_SCALAR_FIXED32 : field == 10 ? NND_PB_SCALAR_FIXED64
-                                                                          : NND_PB_SCALAR_VARINT;
+    nnd_pb_scalar kind = field == 4    ? NND_PB_SCALAR_FIXED32
+                         : field == 10 ? NND_PB_SCALAR_FIXED64
+                                       : NND_PB_SCALAR_VARINT;
     if (nnd_pb_repeated_scan(msg, field, kind, &rep, &err) != NND_OK) goto bad;
     if ((int64_t)rep.count != n) {
       snprintf(why, why_n, "%s: %zu values for %lld elements", path, rep.count, (long long)n);
@@ -207,7 +230,8 @@ static int load_pb(const char *path, pb_tensor *t, char *why, size_t why_n) {
     }
     free(vals);
   }
-  for (int64_t k = 0; k < n; k++) t->f32[k] = (float)t->f[k];
+  for (int64_t k = 0; k < n; k++)
+    t->f32[k] = (float)t->f[k];
   free(buf);
   return 0;
 bad:
@@ -344,7 +368,8 @@ static int run_variant(const nnd_graph *g, const variant *v, pb_tensor *ins, pb_
     }
   }
 done:
-  for (int k = 0; k < g->n_outputs; k++) free(run_out[k].data);
+  for (int k = 0; k < g->n_outputs; k++)
+    free(run_out[k].data);
   nnd_engine_destroy(e);
   free(frozen_ids);
   free(frozen);
@@ -375,13 +400,17 @@ static int run_case(const char *dir, char *why, size_t why_n) {
     pb_tensor *outs = calloc((size_t)g->n_outputs + 1, sizeof *outs);
     for (int k = 0; k < g->n_inputs && result == RESULT_PASS; k++) {
       snprintf(path, sizeof path, "%s/input_%d.pb", set, k);
-      if (load_pb(path, &ins[k], why, why_n) != 0) result = RESULT_SKIP;
-      else fix_bf16(&ins[k], g->values[g->inputs[k]].dtype);
+      if (load_pb(path, &ins[k], why, why_n) != 0)
+        result = RESULT_SKIP;
+      else
+        fix_bf16(&ins[k], g->values[g->inputs[k]].dtype);
     }
     for (int k = 0; k < g->n_outputs && result == RESULT_PASS; k++) {
       snprintf(path, sizeof path, "%s/output_%d.pb", set, k);
-      if (load_pb(path, &outs[k], why, why_n) != 0) result = RESULT_SKIP;
-      else fix_bf16(&outs[k], g->values[g->outputs[k]].dtype);
+      if (load_pb(path, &outs[k], why, why_n) != 0)
+        result = RESULT_SKIP;
+      else
+        fix_bf16(&outs[k], g->values[g->outputs[k]].dtype);
     }
     /* Every variant that can run must pass; some may be unsupported (a
      * Clip bound fed at run time, say) as long as one runs. */
@@ -389,16 +418,20 @@ static int run_case(const char *dir, char *why, size_t why_n) {
       if (variants[v].freeze_weights && g->n_inputs < 2) continue;
       char vwhy[2048] = "";
       int r = run_variant(g, &variants[v], ins, outs, vwhy, sizeof vwhy);
-      if (r == RESULT_PASS) variants_passed++;
-      else if (r == RESULT_SKIP) snprintf(skip_why, sizeof skip_why, "%s: %.1900s", variants[v].name, vwhy);
+      if (r == RESULT_PASS)
+        variants_passed++;
+      else if (r == RESULT_SKIP)
+        snprintf(skip_why, sizeof skip_why, "%s: %.1900s", variants[v].name, vwhy);
       else {
         snprintf(why, why_n, "%s", vwhy);
         result = RESULT_FAIL;
       }
       if (verbose && r == RESULT_SKIP) printf("  (%s)\n", skip_why);
     }
-    for (int k = 0; k < g->n_inputs; k++) pb_tensor_free(&ins[k]);
-    for (int k = 0; k < g->n_outputs; k++) pb_tensor_free(&outs[k]);
+    for (int k = 0; k < g->n_inputs; k++)
+      pb_tensor_free(&ins[k]);
+    for (int k = 0; k < g->n_outputs; k++)
+      pb_tensor_free(&outs[k]);
     free(ins);
     free(outs);
   }

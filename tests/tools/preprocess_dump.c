@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
     w = h;
   }
   nnd_item_shape shape = {.rank = 3, .layout = pp.layout};
-  if (pp.layout == NND_LAYOUT_NHWC) {
+  if (pp.layout == NND_DATA_LAYOUT_NHWC) {
     shape.dims[0] = h, shape.dims[1] = w, shape.dims[2] = channels;
   } else {
     shape.dims[0] = channels, shape.dims[1] = h, shape.dims[2] = w;

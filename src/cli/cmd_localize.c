@@ -1,0 +1,177 @@
+/* `nndiff localize SOURCE TARGET --data D`: where and why a converted model
+ * computes something else than its source, and what to do about it. */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "nndiff/data.h"
+#include "nndiff/localize.h"
+#include "nndiff/report.h"
+
+static const char usage[] =
+    "usage: nndiff localize SOURCE TARGET --data D [--json F] [--images K|all] [--preset P]\n"
+    "                       [--threads N] [--limit N] [--floor-images N] [--layers]";
+
+void nnd_cmd_localize_help(FILE *out) {
+  fprintf(out,
+          "%s\n"
+          "\n"
+          "Tell whether TARGET (e.g. what a converter produced) computes the same thing\n"
+          "as SOURCE and, if not, where, why and how to fix it.\n"
+          "\n"
+          "Both models are canonicalised (BatchNorm folded in double precision,\n"
+          "activations fused, zero Pads absorbed, Identity/Dropout dropped, Flatten ~\n"
+          "Reshape, Gemm ~ MatMul+Add) and aligned from structure and weights, never\n"
+          "from names. Aligned layers are compared statically (parameters after\n"
+          "folding: mean |Ps - Pt|, max, relative L2, patterns such as a zeroed bias,\n"
+          "reversed input channels, rolled rows, a flipped kernel, float16 rounding;\n"
+          "hyperparameters: strides, pads, dilations, groups, activation and clip\n"
+          "bounds, pooling mode...; graph: extra, missing, substituted nodes, each\n"
+          "judged equivalent or not). Then both models run on D; on the inputs whose\n"
+          "labels differ (or whose outputs differ most) every aligned layer's\n"
+          "activations are compared, against a noise floor measured on the source\n"
+          "itself (fast float32 path vs double-precision reference). The first layer\n"
+          "that leaves the floor locates the fault; the static differences there\n"
+          "explain it. Method and thresholds: docs/LOCALIZATION.md.\n"
+          "\n"
+          "Options:\n"
+          "  --data D         the inputs: an image folder, an image, a .npy [N, ...] or\n"
+          "                   \"file.npz:member\" of preprocessed tensors. Without it only\n"
+          "                   the static comparison runs\n"
+          "  --json F         also write the result as JSON (F '-': JSON on stdout\n"
+          "                   instead of the text); schema nndiff.localize/1\n"
+          "  --images K|all   inputs analysed layer by layer (default 5): those whose\n"
+          "                   top-1 labels differ, then those whose outputs differ most\n"
+          "  --preset P       preprocessing for image folders (default torchvision): %s\n"
+          "  --threads N      engine threads (default 1; 0 = every core)\n"
+          "  --limit N        run only the first N inputs of D\n"
+          "  --floor-images N measure the noise floor on the first N analysed inputs\n"
+          "                   (default 1; the double-precision path is slow)\n"
+          "  --layers         print every aligned layer, not only those around the\n"
+          "                   first divergence\n"
+          "  -h, --help       show this help\n"
+          "\n"
+          "Exit status: 0 the models are equivalent (structurally, and on D within the\n"
+          "noise floor); 1 they differ (suspects found); 2 bad usage or input; 3\n"
+          "internal error.\n"
+          "\n"
+          "Examples:\n"
+          "  nndiff localize resnet18.onnx resnet18_converted.onnx --data photos/\n"
+          "  nndiff localize src.onnx dst.onnx --data x.npy --images all --json loc.json\n",
+          usage, nnd_preprocess_preset_names());
+}
+
+enum { OPT_DATA = 0x100, OPT_JSON, OPT_IMAGES, OPT_PRESET, OPT_THREADS, OPT_LIMIT, OPT_FLOOR, OPT_LAYERS };
+
+static bool parse_i64(const char *s, int64_t lo, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end || v < lo) return false;
+  *out = v;
+  return true;
+}
+
+int nnd_cmd_localize(int argc, char **argv) {
+  static const struct option long_opts[] = {
+      {"data", required_argument, NULL, OPT_DATA},
+      {"json", required_argument, NULL, OPT_JSON},
+      {"images", required_argument, NULL, OPT_IMAGES},
+      {"preset", required_argument, NULL, OPT_PRESET},
+      {"threads", required_argument, NULL, OPT_THREADS},
+      {"limit", required_argument, NULL, OPT_LIMIT},
+      {"floor-images", required_argument, NULL, OPT_FLOOR},
+      {"layers", no_argument, NULL, OPT_LAYERS},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  const char *data_path = NULL, *json_path = NULL, *preset = NULL;
+  bool all_layers = false;
+  nnd_localize_options lo;
+  nnd_localize_options_init(&lo);
+  int c;
+  int64_t v;
+  opterr = 0;
+  optind = 0;
+  while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
+    switch (c) {
+    case OPT_DATA: data_path = optarg; break;
+    case OPT_JSON: json_path = optarg; break;
+    case OPT_PRESET: preset = optarg; break;
+    case OPT_LAYERS: all_layers = true; break;
+    case OPT_IMAGES:
+      if (strcmp(optarg, "all") == 0) lo.images = -1;
+      else if (parse_i64(optarg, 1, &v) && v <= 1000000) lo.images = (int)v;
+      else return nnd_cli_usage_error(usage, "localize: --images needs a count >= 1 or 'all', got '%s'", optarg);
+      break;
+    case OPT_THREADS:
+      if (!parse_i64(optarg, 0, &v) || v > 1024)
+        return nnd_cli_usage_error(usage, "localize: --threads needs a count 0..1024, got '%s'", optarg);
+      lo.threads = v == 0 ? (int)sysconf(_SC_NPROCESSORS_ONLN) : (int)v;
+      break;
+    case OPT_LIMIT:
+      if (!parse_i64(optarg, 1, &v))
+        return nnd_cli_usage_error(usage, "localize: --limit needs a count >= 1, got '%s'", optarg);
+      lo.limit = v;
+      break;
+    case OPT_FLOOR:
+      if (!parse_i64(optarg, 1, &v) || v > 1000)
+        return nnd_cli_usage_error(usage, "localize: --floor-images needs a count 1..1000, got '%s'", optarg);
+      lo.floor_images = (int)v;
+      break;
+    case 'h': nnd_cmd_localize_help(stdout); return NND_EXIT_OK;
+    case ':':
+      return nnd_cli_usage_error(usage, "localize: option '%s' needs a value", argv[optind - 1]);
+    default:
+      if (optopt) return nnd_cli_usage_error(usage, "localize: unknown option '-%c'", optopt);
+      return nnd_cli_usage_error(usage, "localize: unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  if (argc - optind < 2)
+    return nnd_cli_usage_error(usage, "localize: needs two models, SOURCE and TARGET");
+  if (argc - optind > 2)
+    return nnd_cli_usage_error(usage, "localize: two models only (got %d)", argc - optind);
+  if (json_path && !*json_path)
+    return nnd_cli_usage_error(usage, "localize: --json needs a file name, or '-' for stdout");
+  if (data_path && !*data_path) return nnd_cli_usage_error(usage, "localize: --data needs a path");
+  bool json_stdout = json_path && strcmp(json_path, "-") == 0;
+  if (!json_stdout && isatty(STDERR_FILENO)) lo.progress = stderr;
+
+  nnd_error err = {0};
+  nnd_graph *gs = NULL, *gt = NULL;
+  nnd_dataset *ds = NULL;
+  nnd_localize_result *r = NULL;
+  json_object *json = NULL;
+  nnd_status st = nnd_cli_load_model(argv[optind], &gs, &err);
+  if (st == NND_OK) st = nnd_cli_load_model(argv[optind + 1], &gt, &err);
+  if (st == NND_OK && data_path) {
+    nnd_preprocess pp;
+    nnd_dataset_options dopt = {0};
+    st = nnd_preprocess_from_options(preset, &pp, &err);
+    dopt.preprocess = &pp;
+    dopt.no_auto_labels = 1;
+    if (st == NND_OK) st = nnd_dataset_open(data_path, &dopt, &ds, &err);
+  }
+  if (st == NND_OK) st = nnd_localize_run(gs, gt, ds, &lo, &r, &err);
+  if (st == NND_OK && ds) {
+    nnd_dataset_describe(ds, r->data_desc, sizeof r->data_desc);
+    const nnd_preprocess *pp = nnd_dataset_preprocess(ds);
+    if (pp) nnd_preprocess_describe(pp, r->preprocess_desc, sizeof r->preprocess_desc);
+  }
+  if (st == NND_OK && !json_stdout) st = nnd_localize_write_text(stdout, r, all_layers, &err);
+  if (st == NND_OK && json_path) {
+    st = nnd_localize_build_json(r, NND_VERSION, &json, &err);
+    if (st == NND_OK) st = nnd_report_write_json(json_path, json, &err);
+  }
+  int rc = st != NND_OK ? nnd_cli_fail(&err) : (r->equivalent ? NND_EXIT_OK : NND_EXIT_DIFFER);
+  json_object_put(json);
+  nnd_localize_result_destroy(r);
+  nnd_dataset_close(ds);
+  nnd_graph_destroy(gs);
+  nnd_graph_destroy(gt);
+  return rc;
+}

@@ -1,0 +1,132 @@
+"""Oracle test: the engine against ONNX Runtime, through `nndiff run`.
+
+For each torchvision fixture model (tools/export_torchvision.py: torch.onnx
+exports with seeded random weights and BatchNorm kept), this builds N inputs
+from real photos (scikit-image's, preprocessed by torchvision.transforms:
+Resize, CenterCrop, ToTensor, Normalize; see photos.py), saves them as a
+.npy, runs
+
+    nndiff run MODEL --data inputs.npy --outputs out.npy --precision P
+
+and ONNX Runtime (CPU) on the same array, and requires for every input the
+same top-1 class, and max |nndiff - ort| <= RTOL * max |ort| over all
+outputs (RTOL = 1e-4), for P = fast and P = reference.
+
+Usage:
+  check_vs_ort.py NNDIFF FIXTURE_DIR [--models a,b,...] [--inputs 32]
+                  [--precisions fast,reference] [--threads N] [--require]
+
+--models defaults to every *.onnx in FIXTURE_DIR. A model named with
+--models whose file is missing is skipped (exit 77 when none is left),
+unless --require. Prints one line per model and precision with the numbers.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import photos  # noqa: E402
+
+RTOL = 1e-4
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("nndiff")
+    p.add_argument("fixture_dir")
+    p.add_argument("--models", default="", help="comma-separated model names (default: all)")
+    p.add_argument("--inputs", type=int, default=32, help="number of inputs (default 32)")
+    p.add_argument("--precisions", default="fast,reference")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--require", action="store_true",
+                   help="fail (instead of skipping) when a named model is missing")
+    return p.parse_args(argv)
+
+
+def check_model(args, name, path, inputs_by_size, tmp):
+    import numpy as np
+
+    size = photos.onnx_input_size(path)
+    if size not in inputs_by_size:
+        x = photos.torchvision_inputs(args.inputs, size)
+        xp = os.path.join(tmp, "inputs_%d.npy" % size)
+        np.save(xp, x)
+        inputs_by_size[size] = (x, xp)
+    x, xp = inputs_by_size[size]
+    t0 = time.time()
+    ref = photos.ort_run(path, x)
+    t_ort = time.time() - t0
+    ref_max = float(np.max(np.abs(ref)))
+    ref_top1 = np.argmax(ref.reshape(len(ref), -1), axis=1)
+    srt = np.sort(ref.reshape(len(ref), -1), axis=1)
+    margin = float(np.min(srt[:, -1] - srt[:, -2]))
+    failures = 0
+    for precision in args.precisions.split(","):
+        out = os.path.join(tmp, "%s_%s.npy" % (name, precision))
+        cmd = [args.nndiff, "run", path, "--data", xp, "--outputs", out, "--precision", precision,
+               "--threads", str(args.threads), "--batch", str(args.batch)]
+        t0 = time.time()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        t_run = time.time() - t0
+        if proc.returncode != 0:
+            print("FAIL %-20s %-9s nndiff exit %d: %s" % (name, precision, proc.returncode,
+                                                         proc.stderr.strip()))
+            failures += 1
+            continue
+        got = np.load(out)
+        problems = []
+        if got.shape != ref.shape:
+            problems.append("shape %s != ort %s" % (got.shape, ref.shape))
+        else:
+            diff = float(np.max(np.abs(got.astype(np.float64) - ref)))
+            top1 = np.argmax(got.reshape(len(got), -1), axis=1)
+            bad = np.nonzero(top1 != ref_top1)[0]
+            if len(bad):
+                problems.append("top-1 differs on %d of %d inputs (first: input %d, %d vs ort %d)"
+                                % (len(bad), len(got), bad[0], top1[bad[0]], ref_top1[bad[0]]))
+            if diff > RTOL * ref_max:
+                problems.append("max|diff| %.3g > %.0e * max|ort| = %.3g"
+                                % (diff, RTOL, RTOL * ref_max))
+        status = "FAIL" if problems else "ok  "
+        print("%s %-20s %-9s inputs %d [%d,%d]  max|diff| %.3g  rel %.2e  max|ort| %.4g  "
+              "min top-1 margin %.3g  nndiff %.1fs ort %.1fs%s"
+              % (status, name, precision, len(x), size, size, diff, diff / ref_max if ref_max else 0,
+                 ref_max, margin, t_run, t_ort, ("; " + "; ".join(problems)) if problems else ""),
+              flush=True)
+        failures += bool(problems)
+    return failures
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    photos.require_modules("numpy", "onnx", "onnxruntime", "torchvision", "PIL")
+    photos.require_photos()
+    if args.models:
+        names = [m.strip() for m in args.models.split(",") if m.strip()]
+    else:
+        names = sorted(f[:-5] for f in os.listdir(args.fixture_dir) if f.endswith(".onnx"))
+    present = [n for n in names if os.path.exists(os.path.join(args.fixture_dir, n + ".onnx"))]
+    missing = sorted(set(names) - set(present))
+    if missing:
+        print("%s: %s (export with tools/export_torchvision.py --models ... or tools/interop.sh)"
+              % ("FAIL missing" if args.require else "skipped, not exported", ", ".join(missing)))
+        if args.require:
+            return 1
+    if not present:
+        return photos.SKIP
+    failures = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs_by_size = {}
+        for name in present:
+            failures += check_model(args, name, os.path.join(args.fixture_dir, name + ".onnx"),
+                                    inputs_by_size, tmp)
+    print("%d model(s), %d failure(s)" % (len(present), failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
