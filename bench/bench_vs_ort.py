@@ -312,7 +312,7 @@ def fmt_row(r):
 
 
 HEADER = ["model", "T", "B", "nnd med ms", "nnd min ms", "nnd img/s", "ORT med ms", "ORT min ms", "ORT img/s",
-          "nnd/ORT", "max|d|/max|y|", "top-1", "load"]
+          "nnd/ORT", "max diff (norm)", "top-1", "load"]
 
 
 def print_table(rows, markdown):
@@ -379,10 +379,21 @@ def main():
     ap.add_argument("--profile", action="store_true", help="also bench_engine --profile, batch 1, 1 thread")
     ap.add_argument("--memory", action="store_true", help="also peak RSS, each runtime alone")
     ap.add_argument("--no-timing", action="store_true", help="skip the side-by-side timing")
+    ap.add_argument("--from-json", help="print the table of earlier --json files (comma separated) and exit")
     ap.add_argument("--ort-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.ort_child:
         ort_child(args.ort_child, 1, 1, 10, args.seed)
+        return 0
+    if args.from_json:
+        rows = []
+        for fn in args.from_json.split(","):
+            with open(fn) as f:
+                j = json.load(f)
+            print("%s: %s; load %.2f -> %.2f; %d runs, %d warm-up" % (fn, j["machine"]["cpu"], j["load_start"][0],
+                                                                    j["load_end"][0], j["iters"], j["warmup"]))
+            rows += j["rows"]
+        print_table(rows, args.markdown)
         return 0
     if args.quick:
         args.iters, args.warmup = 5, 1
@@ -437,7 +448,7 @@ def main():
     if rows:
         print()
         print("median / min over %d runs; img/s from the median; nnd/ORT = images/s ratio (> 1: nndiff faster);"
-              " max|d|/max|y| = max |nndiff - ORT| / max |ORT| on the same input; load = 1-min load at start"
+              " max diff (norm) = max |nndiff - ORT| / max |ORT| on the same input; load = 1-min load at start"
               % args.iters)
         print_table(rows, args.markdown)
 

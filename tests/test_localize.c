@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/localize_internal.h"
 #include "engine_test_util.h"
 #include "ir_test_util.h"
 #include "nnd_test.h"
-#include "analysis/localize_internal.h"
 #include "nndiff/align.h"
 #include "nndiff/engine.h"
 #include "nndiff/localize.h"
@@ -23,7 +23,8 @@ static int32_t const_data(nnd_graph *g, const char *name, const int64_t *dims, c
   nnd_value *v = &g->values[id];
   v->kind = NND_VALUE_CONSTANT;
   int64_t n = 1;
-  for (int i = 0; i < v->shape.rank; i++) n *= v->shape.dims[i].size;
+  for (int i = 0; i < v->shape.rank; i++)
+    n *= v->shape.dims[i].size;
   float *data = nnd_graph_alloc(g, (size_t)n, sizeof *data);
   memcpy(data, vals, (size_t)n * sizeof *data);
   v->data = data;
@@ -50,7 +51,8 @@ static int infer(nnd_graph *g) {
 }
 
 static void set_pads(nnd_graph *g, int32_t node, int64_t p) {
-  for (int i = 0; i < 2; i++) g->nodes[node].attrs.conv.pads_begin[i] = g->nodes[node].attrs.conv.pads_end[i] = p;
+  for (int i = 0; i < 2; i++)
+    g->nodes[node].attrs.conv.pads_begin[i] = g->nodes[node].attrs.conv.pads_end[i] = p;
 }
 
 /* ------------------------------------------------------------ a small CNN */
@@ -68,9 +70,12 @@ typedef struct params {
 
 static void make_params(params *p) {
   test_rng r = {4242};
-  for (size_t i = 0; i < sizeof p->w1 / 4; i++) p->w1[i] = rng_f(&r) * 0.5f;
-  for (int i = 0; i < C1; i++) p->b1[i] = rng_f(&r) * 0.1f;
-  for (size_t i = 0; i < sizeof p->w2 / 4; i++) p->w2[i] = rng_f(&r) * 0.5f;
+  for (size_t i = 0; i < sizeof p->w1 / 4; i++)
+    p->w1[i] = rng_f(&r) * 0.5f;
+  for (int i = 0; i < C1; i++)
+    p->b1[i] = rng_f(&r) * 0.1f;
+  for (size_t i = 0; i < sizeof p->w2 / 4; i++)
+    p->w2[i] = rng_f(&r) * 0.5f;
   for (int i = 0; i < C1; i++) {
     p->g1[i] = 1.f + 0.5f * rng_f(&r), p->be1[i] = 0.2f * rng_f(&r);
     p->m1[i] = 0.2f * rng_f(&r), p->v1[i] = 1.f + 0.3f * rng_f(&r);
@@ -79,27 +84,31 @@ static void make_params(params *p) {
     p->g2[i] = 1.f + 0.5f * rng_f(&r), p->be2[i] = 0.2f * rng_f(&r);
     p->m2[i] = 0.2f * rng_f(&r), p->v2[i] = 1.f + 0.3f * rng_f(&r);
   }
-  for (size_t i = 0; i < sizeof p->wf / 4; i++) p->wf[i] = rng_f(&r) * 0.5f;
-  for (int i = 0; i < NCLS; i++) p->bf[i] = rng_f(&r) * 0.1f;
+  for (size_t i = 0; i < sizeof p->wf / 4; i++)
+    p->wf[i] = rng_f(&r) * 0.5f;
+  for (int i = 0; i < NCLS; i++)
+    p->bf[i] = rng_f(&r) * 0.1f;
 }
 
 /* Folds a BatchNorm into conv weights in float32, the way an exporter does. */
 static void fold_f32(const float *w, const float *b, int64_t oc, int64_t per, const float *g,
-                     const float *be, const float *m, const float *v, float eps, float *wo, float *bo) {
+                     const float *be, const float *m, const float *v, float eps, float *wo,
+                     float *bo) {
   for (int64_t o = 0; o < oc; o++) {
     float s = g[o] / sqrtf(v[o] + eps);
-    for (int64_t k = 0; k < per; k++) wo[o * per + k] = w[o * per + k] * s;
+    for (int64_t k = 0; k < per; k++)
+      wo[o * per + k] = w[o * per + k] * s;
     bo[o] = ((b ? b[o] : 0.f) - m[o]) * s + be[o];
   }
 }
 
 typedef enum variant {
-  V_SOURCE,        /* BN kept, Flatten, Gemm(transB) */
-  V_TARGET,        /* BN folded (f32), renamed, Reshape, MatMul + Add */
-  V_ZERO_PAD,      /* as TARGET, conv1's padding split out as Pad(0) */
-  V_REFLECT_PAD,   /* as TARGET, conv1's padding split out as Pad(reflect): a fault */
-  V_PADS_CHANGED,  /* as TARGET, conv2 pads [2,2,0,0]: a fault */
-  V_BIAS_DROPPED   /* as TARGET, conv2 has no bias: a fault */
+  V_SOURCE,       /* BN kept, Flatten, Gemm(transB) */
+  V_TARGET,       /* BN folded (f32), renamed, Reshape, MatMul + Add */
+  V_ZERO_PAD,     /* as TARGET, conv1's padding split out as Pad(0) */
+  V_REFLECT_PAD,  /* as TARGET, conv1's padding split out as Pad(reflect): a fault */
+  V_PADS_CHANGED, /* as TARGET, conv2 pads [2,2,0,0]: a fault */
+  V_BIAS_DROPPED  /* as TARGET, conv2 has no bias: a fault */
 } variant;
 
 /* x[1,3,8,8] -> conv1 3x3 (+BN1) -> relu -> conv2 3x3 (+BN2) -> relu -> add(relu1)
@@ -107,10 +116,20 @@ typedef enum variant {
 static nnd_graph *build(variant v, const params *p) {
   nnd_graph *g = nnd_graph_create(NULL);
   const bool src = v == V_SOURCE;
-  const char *nm[] = {"conv1", "bn1", "relu1", "conv2", "bn2", "relu2", "add", "gap", "flat", "fc", "fc_bias", "pad"};
-  const char *tn[] = {"m/c_17/BiasAdd", "-", "m/r_3/Relu", "m/c_9/BiasAdd", "-", "m/r_5/Relu",
-                      "m/add_2/add", "m/gap_1/Mean", "m/reshape_4/Reshape", "m/dense_8/MatMul",
-                      "m/dense_8/BiasAdd", "m/zero_padding2d/Pad"};
+  const char *nm[] = {"conv1", "bn1", "relu1", "conv2", "bn2",     "relu2",
+                      "add",   "gap", "flat",  "fc",    "fc_bias", "pad"};
+  const char *tn[] = {"m/c_17/BiasAdd",
+                      "-",
+                      "m/r_3/Relu",
+                      "m/c_9/BiasAdd",
+                      "-",
+                      "m/r_5/Relu",
+                      "m/add_2/add",
+                      "m/gap_1/Mean",
+                      "m/reshape_4/Reshape",
+                      "m/dense_8/MatMul",
+                      "m/dense_8/BiasAdd",
+                      "m/zero_padding2d/Pad"};
   const char **n = src ? nm : tn;
   int32_t x = tg_input(g, src ? "input" : "serving_default_x:0", F32, DIMS(1, 3, 8, 8));
   float w1[C1 * 27], b1[C1], w2[C2 * C1 * 9], b2[C2];
@@ -183,7 +202,8 @@ static nnd_graph *build(variant v, const params *p) {
     NODE(g, NND_OP_RESHAPE, n[8], &flat, gap, shape);
     float wt[C2 * NCLS];
     for (int o = 0; o < NCLS; o++)
-      for (int i = 0; i < C2; i++) wt[i * NCLS + o] = p->wf[o * C2 + i];
+      for (int i = 0; i < C2; i++)
+        wt[i * NCLS + o] = p->wf[o * C2 + i];
     int32_t WT = const_data(g, "wfc_t", DIMS(C2, NCLS), wt);
     int32_t mm, BF = const_data(g, "bfc_t", DIMS(NCLS), p->bf);
     NODE(g, NND_OP_MATMUL, n[9], &mm, flat, WT);
@@ -242,9 +262,12 @@ static int test_bn_fold_matches_conv_bn(void) {
   /* conv1 -> BN1 in double by hand vs the folded conv1 */
   test_rng r = {99};
   double x[3 * 64], y1[C1 * 64], y2[C1 * 64], w[C1 * 27], b[C1];
-  for (int i = 0; i < 3 * 64; i++) x[i] = rng_f(&r);
-  for (int i = 0; i < C1 * 27; i++) w[i] = p.w1[i];
-  for (int i = 0; i < C1; i++) b[i] = p.b1[i];
+  for (int i = 0; i < 3 * 64; i++)
+    x[i] = rng_f(&r);
+  for (int i = 0; i < C1 * 27; i++)
+    w[i] = p.w1[i];
+  for (int i = 0; i < C1; i++)
+    b[i] = p.b1[i];
   conv3x3(x, 3, w, b, C1, y1);
   for (int o = 0; o < C1; o++)
     for (int i = 0; i < 64; i++)
@@ -270,7 +293,8 @@ typedef struct capture {
   int64_t n;
 } capture;
 
-static void cap_tap(void *user, const nnd_graph *g, int32_t node, int32_t vid, const nnd_tensor_view *t) {
+static void cap_tap(void *user, const nnd_graph *g, int32_t node, int32_t vid,
+                    const nnd_tensor_view *t) {
   capture *c = user;
   (void)g, (void)node;
   if (vid != c->value || t->dtype != NND_DTYPE_F64) return;
@@ -292,7 +316,8 @@ static int test_bn_fold_matches_engine_reference(void) {
   /* the engine's reference path (float64, conv then BN then relu node by node) */
   test_rng r = {7};
   float xf[3 * 64];
-  for (int i = 0; i < 3 * 64; i++) xf[i] = rng_f(&r);
+  for (int i = 0; i < 3 * 64; i++)
+    xf[i] = rng_f(&r);
   capture ci = {in_v, NULL, 0}, co = {out_v, NULL, 0};
   for (int pass = 0; pass < 2; pass++) {
     nnd_engine_options eo;
@@ -341,14 +366,17 @@ static int test_canon_dense_and_flatten(void) {
   ASSERT_EQ_INT(NND_OK, nnd_canon_build(s, &cs, &err));
   ASSERT_EQ_INT(NND_OK, nnd_canon_build(t, &ct, &err));
   ASSERT_EQ_INT(cs->n_nodes, ct->n_nodes);
-  const nnd_cnode *gs = &cs->nodes[cnode_named(cs, "fc")], *gt = &ct->nodes[cnode_named(ct, "m/dense_8/MatMul")];
+  const nnd_cnode *gs = &cs->nodes[cnode_named(cs, "fc")],
+                  *gt = &ct->nodes[cnode_named(ct, "m/dense_8/MatMul")];
   ASSERT_EQ_INT(NND_OP_GEMM, gs->op);
   ASSERT_EQ_INT(NND_OP_GEMM, gt->op);
   ASSERT_EQ_INT(2, gt->n_members); /* MatMul + bias Add */
   ASSERT_EQ_INT(NCLS, gt->wdims[0]);
   ASSERT_EQ_INT(C2, gt->wdims[1]);
-  for (int i = 0; i < NCLS * C2; i++) ASSERT_NEAR(gs->weight[i], gt->weight[i], 0);
-  for (int i = 0; i < NCLS; i++) ASSERT_NEAR(gs->bias[i], gt->bias[i], 0);
+  for (int i = 0; i < NCLS * C2; i++)
+    ASSERT_NEAR(gs->weight[i], gt->weight[i], 0);
+  for (int i = 0; i < NCLS; i++)
+    ASSERT_NEAR(gs->bias[i], gt->bias[i], 0);
   ASSERT_EQ_INT(NND_OP_FLATTEN, cs->nodes[cnode_named(cs, "flat")].op);
   ASSERT_EQ_INT(NND_OP_FLATTEN, ct->nodes[cnode_named(ct, "m/reshape_4/Reshape")].op);
   /* residual add fused with nothing, relus fused into convs */
@@ -428,6 +456,75 @@ static int test_canon_gated_hardswish(void) {
   return 0;
 }
 
+
+/* conv -> [Transpose NCHW->NHWC -> Transpose NHWC->NCHW] -> Flatten vs conv -> Flatten: the
+ * layout round trip is seen through; conv -> Transpose(0,2,3,1) -> Flatten flattens in NHWC
+ * order, which is not the same function. */
+static nnd_graph *layout_net(int kind) {
+  nnd_graph *g = nnd_graph_create(NULL);
+  float w[2 * 3 * 1 * 1] = {1, 2, 3, 4, 5, 6};
+  int32_t x = tg_input(g, "x", F32, DIMS(1, 3, 2, 2)), y, z;
+  int32_t W = const_data(g, "w", DIMS(2, 3, 1, 1), w);
+  NODE(g, NND_OP_CONV, "conv", &y, x, W);
+  if (kind >= 1) {
+    int32_t n1 = NODE(g, NND_OP_TRANSPOSE, "to_nhwc", &z, y);
+    g->nodes[n1].attrs.n_perm = 4;
+    memcpy(g->nodes[n1].attrs.perm, (const int64_t[]){0, 2, 3, 1}, 4 * sizeof(int64_t));
+    y = z;
+  }
+  if (kind == 1) {
+    int32_t n2 = NODE(g, NND_OP_TRANSPOSE, "to_nchw", &z, y);
+    g->nodes[n2].attrs.n_perm = 4;
+    memcpy(g->nodes[n2].attrs.perm, (const int64_t[]){0, 3, 1, 2}, 4 * sizeof(int64_t));
+    y = z;
+  }
+  int32_t nf = NODE(g, NND_OP_FLATTEN, "flat", &z, y);
+  g->nodes[nf].attrs.axis = 1;
+  set_io(g, x, z);
+  if (infer(g)) {
+    nnd_graph_destroy(g);
+    return NULL;
+  }
+  return g;
+}
+
+static int test_canon_layout_transposes(void) {
+  nnd_graph *g[3];
+  nnd_cgraph *c[3];
+  nnd_error err = {0};
+  for (int v = 0; v < 3; v++) {
+    g[v] = layout_net(v);
+    ASSERT_TRUE(g[v] != NULL);
+    ASSERT_EQ_INT(NND_OK, nnd_canon_build(g[v], &c[v], &err));
+    ASSERT_EQ_INT(2, c[v]->n_nodes); /* conv, flatten: the transposes are seen through */
+  }
+  ASSERT_EQ_INT(2, c[1]->n_dropped);
+  ASSERT_EQ_INT(NND_LAYOUT_NCHW, c[1]->nodes[1].in_layout);
+  ASSERT_EQ_INT(NND_LAYOUT_NHWC, c[2]->nodes[1].in_layout);
+  for (int v = 1; v < 3; v++) {
+    nnd_alignment *a = NULL;
+    nnd__findings f = {0};
+    ASSERT_EQ_INT(NND_OK, nnd_align(c[0], c[v], &a, &err));
+    ASSERT_EQ_INT(2, a->n_pairs);
+    ASSERT_EQ_INT(NND_OK, nnd__static_findings(c[0], c[v], a, NND_PARAM_RTOL, &f, NULL, 0, &err));
+    int real = 0;
+    for (int32_t i = 0; i < f.n; i++)
+      if (!f.items[i].equivalent) {
+        real++;
+        ASSERT_STR_EQ("flatten order", f.items[i].code);
+        ASSERT_STR_EQ("NHWC", f.items[i].target_value);
+      }
+    ASSERT_EQ_INT(v == 1 ? 0 : 1, real);
+    free(f.items);
+    nnd_alignment_destroy(a);
+  }
+  for (int v = 0; v < 3; v++) {
+    nnd_canon_destroy(c[v]);
+    nnd_graph_destroy(g[v]);
+  }
+  return 0;
+}
+
 /* ------------------------------------------------------------ alignment */
 
 typedef struct aligned {
@@ -448,7 +545,8 @@ static int align_variant(variant v, aligned *out) {
   ASSERT_EQ_INT(NND_OK, nnd_canon_build(out->s, &out->cs, &err));
   ASSERT_EQ_INT(NND_OK, nnd_canon_build(out->t, &out->ct, &err));
   ASSERT_EQ_INT(NND_OK, nnd_align(out->cs, out->ct, &out->a, &err));
-  ASSERT_EQ_INT(NND_OK, nnd__static_findings(out->cs, out->ct, out->a, NND_PARAM_RTOL, &out->f, NULL, 0, &err));
+  ASSERT_EQ_INT(NND_OK, nnd__static_findings(out->cs, out->ct, out->a, NND_PARAM_RTOL, &out->f,
+                                             NULL, 0, &err));
   return 0;
 }
 
@@ -469,7 +567,8 @@ static const char *partner_of(const aligned *x, const char *target_name) {
 
 static int n_real(const aligned *x) {
   int n = 0;
-  for (int32_t i = 0; i < x->f.n; i++) n += !x->f.items[i].equivalent;
+  for (int32_t i = 0; i < x->f.n; i++)
+    n += !x->f.items[i].equivalent;
   return n;
 }
 
@@ -558,7 +657,8 @@ static int test_static_pads_and_bias(void) {
 
 static void base_weights(double *w) {
   test_rng r = {31337};
-  for (int i = 0; i < N; i++) w[i] = rng_f(&r) * 0.7;
+  for (int i = 0; i < N; i++)
+    w[i] = rng_f(&r) * 0.7;
 }
 
 static nnd_param_pattern classify(const double *s, const double *t, nnd_param_diff *d) {
@@ -572,60 +672,72 @@ static int test_patterns_weights(void) {
   nnd_param_diff d;
   base_weights(s);
   /* float32 rounding of a fold: equal */
-  for (int i = 0; i < N; i++) t[i] = (double)(float)(s[i] * 1.2345) / 1.2345 * (1 + 1e-7);
+  for (int i = 0; i < N; i++)
+    t[i] = (double)(float)(s[i] * 1.2345) / 1.2345 * (1 + 1e-7);
   ASSERT_EQ_INT(NND_PARAM_EQUAL, classify(s, t, &d));
   ASSERT_EQ_INT(0, d.n_differ);
   /* input channels reversed */
   for (int o = 0; o < O; o++)
     for (int i = 0; i < I; i++)
-      for (int k = 0; k < K * K; k++) t[(o * I + i) * K * K + k] = s[(o * I + (I - 1 - i)) * K * K + k];
+      for (int k = 0; k < K * K; k++)
+        t[(o * I + i) * K * K + k] = s[(o * I + (I - 1 - i)) * K * K + k];
   ASSERT_EQ_INT(NND_PARAM_IN_CHANNELS_REVERSED, classify(s, t, &d));
   ASSERT_TRUE(d.mean_abs > 0);
   /* rows rolled by one (np.roll(w, 1, axis=0)) */
   for (int o = 0; o < O; o++)
-    for (int k = 0; k < I * K * K; k++) t[o * I * K * K + k] = s[((o + O - 1) % O) * I * K * K + k];
+    for (int k = 0; k < I * K * K; k++)
+      t[o * I * K * K + k] = s[((o + O - 1) % O) * I * K * K + k];
   ASSERT_EQ_INT(NND_PARAM_ROWS_ROLLED, classify(s, t, &d));
   ASSERT_EQ_INT(1, d.shift);
   /* kernel rotated 180 degrees */
   for (int oi = 0; oi < O * I; oi++)
     for (int h = 0; h < K; h++)
-      for (int w = 0; w < K; w++) t[(oi * K + h) * K + w] = s[(oi * K + (K - 1 - h)) * K + (K - 1 - w)];
+      for (int w = 0; w < K; w++)
+        t[(oi * K + h) * K + w] = s[(oi * K + (K - 1 - h)) * K + (K - 1 - w)];
   ASSERT_EQ_INT(NND_PARAM_KERNEL_FLIPPED, classify(s, t, &d));
   ASSERT_EQ_INT(3, d.flip_axes);
   /* only flipped vertically */
   for (int oi = 0; oi < O * I; oi++)
     for (int h = 0; h < K; h++)
-      for (int w = 0; w < K; w++) t[(oi * K + h) * K + w] = s[(oi * K + (K - 1 - h)) * K + w];
+      for (int w = 0; w < K; w++)
+        t[(oi * K + h) * K + w] = s[(oi * K + (K - 1 - h)) * K + w];
   ASSERT_EQ_INT(NND_PARAM_KERNEL_FLIPPED, classify(s, t, &d));
   ASSERT_EQ_INT(1, d.flip_axes);
   /* float16 and bfloat16 rounding */
-  for (int i = 0; i < N; i++) t[i] = nnd_round_f16(s[i]);
+  for (int i = 0; i < N; i++)
+    t[i] = nnd_round_f16(s[i]);
   ASSERT_EQ_INT(NND_PARAM_FLOAT16, classify(s, t, &d));
-  for (int i = 0; i < N; i++) t[i] = nnd_round_bf16(s[i]);
+  for (int i = 0; i < N; i++)
+    t[i] = nnd_round_bf16(s[i]);
   ASSERT_EQ_INT(NND_PARAM_BFLOAT16, classify(s, t, &d));
   /* per-channel scaling (BatchNorm folded with another epsilon) */
   for (int o = 0; o < O; o++)
-    for (int k = 0; k < I * K * K; k++) t[o * I * K * K + k] = s[o * I * K * K + k] * (1.0 + 0.01 * (o + 1));
+    for (int k = 0; k < I * K * K; k++)
+      t[o * I * K * K + k] = s[o * I * K * K + k] * (1.0 + 0.01 * (o + 1));
   ASSERT_EQ_INT(NND_PARAM_CHANNEL_SCALED, classify(s, t, &d));
   ASSERT_NEAR(1.01, d.scale_min, 1e-9);
   ASSERT_NEAR(1.06, d.scale_max, 1e-9);
   /* noise: perturbed; unrelated: replaced */
   test_rng r = {5};
-  for (int i = 0; i < N; i++) t[i] = s[i] + 0.02 * rng_f(&r);
+  for (int i = 0; i < N; i++)
+    t[i] = s[i] + 0.02 * rng_f(&r);
   ASSERT_EQ_INT(NND_PARAM_PERTURBED, classify(s, t, &d));
   ASSERT_EQ_INT(N, d.n_total);
   ASSERT_TRUE(d.n_differ > N / 2);
   ASSERT_TRUE(d.rel_l2 > 0.01 && d.rel_l2 < 0.2);
-  for (int i = 0; i < N; i++) t[i] = rng_f(&r);
+  for (int i = 0; i < N; i++)
+    t[i] = rng_f(&r);
   ASSERT_EQ_INT(NND_PARAM_REPLACED, classify(s, t, &d));
   return 0;
 }
 
 static int test_patterns_bias(void) {
   double s[8] = {0.3, -0.2, 0.5, 0.1, -0.7, 0.25, 0.05, -0.4}, t[8], mag[8];
-  for (int i = 0; i < 8; i++) mag[i] = fabs(s[i]) + 1.0; /* folded from bigger terms */
+  for (int i = 0; i < 8; i++)
+    mag[i] = fabs(s[i]) + 1.0; /* folded from bigger terms */
   nnd_param_diff d;
-  for (int i = 0; i < 8; i++) t[i] = s[i] + 1e-7 * (i % 2 ? 1 : -1); /* float rounding of the fold */
+  for (int i = 0; i < 8; i++)
+    t[i] = s[i] + 1e-7 * (i % 2 ? 1 : -1); /* float rounding of the fold */
   nnd_param_compare_bias(s, mag, t, 8, NND_PARAM_RTOL, 0, &d);
   ASSERT_EQ_INT(NND_PARAM_EQUAL, d.pattern);
   nnd_param_compare_bias(s, mag, NULL, 8, NND_PARAM_RTOL, 0, &d);
@@ -635,7 +747,8 @@ static int test_patterns_bias(void) {
   nnd_param_compare_bias(s, mag, t, 8, NND_PARAM_RTOL, 0, &d);
   ASSERT_EQ_INT(NND_PARAM_ZEROED, d.pattern);
   ASSERT_NEAR(0.3125, d.mean_abs, 1e-12); /* seed 000's mean |Ps - Pt| */
-  for (int i = 0; i < 8; i++) t[i] = s[(i + 7) % 8];
+  for (int i = 0; i < 8; i++)
+    t[i] = s[(i + 7) % 8];
   nnd_param_compare_bias(s, mag, t, 8, NND_PARAM_RTOL, 0, &d);
   ASSERT_EQ_INT(NND_PARAM_ROWS_ROLLED, d.pattern);
   ASSERT_EQ_INT(1, d.shift);
@@ -644,12 +757,12 @@ static int test_patterns_bias(void) {
 
 static int test_round_f16(void) {
   ASSERT_NEAR(1.0, nnd_round_f16(1.0), 0);
-  ASSERT_NEAR(1.0009765625, nnd_round_f16(1.0009), 0);  /* 1 + 2^-10 */
-  ASSERT_NEAR(1.0, nnd_round_f16(1.00048828125), 0);    /* tie -> even */
+  ASSERT_NEAR(1.0009765625, nnd_round_f16(1.0009), 0); /* 1 + 2^-10 */
+  ASSERT_NEAR(1.0, nnd_round_f16(1.00048828125), 0);   /* tie -> even */
   ASSERT_NEAR(65504.0, nnd_round_f16(65504.0), 0);
   ASSERT_TRUE(isinf(nnd_round_f16(70000.0)));
   ASSERT_NEAR(5.960464477539063e-08, nnd_round_f16(6e-8), 0); /* subnormal 2^-24 */
-  ASSERT_NEAR(1.0078125, nnd_round_bf16(1.005), 0);          /* 1 + 2^-7 */
+  ASSERT_NEAR(1.0078125, nnd_round_bf16(1.005), 0);           /* 1 + 2^-7 */
   return 0;
 }
 
@@ -657,15 +770,18 @@ static int test_weight_cosine_ignores_channel_scale(void) {
   double a[N], b[N];
   base_weights(a);
   for (int o = 0; o < O; o++)
-    for (int k = 0; k < I * K * K; k++) b[o * I * K * K + k] = a[o * I * K * K + k] * (0.5 + o);
+    for (int k = 0; k < I * K * K; k++)
+      b[o * I * K * K + k] = a[o * I * K * K + k] * (0.5 + o);
   ASSERT_NEAR(1.0, nnd_weight_cosine(a, b, N, O), 1e-12);
   ASSERT_TRUE(isnan(nnd_weight_cosine(a, b, N, 7)));
   return 0;
 }
 
-NND_TEST_MAIN(NND_TEST(test_bn_fold_matches_conv_bn), NND_TEST(test_bn_fold_matches_engine_reference),
+NND_TEST_MAIN(NND_TEST(test_bn_fold_matches_conv_bn),
+              NND_TEST(test_bn_fold_matches_engine_reference),
               NND_TEST(test_canon_dense_and_flatten), NND_TEST(test_canon_zero_pad_absorbed),
-              NND_TEST(test_canon_gated_hardswish), NND_TEST(test_align_renamed_folded_twin),
+              NND_TEST(test_canon_gated_hardswish),
+              NND_TEST(test_canon_layout_transposes), NND_TEST(test_align_renamed_folded_twin),
               NND_TEST(test_align_zero_pad_equivalent), NND_TEST(test_align_reflect_pad_fault),
               NND_TEST(test_static_pads_and_bias), NND_TEST(test_patterns_weights),
               NND_TEST(test_patterns_bias), NND_TEST(test_round_f16),

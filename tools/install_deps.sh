@@ -3,6 +3,7 @@
 # Idempotent and quick when everything is already there.
 #   tools/install_deps.sh          build + test dependencies
 #   tools/install_deps.sh --build  only what building nndiff needs
+#   tools/install_deps.sh --photos real photos for the demo (python3-skimage's data)
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libjson-c-dev libjpeg62-turbo-dev libpng-dev
@@ -10,8 +11,11 @@ build_pkgs=(build-essential cmake pkg-config libjson-c-dev libjpeg62-turbo-dev l
 test_pkgs=(clang libclang-rt-14-dev python3-venv python3-pip python3-torch python3-torchvision
   python3-skimage)
 
-pkgs=("${build_pkgs[@]}")
-[ "${1:-}" = "--build" ] || pkgs+=("${test_pkgs[@]}")
+case "${1:-}" in
+  --build) pkgs=("${build_pkgs[@]}") ;;
+  --photos) pkgs=(python3-skimage) ;;
+  *) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do

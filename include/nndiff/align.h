@@ -94,10 +94,10 @@ typedef struct nnd_cnode {
   int n_inputs;
   int32_t *inputs; /* canonical value ids of the data inputs, in order */
   int n_outputs;
-  int32_t *outputs; /* canonical value ids */
-  nnd_attrs attrs;  /* the head's, with absorbed pads added to conv pads; CONCAT
-                       axis counted in NCHW terms */
-  nnd_cact act;     /* fused activation (or the op's own, for activation ops) */
+  int32_t *outputs;     /* canonical value ids */
+  nnd_attrs attrs;      /* the head's, with absorbed pads added to conv pads; CONCAT
+                           axis counted in NCHW terms */
+  nnd_cact act;         /* fused activation (or the op's own, for activation ops) */
   nnd_layout in_layout; /* layout of the first data input as the node reads it */
   /* Learned parameters in double precision and canonical layout: conv
    * [O, I/groups, k...] (ConvTranspose: as ONNX, [I, O/groups, k...]); dense
@@ -107,11 +107,11 @@ typedef struct nnd_cnode {
   int wrank;
   int64_t wdims[NND_MAX_RANK];
   int64_t wnumel;
-  double *bias;       /* NULL when the layer has no bias (no input, nothing folded) */
+  double *bias; /* NULL when the layer has no bias (no input, nothing folded) */
   int64_t nbias;
-  double *bias_mag;   /* per bias element: magnitude of the terms it was computed
-                         from (|b*s| + |mean*s| + |beta| after folding), the
-                         scale of its rounding error */
+  double *bias_mag;          /* per bias element: magnitude of the terms it was computed
+                                from (|b*s| + |mean*s| + |beta| after folding), the
+                                scale of its rounding error */
   bool weight_from_file_f32; /* the weight was float32 in the file */
   /* Constant operand of an elementwise node (Add/Sub/Mul/Div/Max/Min/Pow
    * with a constant), in double; NULL otherwise. */
@@ -139,7 +139,7 @@ typedef struct nnd_cgraph {
   int n_inputs;
   int32_t *inputs; /* canonical values of the float graph inputs */
   int n_outputs;
-  int32_t *outputs; /* canonical values of the graph outputs (-1: not data) */
+  int32_t *outputs;   /* canonical values of the graph outputs (-1: not data) */
   int32_t *value_map; /* graph->n_values: original value -> canonical value, -1 */
   int32_t *node_map;  /* graph->n_nodes: original node -> canonical node, -1 */
   int32_t n_dropped;  /* Identity/Dropout/layout Transposes seen through */
@@ -165,17 +165,17 @@ const char *nnd_cnode_op_type(const nnd_cgraph *c, int32_t cnode);
 /* ------------------------------------------------------------ alignment */
 
 typedef enum nnd_match_kind {
-  NND_MATCH_SAME = 0,    /* same canonical op */
-  NND_MATCH_SUBSTITUTED  /* a different op in the same place (MaxPool for
-                            AveragePool, Sub for Add, ...) */
+  NND_MATCH_SAME = 0,   /* same canonical op */
+  NND_MATCH_SUBSTITUTED /* a different op in the same place (MaxPool for
+                           AveragePool, Sub for Add, ...) */
 } nnd_match_kind;
 
 typedef struct nnd_align_pair {
-  int32_t t, s;      /* canonical nodes of the target and the source */
+  int32_t t, s; /* canonical nodes of the target and the source */
   nnd_match_kind kind;
   double confidence; /* 0..1 from structure and values */
   double op_score, input_score, shape_score, param_score;
-  double weight_cosine; /* per-channel-normalised weight cosine, NAN when no weights */
+  double weight_cosine;  /* per-channel-normalised weight cosine, NAN when no weights */
   bool inputs_reordered; /* data inputs matched in another order (non-commutative op) */
 } nnd_align_pair;
 
@@ -186,7 +186,7 @@ typedef struct nnd_alignment {
   int32_t *s_pair;       /* per source canonical node: pair index or -1 */
   int32_t *tv_partner;   /* per target canonical value: source canonical value or -1 */
   int32_t n_extra;
-  int32_t *extra;   /* target canonical nodes without a partner */
+  int32_t *extra; /* target canonical nodes without a partner */
   int32_t n_missing;
   int32_t *missing; /* source canonical nodes without a partner */
 } nnd_alignment;

@@ -42,37 +42,37 @@ extern "C" {
 /* ------------------------------------------------------------ parameters */
 
 typedef enum nnd_param_pattern {
-  NND_PARAM_EQUAL = 0,          /* equal up to float rounding (rtol) */
-  NND_PARAM_MISSING,            /* the target lacks the tensor (bias input dropped) */
-  NND_PARAM_ZEROED,             /* the target's are all zero, the source's are not */
+  NND_PARAM_EQUAL = 0,            /* equal up to float rounding (rtol) */
+  NND_PARAM_MISSING,              /* the target lacks the tensor (bias input dropped) */
+  NND_PARAM_ZEROED,               /* the target's are all zero, the source's are not */
   NND_PARAM_IN_CHANNELS_REVERSED, /* reversed along the input-channel axis (RGB/BGR) */
-  NND_PARAM_ROWS_ROLLED,        /* output rows rolled by `shift` (class order shifted) */
-  NND_PARAM_KERNEL_FLIPPED,     /* spatially flipped (flip_axes: 1 H, 2 W, 3 both) */
-  NND_PARAM_KERNEL_TRANSPOSED,  /* kh and kw swapped */
-  NND_PARAM_FLOAT16,            /* rounded to float16 (every element within half an ulp) */
-  NND_PARAM_BFLOAT16,           /* rounded to bfloat16 */
-  NND_PARAM_CHANNEL_SCALED,     /* each output channel scaled by its own factor */
-  NND_PARAM_PERTURBED,          /* changed, still close (cosine > 0.9): noise, corruption */
-  NND_PARAM_REPLACED,           /* unrelated values */
-  NND_PARAM_SHAPE               /* the shapes differ */
+  NND_PARAM_ROWS_ROLLED,          /* output rows rolled by `shift` (class order shifted) */
+  NND_PARAM_KERNEL_FLIPPED,       /* spatially flipped (flip_axes: 1 H, 2 W, 3 both) */
+  NND_PARAM_KERNEL_TRANSPOSED,    /* kh and kw swapped */
+  NND_PARAM_FLOAT16,              /* rounded to float16 (every element within half an ulp) */
+  NND_PARAM_BFLOAT16,             /* rounded to bfloat16 */
+  NND_PARAM_CHANNEL_SCALED,       /* each output channel scaled by its own factor */
+  NND_PARAM_PERTURBED,            /* changed, still close (cosine > 0.9): noise, corruption */
+  NND_PARAM_REPLACED,             /* unrelated values */
+  NND_PARAM_SHAPE                 /* the shapes differ */
 } nnd_param_pattern;
 
 /* "equal", "missing", "zeroed", "in_channels_reversed", ... */
 const char *nnd_param_pattern_name(nnd_param_pattern p);
 
 typedef struct nnd_param_diff {
-  int64_t n_total;   /* elements compared */
-  int64_t n_differ;  /* elements beyond the tolerance */
-  double mean_abs;   /* mean |Ps - Pt|: seed 000's metric */
-  double max_abs;    /* max |Ps - Pt| */
-  double rel_l2;     /* ||Ps - Pt|| / ||Ps|| */
-  double max_rel;    /* max |Ps - Pt| / (scale of its row) */
+  int64_t n_total;        /* elements compared */
+  int64_t n_differ;       /* elements beyond the tolerance */
+  double mean_abs;        /* mean |Ps - Pt|: seed 000's metric */
+  double max_abs;         /* max |Ps - Pt| */
+  double rel_l2;          /* ||Ps - Pt|| / ||Ps|| */
+  double max_rel;         /* max |Ps - Pt| / (scale of its row) */
   double mean_abs_source; /* mean |Ps| */
   nnd_param_pattern pattern;
-  int64_t shift;     /* ROWS_ROLLED: t[o] = s[o - shift] */
-  int flip_axes;     /* KERNEL_FLIPPED */
+  int64_t shift;               /* ROWS_ROLLED: t[o] = s[o - shift] */
+  int flip_axes;               /* KERNEL_FLIPPED */
   double scale_min, scale_max; /* CHANNEL_SCALED: range of the per-channel factors */
-  double cosine;     /* cosine of the flattened tensors */
+  double cosine;               /* cosine of the flattened tensors */
 } nnd_param_diff;
 
 /* Default relative tolerance (of each output row's largest |value|, or of
@@ -90,9 +90,8 @@ void nnd_param_compare_weights(const double *source, const double *target, int r
  * scale of the source's rounding error (nnd_cnode.bias_mag); a NULL target
  * means the target has no bias at all. shift: a row roll found in the
  * weights, tried on the bias too (0 for none). */
-void nnd_param_compare_bias(const double *source, const double *source_mag,
-                            const double *target, int64_t n, double rtol, int64_t shift,
-                            nnd_param_diff *out);
+void nnd_param_compare_bias(const double *source, const double *source_mag, const double *target,
+                            int64_t n, double rtol, int64_t shift, nnd_param_diff *out);
 
 /* Nearest float16 / bfloat16 value of x (round to nearest even; overflow to
  * infinity), in double. */
@@ -116,18 +115,18 @@ const char *nnd_finding_kind_name(nnd_finding_kind k);
 /* One static difference between the models. */
 typedef struct nnd_finding {
   nnd_finding_kind kind;
-  const char *code;  /* static: "weights", "bias", "pads", "strides", "activation",
-                        "pool_mode", "input_order", "extra_node", "missing_node",
-                        "substituted", ... */
-  int32_t pair;      /* alignment pair, -1 for extra/missing nodes */
+  const char *code;         /* static: "weights", "bias", "pads", "strides", "activation",
+                               "pool_mode", "input_order", "extra_node", "missing_node",
+                               "substituted", ... */
+  int32_t pair;             /* alignment pair, -1 for extra/missing nodes */
   int32_t t_cnode, s_cnode; /* canonical nodes (-1 when none) */
-  bool equivalent;   /* a difference that does not change what is computed */
-  double severity;   /* 0..1, how much the difference alone says "fault" */
+  bool equivalent;          /* a difference that does not change what is computed */
+  double severity;          /* 0..1, how much the difference alone says "fault" */
   nnd_param_diff param;     /* PARAMETERS */
   char source_value[96];    /* HYPERPARAMETERS: the two values, as text */
   char target_value[96];
-  char text[512];    /* what differs, one or two sentences */
-  char fix[256];     /* what to do about it */
+  char text[512];           /* what differs, one or two sentences */
+  char fix[256];            /* what to do about it */
   int n_t_nodes, n_s_nodes; /* the original nodes concerned */
   int32_t t_nodes[NND_FINDING_MAX_NODES], s_nodes[NND_FINDING_MAX_NODES];
 } nnd_finding;
@@ -137,25 +136,25 @@ typedef struct nnd_finding {
 /* One aligned layer: static figures and, when observed, activation figures
  * over the images analysed. */
 typedef struct nnd_layer_result {
-  int32_t pair;           /* alignment pair */
+  int32_t pair;             /* alignment pair */
   int32_t s_value, t_value; /* original values compared (tap ids) */
   bool has_weight, has_bias;
   nnd_param_diff weight, bias;
-  bool observed;          /* activations compared */
-  bool shape_mismatch;    /* the values cannot be compared elementwise */
+  bool observed;       /* activations compared */
+  bool shape_mismatch; /* the values cannot be compared elementwise */
   int n_images;
-  double *rel_err;        /* per image: ||t - s|| / ||s|| (fast vs fast) */
+  double *rel_err; /* per image: ||t - s|| / ||s|| (fast vs fast) */
   double rel_err_median, rel_err_max;
-  double max_abs_err;     /* max over images of max|t - s| / max|s| */
-  double correlation;     /* mean over images of the Pearson correlation */
-  double floor;           /* noise floor: ||s_fast - s_ref|| / ||s_ref||, max over floor images */
-  double floor_max_abs;   /* max|s_fast - s_ref| / max|s_ref| */
-  bool floor_measured;    /* false: extrapolated from earlier layers */
-  double ratio;           /* rel_err_median / max(floor, NND_FLOOR_MIN) */
-  int n_over;             /* images whose rel_err exceeds factor * floor */
-  bool leaves_floor;      /* n_over on at least half of the images (or shapes differ) */
+  double max_abs_err;   /* max over images of max|t - s| / max|s| */
+  double correlation;   /* mean over images of the Pearson correlation */
+  double floor;         /* noise floor: ||s_fast - s_ref|| / ||s_ref||, max over floor images */
+  double floor_max_abs; /* max|s_fast - s_ref| / max|s_ref| */
+  bool floor_measured;  /* false: extrapolated from earlier layers */
+  double ratio;         /* rel_err_median / max(floor, NND_FLOOR_MIN) */
+  int n_over;           /* images whose rel_err exceeds factor * floor */
+  bool leaves_floor;    /* n_over on at least half of the images (or shapes differ) */
   bool first_divergence;
-  bool spike;             /* a later jump of the divergence (seed 000 Fig. 3) */
+  bool spike; /* a later jump of the divergence (seed 000 Fig. 3) */
 } nnd_layer_result;
 
 /* Smallest floor the ratio divides by: layers computed exactly in float32
@@ -171,12 +170,12 @@ typedef struct nnd_layer_result {
 #define NND_SUSPECT_MAX_FINDINGS 8
 
 typedef struct nnd_suspect {
-  int rank;          /* 1 = most likely */
-  double score;      /* 0..1.5 */
+  int rank;     /* 1 = most likely */
+  double score; /* 0..1.5 */
   nnd_finding_kind kind;
   int n_findings;
   int32_t findings[NND_SUSPECT_MAX_FINDINGS]; /* into result->findings */
-  int32_t layer;     /* into result->layers, -1 when none */
+  int32_t layer;                              /* into result->layers, -1 when none */
   bool at_first_divergence;
   bool upstream_quiet; /* before the first divergence, within the floor there */
   int n_t_nodes, n_s_nodes;
@@ -197,20 +196,20 @@ typedef struct nnd_localize_options {
   /* Of the images analysed, the noise floor is measured on the first
    * `floor_images` (the reference path is ~10x slower). 0: 1. */
   int floor_images;
-  int threads;          /* engine threads (0/1: one) */
-  double floor_factor;  /* 0: NND_FLOOR_FACTOR */
-  double param_rtol;    /* 0: NND_PARAM_RTOL */
-  FILE *progress;       /* progress lines, or NULL */
+  int threads;         /* engine threads (0/1: one) */
+  double floor_factor; /* 0: NND_FLOOR_FACTOR */
+  double param_rtol;   /* 0: NND_PARAM_RTOL */
+  FILE *progress;      /* progress lines, or NULL */
 } nnd_localize_options;
 
 void nnd_localize_options_init(nnd_localize_options *o);
 
 /* Per analysed input. */
 typedef struct nnd_localize_input {
-  int64_t index;         /* dataset item */
-  const char *name;      /* item name (owned by the result) */
+  int64_t index;                      /* dataset item */
+  const char *name;                   /* item name (owned by the result) */
   int64_t label_source, label_target; /* top-1 of the first output, -1 if not a classifier */
-  double output_rel_diff; /* max|ys - yt| / max|ys| */
+  double output_rel_diff;             /* max|ys - yt| / max|ys| */
 } nnd_localize_input;
 
 typedef struct nnd_localize_result {
@@ -218,7 +217,7 @@ typedef struct nnd_localize_result {
   nnd_cgraph *cs, *ct;              /* owned */
   nnd_alignment *align;             /* owned */
   bool equivalent;
-  bool dynamic;           /* data was given and the models ran */
+  bool dynamic; /* data was given and the models ran */
   /* findings (static) */
   int32_t n_findings;
   nnd_finding *findings;
@@ -232,16 +231,16 @@ typedef struct nnd_localize_result {
   /* data */
   char data_desc[512];
   char preprocess_desc[512];
-  int64_t n_evaluated;      /* dataset items run through both models */
-  int64_t n_label_diff;     /* of those, top-1 differs */
+  int64_t n_evaluated;  /* dataset items run through both models */
+  int64_t n_label_diff; /* of those, top-1 differs */
   double max_output_rel_diff;
-  int64_t n_used;           /* inputs analysed layer by layer */
+  int64_t n_used; /* inputs analysed layer by layer */
   nnd_localize_input *used;
   int n_floor_images;
   double floor_factor;
   double param_rtol;
   double seconds_total, seconds_outputs, seconds_layers, seconds_floor;
-  char *strings;            /* owned storage for names */
+  char *strings; /* owned storage for names */
 } nnd_localize_result;
 
 /* Runs the whole analysis. data may be NULL: then only the static analysis

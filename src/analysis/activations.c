@@ -36,13 +36,13 @@ double nnd__now(void) {
 
 typedef struct model_io {
   const nnd_graph *g;
-  int32_t input;          /* the graph input fed with the data */
-  nnd_item_shape item;    /* one item, without the batch dim */
+  int32_t input;       /* the graph input fed with the data */
+  nnd_item_shape item; /* one item, without the batch dim */
   int64_t item_numel;
-  float *in;              /* one item */
+  float *in; /* one item */
   nnd_tensor in_t;
   int n_out;
-  nnd_tensor *out_t;      /* F32, batch 1 */
+  nnd_tensor *out_t; /* F32, batch 1 */
   int64_t out0_numel;
 } model_io;
 
@@ -69,8 +69,8 @@ static nnd_status setup_io(model_io *m, const nnd_graph *g, const char *which, n
   for (int d = 1; d < x->shape.rank; d++) {
     int64_t s = x->shape.dims[d].size;
     if (s <= 0)
-      return nnd_error_set(err, NND_ERR_UNSUPPORTED,
-                           "%s model input '%s': dim %d is not static", which, x->name, d);
+      return nnd_error_set(err, NND_ERR_UNSUPPORTED, "%s model input '%s': dim %d is not static",
+                           which, x->name, d);
     m->item.dims[d - 1] = s;
     m->item_numel *= s;
   }
@@ -83,7 +83,8 @@ static nnd_status setup_io(model_io *m, const nnd_graph *g, const char *which, n
   m->in_t.dtype = NND_DTYPE_F32;
   m->in_t.rank = x->shape.rank;
   m->in_t.dims[0] = 1;
-  for (int d = 1; d < x->shape.rank; d++) m->in_t.dims[d] = x->shape.dims[d].size;
+  for (int d = 1; d < x->shape.rank; d++)
+    m->in_t.dims[d] = x->shape.dims[d].size;
   m->in_t.data = m->in;
   return NND_OK;
 }
@@ -99,7 +100,8 @@ static nnd_status setup_outputs(model_io *m, const nnd_engine *e, nnd_error *err
     if (!nnd_engine_value_shape(e, m->g->outputs[i], &t->rank, t->dims))
       return nnd_error_set(err, NND_ERR_INTERNAL, "output %d has no planned shape", i);
     int64_t n = 1;
-    for (int d = 0; d < t->rank; d++) n *= t->dims[d];
+    for (int d = 0; d < t->rank; d++)
+      n *= t->dims[d];
     t->data = malloc((size_t)(n ? n : 1) * sizeof(float));
     if (!t->data) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
     if (i == 0) m->out0_numel = n;
@@ -109,7 +111,8 @@ static nnd_status setup_outputs(model_io *m, const nnd_engine *e, nnd_error *err
 
 static void free_io(model_io *m) {
   free(m->in);
-  for (int i = 0; m->out_t && i < m->n_out; i++) free(m->out_t[i].data);
+  for (int i = 0; m->out_t && i < m->n_out; i++)
+    free(m->out_t[i].data);
   free(m->out_t);
 }
 
@@ -171,8 +174,10 @@ static cmp_out acc_finish(const cmp_acc *c) {
   double n = (double)(c->n ? c->n : 1);
   double va = c->saa / n - (c->sa / n) * (c->sa / n), vb = c->sbb / n - (c->sb / n) * (c->sb / n);
   double cov = c->sab / n - (c->sa / n) * (c->sb / n);
-  if (va > 0 && vb > 0) o.corr = cov / sqrt(va * vb);
-  else o.corr = (va == 0 && vb == 0) ? 1.0 : 0.0;
+  if (va > 0 && vb > 0)
+    o.corr = cov / sqrt(va * vb);
+  else
+    o.corr = (va == 0 && vb == 0) ? 1.0 : 0.0;
   if (isnan(o.rel_l2)) o.rel_l2 = INFINITY;
   return o;
 }
@@ -188,7 +193,8 @@ typedef struct tview {
 } tview;
 
 static inline double tv_at(const tview *v, int64_t i) {
-  return v->dtype == NND_DTYPE_F64 ? ((const double *)v->data)[i] : (double)((const float *)v->data)[i];
+  return v->dtype == NND_DTYPE_F64 ? ((const double *)v->data)[i]
+                                   : (double)((const float *)v->data)[i];
 }
 
 /* Compares b against a (the yardstick), mapping NCHW <-> NHWC when the two
@@ -232,9 +238,11 @@ static cmp_out compare_views(const tview *a, const tview *b) {
   }
   if (a->dtype == NND_DTYPE_F32 && b->dtype == NND_DTYPE_F32) {
     const float *x = a->data, *y = b->data;
-    for (int64_t i = 0; i < a->numel; i++) acc_add(&c, x[i], y[i]);
+    for (int64_t i = 0; i < a->numel; i++)
+      acc_add(&c, x[i], y[i]);
   } else {
-    for (int64_t i = 0; i < a->numel; i++) acc_add(&c, tv_at(a, i), tv_at(b, i));
+    for (int64_t i = 0; i < a->numel; i++)
+      acc_add(&c, tv_at(a, i), tv_at(b, i));
   }
   return acc_finish(&c);
 }
@@ -254,11 +262,11 @@ typedef enum tap_mode { TAP_STORE, TAP_COMPARE_TARGET, TAP_FLOOR } tap_mode;
 typedef struct tapctx {
   nnd__act_io *io;
   tap_mode mode;
-  int img;          /* slot among the analysed images */
-  int floor_img;    /* slot among the floor images */
-  held *hold;       /* per layer (source value) */
-  int32_t *s_first; /* per source value id: first layer index using it, -1 */
-  int32_t *t_first; /* per target value id: first layer index using it, -1 */
+  int img;                  /* slot among the analysed images */
+  int floor_img;            /* slot among the floor images */
+  held *hold;               /* per layer (source value) */
+  int32_t *s_first;         /* per source value id: first layer index using it, -1 */
+  int32_t *t_first;         /* per target value id: first layer index using it, -1 */
   int32_t *next_s, *next_t; /* next layer with the same value, -1 */
   bool oom;
 } tapctx;
@@ -285,14 +293,16 @@ static void on_tap(void *user, const nnd_graph *g, int32_t node, int32_t vid,
         memcpy(h->buf, t->data, (size_t)t->numel * sizeof(float));
       } else {
         const double *d = t->data;
-        for (int64_t i = 0; i < t->numel; i++) h->buf[i] = (float)d[i];
+        for (int64_t i = 0; i < t->numel; i++)
+          h->buf[i] = (float)d[i];
       }
       h->numel = t->numel;
       h->rank = t->rank;
       memcpy(h->dims, t->dims, sizeof h->dims);
       h->valid = true;
       /* one copy suffices for every layer sharing the value */
-      for (int32_t m = c->next_s[l]; m >= 0; m = c->next_s[m]) c->hold[m].valid = false;
+      for (int32_t m = c->next_s[l]; m >= 0; m = c->next_s[m])
+        c->hold[m].valid = false;
       break;
     }
     return;
@@ -310,8 +320,9 @@ static void on_tap(void *user, const nnd_graph *g, int32_t node, int32_t vid,
       }
     if (!h) continue;
     tview a = {NND_DTYPE_F32, h->buf, h->rank, h->dims, h->numel, io->s_layout[l]};
-    tview b = {t->dtype, t->data, t->rank, t->dims, t->numel,
-               c->mode == TAP_COMPARE_TARGET ? io->t_layout[l] : io->s_layout[l]};
+    tview b = {t->dtype, t->data,
+               t->rank,  t->dims,
+               t->numel, c->mode == TAP_COMPARE_TARGET ? io->t_layout[l] : io->s_layout[l]};
     cmp_out r = c->mode == TAP_FLOOR ? compare_views(&b, &a) : compare_views(&a, &b);
     if (c->mode == TAP_COMPARE_TARGET) {
       L->observed = true;
@@ -402,9 +413,11 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
   }
 
   /* ---------------- pass 1: outputs */
-  if ((st = make_engine(io->source, opt, NND_PRECISION_FAST, NULL, 0, NULL, NULL, &es, err)) != NND_OK)
+  if ((st = make_engine(io->source, opt, NND_PRECISION_FAST, NULL, 0, NULL, NULL, &es, err)) !=
+      NND_OK)
     goto done;
-  if ((st = make_engine(io->target, opt, NND_PRECISION_FAST, NULL, 0, NULL, NULL, &et, err)) != NND_OK)
+  if ((st = make_engine(io->target, opt, NND_PRECISION_FAST, NULL, 0, NULL, NULL, &et, err)) !=
+      NND_OK)
     goto done;
   if ((st = setup_outputs(&ms, es, err)) != NND_OK || (st = setup_outputs(&mt, et, err)) != NND_OK)
     goto done;
@@ -413,8 +426,10 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
   progress(opt, "localize: running both models on %lld inputs\n", (long long)count);
   for (int64_t i = 0; i < count; i++) {
     if ((st = read_item(io->data, (size_t)i, &ms, NULL, err)) != NND_OK) goto done;
-    if (same_item) memcpy(mt.in, ms.in, (size_t)ms.item_numel * sizeof(float));
-    else if ((st = read_item(io->data, (size_t)i, &mt, NULL, err)) != NND_OK) goto done;
+    if (same_item)
+      memcpy(mt.in, ms.in, (size_t)ms.item_numel * sizeof(float));
+    else if ((st = read_item(io->data, (size_t)i, &mt, NULL, err)) != NND_OK)
+      goto done;
     if ((st = nnd_engine_run(es, &ms.in_t, 1, ms.out_t, ms.n_out, err)) != NND_OK) goto done;
     if ((st = nnd_engine_run(et, &mt.in_t, 1, mt.out_t, mt.n_out, err)) != NND_OK) goto done;
     img_stat *s = &stats[i];
@@ -502,8 +517,10 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
     goto done;
   }
   tc.io = io;
-  for (int32_t v = 0; v < io->source->n_values; v++) tc.s_first[v] = -1;
-  for (int32_t v = 0; v < io->target->n_values; v++) tc.t_first[v] = -1;
+  for (int32_t v = 0; v < io->source->n_values; v++)
+    tc.s_first[v] = -1;
+  for (int32_t v = 0; v < io->target->n_values; v++)
+    tc.t_first[v] = -1;
   int n_os = 0, n_ot = 0;
   for (int32_t l = nl - 1; l >= 0; l--) {
     nnd_layer_result *L = &io->layers[l];
@@ -525,18 +542,23 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
     tc.t_first[L->t_value] = l;
   }
   if (k > 0 && nl > 0) {
-    if ((st = make_engine(io->source, opt, NND_PRECISION_FAST, obs_s, n_os, on_tap, &tc, &es, err)) != NND_OK)
+    if ((st = make_engine(io->source, opt, NND_PRECISION_FAST, obs_s, n_os, on_tap, &tc, &es,
+                          err)) != NND_OK)
       goto done;
-    if ((st = make_engine(io->target, opt, NND_PRECISION_FAST, obs_t, n_ot, on_tap, &tc, &et, err)) != NND_OK)
+    if ((st = make_engine(io->target, opt, NND_PRECISION_FAST, obs_t, n_ot, on_tap, &tc, &et,
+                          err)) != NND_OK)
       goto done;
     progress(opt, "localize: comparing %d layers on %lld inputs\n", nl, (long long)k);
     double tf = 0;
     for (int64_t i = 0; i < k; i++) {
       int64_t idx = res->used[i].index;
       if ((st = read_item(io->data, (size_t)idx, &ms, NULL, err)) != NND_OK) goto done;
-      if (same_item) memcpy(mt.in, ms.in, (size_t)ms.item_numel * sizeof(float));
-      else if ((st = read_item(io->data, (size_t)idx, &mt, NULL, err)) != NND_OK) goto done;
-      for (int32_t l = 0; l < nl; l++) tc.hold[l].valid = false;
+      if (same_item)
+        memcpy(mt.in, ms.in, (size_t)ms.item_numel * sizeof(float));
+      else if ((st = read_item(io->data, (size_t)idx, &mt, NULL, err)) != NND_OK)
+        goto done;
+      for (int32_t l = 0; l < nl; l++)
+        tc.hold[l].valid = false;
       tc.img = (int)i;
       tc.mode = TAP_STORE;
       if ((st = nnd_engine_run(es, &ms.in_t, 1, ms.out_t, ms.n_out, err)) != NND_OK) goto done;
@@ -590,7 +612,8 @@ done:
   free(obs_s);
   free(obs_t);
   if (tc.hold)
-    for (int32_t l = 0; l < io->n_layers; l++) free(tc.hold[l].buf);
+    for (int32_t l = 0; l < io->n_layers; l++)
+      free(tc.hold[l].buf);
   free(tc.hold);
   free(tc.s_first);
   free(tc.t_first);

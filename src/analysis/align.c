@@ -35,8 +35,10 @@ double nnd_weight_cosine(const double *a, const double *b, int64_t n, int64_t ro
       xx += x[k] * x[k];
       yy += y[k] * y[k];
     }
-    if (xx == 0 && yy == 0) sum += 1;
-    else if (xx > 0 && yy > 0) sum += xy / sqrt(xx * yy);
+    if (xx == 0 && yy == 0)
+      sum += 1;
+    else if (xx > 0 && yy > 0)
+      sum += xy / sqrt(xx * yy);
   }
   return sum / (double)rows;
 }
@@ -352,11 +354,15 @@ nnd_status nnd_align(const nnd_cgraph *S, const nnd_cgraph *T, nnd_alignment **o
     nnd_alignment_destroy(A);
     return nnd_error_set(err, NND_ERR_NOMEM, "out of memory aligning");
   }
-  for (int32_t i = 0; i < T->n_nodes; i++) A->t_pair[i] = -1;
-  for (int32_t i = 0; i < S->n_nodes; i++) A->s_pair[i] = -1;
-  for (int32_t i = 0; i < T->n_values; i++) A->tv_partner[i] = -1;
+  for (int32_t i = 0; i < T->n_nodes; i++)
+    A->t_pair[i] = -1;
+  for (int32_t i = 0; i < S->n_nodes; i++)
+    A->s_pair[i] = -1;
+  for (int32_t i = 0; i < T->n_values; i++)
+    A->tv_partner[i] = -1;
   /* graph inputs by position */
-  for (int i = 0; i < T->n_inputs && i < S->n_inputs; i++) A->tv_partner[T->inputs[i]] = S->inputs[i];
+  for (int i = 0; i < T->n_inputs && i < S->n_inputs; i++)
+    A->tv_partner[T->inputs[i]] = S->inputs[i];
   aligner al = {S, T, A};
   nnd_status st = first_pass(&al, err);
   if (st != NND_OK) {
@@ -375,7 +381,8 @@ nnd_status nnd_align(const nnd_cgraph *S, const nnd_cgraph *T, nnd_alignment **o
     if (A->t_pair[t] >= 0) tmp[k++] = A->pairs[A->t_pair[t]];
   memcpy(A->pairs, tmp, (size_t)k * sizeof *tmp);
   free(tmp);
-  for (int32_t i = 0; i < S->n_nodes; i++) A->s_pair[i] = -1;
+  for (int32_t i = 0; i < S->n_nodes; i++)
+    A->s_pair[i] = -1;
   for (int32_t i = 0; i < A->n_pairs; i++) {
     A->t_pair[A->pairs[i].t] = i;
     A->s_pair[A->pairs[i].s] = i;

@@ -76,8 +76,10 @@ bool nnd_cact_equal(nnd_cact a, nnd_cact b) {
 }
 
 static void fmt_float(float v, char *buf, size_t cap) {
-  if (isinf(v)) snprintf(buf, cap, "%sinf", v < 0 ? "-" : "");
-  else snprintf(buf, cap, "%.4g", (double)v);
+  if (isinf(v))
+    snprintf(buf, cap, "%sinf", v < 0 ? "-" : "");
+  else
+    snprintf(buf, cap, "%.4g", (double)v);
 }
 
 size_t nnd_cact_format(nnd_cact a, char *buf, size_t cap) {
@@ -141,14 +143,14 @@ typedef struct builder {
   const nnd_graph *g;
   nnd_cgraph *c;
   nnd_error *err;
-  int32_t *order;     /* topological order of the original nodes */
-  bool *vconst;       /* per original value: constant or computed from constants only */
-  bool *vdata;        /* per original value: float data flowing from the inputs */
+  int32_t *order; /* topological order of the original nodes */
+  bool *vconst;   /* per original value: constant or computed from constants only */
+  bool *vdata;    /* per original value: float data flowing from the inputs */
   nnd_layout *vlayout;
-  int32_t *n_dcons;   /* data consumers per original value */
-  int32_t *dcons;     /* one data consumer (the last seen) */
-  bool *absorbed;     /* original node already part of a canonical node */
-  int32_t *pad_into;  /* original Pad node -> Conv node absorbing it, -1 */
+  int32_t *n_dcons;  /* data consumers per original value */
+  int32_t *dcons;    /* one data consumer (the last seen) */
+  bool *absorbed;    /* original node already part of a canonical node */
+  int32_t *pad_into; /* original Pad node -> Conv node absorbing it, -1 */
 } builder;
 
 static bool is_float(nnd_dtype d) {
@@ -167,11 +169,12 @@ static double *read_const(nnd_cgraph *c, const nnd_value *v, int64_t *n_out) {
     double x = 0;
     if (!nnd_value_read_f64(v, i, &x)) return NULL;
     if (v->quant && v->quant->count > 0) {
-      int64_t q = v->quant->count == 1 ? 0 : 0;
+      int64_t q = 0; /* per-tensor, or the channel of element i along the axis */
       if (v->quant->count > 1 && v->shape.rank > 0) {
         int axis = v->quant->axis < 0 ? v->quant->axis + v->shape.rank : v->quant->axis;
         int64_t inner = 1;
-        for (int d = axis + 1; d < v->shape.rank; d++) inner *= v->shape.dims[d].size;
+        for (int d = axis + 1; d < v->shape.rank; d++)
+          inner *= v->shape.dims[d].size;
         q = (i / (inner ? inner : 1)) % v->quant->count;
       }
       double zp = v->quant->zero_points ? (double)v->quant->zero_points[q] : 0.0;
@@ -202,8 +205,7 @@ static int n_data_inputs(const builder *b, const nnd_node *nd) {
 
 /* A Transpose that only converts NCHW <-> NHWC on a rank-4 value. */
 static bool is_layout_transpose(const builder *b, const nnd_node *nd, nnd_layout *to) {
-  if (nd->op != NND_OP_TRANSPOSE || nd->attrs.n_perm != 4 || nd->n_inputs < 1 ||
-      nd->inputs[0] < 0)
+  if (nd->op != NND_OP_TRANSPOSE || nd->attrs.n_perm != 4 || nd->n_inputs < 1 || nd->inputs[0] < 0)
     return false;
   const int64_t *p = nd->attrs.perm;
   nnd_layout in = b->vlayout[nd->inputs[0]];
@@ -288,15 +290,19 @@ static nnd_status analyse(builder *b) {
       if (o < 0) continue;
       if (all_const) b->vconst[o] = true;
       const nnd_value *ov = &g->values[o];
-      b->vdata[o] = any_data && !all_const && !ov->folded && is_float(ov->dtype) &&
-                    nd->op != NND_OP_SHAPE;
+      b->vdata[o] =
+          any_data && !all_const && !ov->folded && is_float(ov->dtype) && nd->op != NND_OP_SHAPE;
       if (b->vdata[o] && b->vlayout[o] == NND_LAYOUT_NONE && ov->shape.rank == 4) {
         nnd_layout to;
-        if (is_layout_transpose(b, nd, &to)) b->vlayout[o] = to;
-        else if (nd->op == NND_OP_TRANSPOSE) b->vlayout[o] = NND_LAYOUT_NONE;
-        else if (nd->n_inputs > 0 && nd->inputs[0] >= 0 && b->vlayout[nd->inputs[0]] != NND_LAYOUT_NONE)
+        if (is_layout_transpose(b, nd, &to))
+          b->vlayout[o] = to;
+        else if (nd->op == NND_OP_TRANSPOSE)
+          b->vlayout[o] = NND_LAYOUT_NONE;
+        else if (nd->n_inputs > 0 && nd->inputs[0] >= 0 &&
+                 b->vlayout[nd->inputs[0]] != NND_LAYOUT_NONE)
           b->vlayout[o] = b->vlayout[nd->inputs[0]];
-        else b->vlayout[o] = NND_LAYOUT_NCHW;
+        else
+          b->vlayout[o] = NND_LAYOUT_NCHW;
       }
       if (b->vdata[o] && nd->op == NND_OP_TRANSPOSE) {
         nnd_layout to;
@@ -341,9 +347,9 @@ static nnd_status analyse(builder *b) {
 static int64_t wl_index(nnd_weight_layout wl, const int64_t *d, int64_t o, int64_t i, int64_t h,
                         int64_t w) {
   switch (wl) {
-  case NND_WLAYOUT_OHWI: return ((o * d[1] + h) * d[2] + w) * d[3] + i;  /* [O,kh,kw,I] */
-  case NND_WLAYOUT_HWIO: return ((h * d[1] + w) * d[2] + i) * d[3] + o;  /* [kh,kw,I,O] */
-  case NND_WLAYOUT_1HWO: return ((0 * d[1] + h) * d[2] + w) * d[3] + o;  /* [1,kh,kw,O] */
+  case NND_WLAYOUT_OHWI: return ((o * d[1] + h) * d[2] + w) * d[3] + i; /* [O,kh,kw,I] */
+  case NND_WLAYOUT_HWIO: return ((h * d[1] + w) * d[2] + i) * d[3] + o; /* [kh,kw,I,O] */
+  case NND_WLAYOUT_1HWO: return ((0 * d[1] + h) * d[2] + w) * d[3] + o; /* [1,kh,kw,O] */
   default: return ((o * d[1] + i) * d[2] + h) * d[3] + w;
   }
 }
@@ -354,19 +360,22 @@ static nnd_status conv_params(builder *b, nnd_cnode *cn, const nnd_node *nd) {
   if (!w) return NND_OK; /* runtime weights: no parameters to compare */
   int64_t n = 0;
   double *raw = read_const(b->c, w, &n);
-  if (!raw) return nnd_error_set(b->err, NND_ERR_NOMEM, "out of memory reading weights of '%s'", nd->name);
+  if (!raw)
+    return nnd_error_set(b->err, NND_ERR_NOMEM, "out of memory reading weights of '%s'", nd->name);
   const nnd_conv_attrs *a = &nd->attrs.conv;
   cn->weight_from_file_f32 = w->dtype == NND_DTYPE_F32;
   if (a->weight_layout == NND_WLAYOUT_OIHW || nd->op == NND_OP_CONV_TRANSPOSE ||
       w->shape.rank != 4) {
     cn->weight = raw;
     cn->wrank = w->shape.rank;
-    for (int d = 0; d < w->shape.rank; d++) cn->wdims[d] = w->shape.dims[d].size;
+    for (int d = 0; d < w->shape.rank; d++)
+      cn->wdims[d] = w->shape.dims[d].size;
     cn->wnumel = n;
   } else {
     const int64_t *d = NULL;
     int64_t dd[4];
-    for (int k = 0; k < 4; k++) dd[k] = w->shape.dims[k].size;
+    for (int k = 0; k < 4; k++)
+      dd[k] = w->shape.dims[k].size;
     d = dd;
     int64_t O, I, H, W;
     switch (a->weight_layout) {
@@ -399,7 +408,8 @@ static nnd_status conv_params(builder *b, nnd_cnode *cn, const nnd_node *nd) {
   }
   cn->bias_mag = nnd_arena_alloc(b->c->arena, (size_t)(out_ch > 0 ? out_ch : 1), sizeof(double));
   if (!cn->bias_mag) return nnd_error_set(b->err, NND_ERR_NOMEM, "out of memory");
-  for (int64_t k = 0; k < out_ch && cn->bias; k++) cn->bias_mag[k] = fabs(cn->bias[k]);
+  for (int64_t k = 0; k < out_ch && cn->bias; k++)
+    cn->bias_mag[k] = fabs(cn->bias[k]);
   return NND_OK;
 }
 
@@ -533,7 +543,8 @@ static bool fold_bn(builder *b, nnd_cnode *cn, const nnd_node *bn) {
     nnd_value_read_f64(mv, c, &mean);
     nnd_value_read_f64(vv, c, &var);
     double s = gamma / sqrt(var + (double)bn->attrs.epsilon);
-    for (int64_t k = 0; k < per; k++) cn->weight[widx(cn, c, k)] *= s;
+    for (int64_t k = 0; k < per; k++)
+      cn->weight[widx(cn, c, k)] *= s;
     cn->bias_mag[c] = fabs(cn->bias[c] * s) + fabs(mean * s) + fabs(beta);
     cn->bias[c] = (cn->bias[c] - mean) * s + beta;
   }
@@ -543,7 +554,8 @@ static bool fold_bn(builder *b, nnd_cnode *cn, const nnd_node *bn) {
 static bool fold_scale(builder *b, nnd_cnode *cn, const double *m) {
   int64_t C = out_channels(cn), per = per_out_elems(cn);
   for (int64_t c = 0; c < C; c++) {
-    for (int64_t k = 0; k < per; k++) cn->weight[widx(cn, c, k)] *= m[c];
+    for (int64_t k = 0; k < per; k++)
+      cn->weight[widx(cn, c, k)] *= m[c];
     if (cn->bias) cn->bias[c] *= m[c];
     cn->bias_mag[c] *= fabs(m[c]);
   }
@@ -603,8 +615,10 @@ static nnd_cnode *new_cnode(builder *b, const nnd_node *head, int32_t head_id) {
   nnd_cnode *cn = &c->nodes[c->n_nodes];
   memset(cn, 0, sizeof *cn);
   cn->members = nnd_arena_alloc(c->arena, MAX_MEMBERS, sizeof *cn->members);
-  cn->inputs = nnd_arena_alloc(c->arena, (size_t)(head->n_inputs ? head->n_inputs : 1), sizeof(int32_t));
-  cn->outputs = nnd_arena_alloc(c->arena, (size_t)(head->n_outputs ? head->n_outputs : 1), sizeof(int32_t));
+  cn->inputs =
+      nnd_arena_alloc(c->arena, (size_t)(head->n_inputs ? head->n_inputs : 1), sizeof(int32_t));
+  cn->outputs =
+      nnd_arena_alloc(c->arena, (size_t)(head->n_outputs ? head->n_outputs : 1), sizeof(int32_t));
   if (!cn->members || !cn->inputs || !cn->outputs) return NULL;
   cn->op = head->op;
   cn->attrs = head->attrs;
@@ -646,7 +660,8 @@ static int32_t absorb_chain(builder *b, nnd_cnode *cn, int32_t cid, int32_t cur)
       for (int32_t i = 0; i < g->n_nodes; i++) {
         const nnd_node *nd = &g->nodes[i];
         bool reads = false;
-        for (int k = 0; k < nd->n_inputs; k++) reads |= nd->inputs[k] == cur;
+        for (int k = 0; k < nd->n_inputs; k++)
+          reads |= nd->inputs[k] == cur;
         if (!reads) continue;
         if ((nd->op == NND_OP_SIGMOID || nd->op == NND_OP_HARD_SIGMOID) && nd->inputs[0] == cur)
           f = i;
@@ -718,7 +733,8 @@ static nnd_status build_node(builder *b, int32_t id) {
   const nnd_node *nd = &g->nodes[id];
   int32_t cid = c->n_nodes;
   nnd_cnode *cn = new_cnode(b, nd, id);
-  if (!cn) return nnd_error_set(b->err, NND_ERR_NOMEM, "out of memory canonicalising '%s'", nd->name);
+  if (!cn)
+    return nnd_error_set(b->err, NND_ERR_NOMEM, "out of memory canonicalising '%s'", nd->name);
   b->absorbed[id] = true;
   int32_t x0 = nd->n_inputs > 0 ? nd->inputs[0] : -1;
   cn->in_layout = x0 >= 0 ? b->vlayout[x0] : NND_LAYOUT_NONE;
@@ -768,12 +784,13 @@ static nnd_status build_node(builder *b, int32_t id) {
     const nnd_value *gv = const_input(b, nd, 1), *bv = const_input(b, nd, 2),
                     *mv = const_input(b, nd, 3), *vv = const_input(b, nd, 4);
     int64_t C = gv ? nnd_value_data_count(gv) : 0;
-    if (C > 0 && bv && mv && vv && nnd_value_data_count(bv) == C &&
-        nnd_value_data_count(mv) == C && nnd_value_data_count(vv) == C) {
+    if (C > 0 && bv && mv && vv && nnd_value_data_count(bv) == C && nnd_value_data_count(mv) == C &&
+        nnd_value_data_count(vv) == C) {
       cn->weight = nnd_arena_alloc(c->arena, (size_t)C, sizeof(double));
       cn->bias = nnd_arena_alloc(c->arena, (size_t)C, sizeof(double));
       cn->bias_mag = nnd_arena_alloc(c->arena, (size_t)C, sizeof(double));
-      if (!cn->weight || !cn->bias || !cn->bias_mag) return nnd_error_set(b->err, NND_ERR_NOMEM, "out of memory");
+      if (!cn->weight || !cn->bias || !cn->bias_mag)
+        return nnd_error_set(b->err, NND_ERR_NOMEM, "out of memory");
       for (int64_t k = 0; k < C; k++) {
         double gamma, beta, mean, var;
         nnd_value_read_f64(gv, k, &gamma);
@@ -849,11 +866,13 @@ static nnd_status finish(builder *b) {
     for (int k = 0; k < c->nodes[i].n_inputs; k++) {
       int32_t v = c->nodes[i].inputs[k];
       bool dup = false;
-      for (int j = 0; j < k; j++) dup |= c->nodes[i].inputs[j] == v;
+      for (int j = 0; j < k; j++)
+        dup |= c->nodes[i].inputs[j] == v;
       if (!dup) count[v]++;
     }
   for (int32_t v = 0; v < c->n_values; v++) {
-    c->values[v].consumers = nnd_arena_alloc(c->arena, (size_t)(count[v] ? count[v] : 1), sizeof(int32_t));
+    c->values[v].consumers =
+        nnd_arena_alloc(c->arena, (size_t)(count[v] ? count[v] : 1), sizeof(int32_t));
     if (!c->values[v].consumers) {
       free(count);
       return nnd_error_set(b->err, NND_ERR_NOMEM, "out of memory");
@@ -864,10 +883,12 @@ static nnd_status finish(builder *b) {
     for (int k = 0; k < c->nodes[i].n_inputs; k++) {
       nnd_cvalue *cv = &c->values[c->nodes[i].inputs[k]];
       bool dup = false;
-      for (int j = 0; j < cv->n_consumers; j++) dup |= cv->consumers[j] == i;
+      for (int j = 0; j < cv->n_consumers; j++)
+        dup |= cv->consumers[j] == i;
       if (!dup) cv->consumers[cv->n_consumers++] = i;
     }
-  c->outputs = nnd_arena_alloc(c->arena, (size_t)(g->n_outputs ? g->n_outputs : 1), sizeof(int32_t));
+  c->outputs =
+      nnd_arena_alloc(c->arena, (size_t)(g->n_outputs ? g->n_outputs : 1), sizeof(int32_t));
   if (!c->outputs) return nnd_error_set(b->err, NND_ERR_NOMEM, "out of memory");
   for (int i = 0; i < g->n_outputs; i++) {
     int32_t cv = c->value_map[g->outputs[i]];
@@ -902,13 +923,14 @@ nnd_status nnd_canon_build(const nnd_graph *g, nnd_cgraph **out, nnd_error *err)
   b.absorbed = calloc_n(nn, sizeof *b.absorbed);
   b.pad_into = calloc_n(nn, sizeof *b.pad_into);
   if (!c->nodes || !c->values || !c->value_map || !c->node_map || !c->inputs || !b.order ||
-      !b.vconst || !b.vdata || !b.vlayout || !b.n_dcons || !b.dcons || !b.absorbed ||
-      !b.pad_into) {
+      !b.vconst || !b.vdata || !b.vlayout || !b.n_dcons || !b.dcons || !b.absorbed || !b.pad_into) {
     st = nnd_error_set(err, NND_ERR_NOMEM, "out of memory canonicalising the graph");
     goto fail;
   }
-  for (int32_t v = 0; v < g->n_values; v++) c->value_map[v] = -1;
-  for (int32_t i = 0; i < g->n_nodes; i++) c->node_map[i] = -1, b.pad_into[i] = -1;
+  for (int32_t v = 0; v < g->n_values; v++)
+    c->value_map[v] = -1;
+  for (int32_t i = 0; i < g->n_nodes; i++)
+    c->node_map[i] = -1, b.pad_into[i] = -1;
   if ((st = analyse(&b)) != NND_OK) goto fail;
 
   for (int i = 0; i < g->n_inputs; i++) {

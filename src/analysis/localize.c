@@ -34,7 +34,8 @@ void nnd_localize_options_init(nnd_localize_options *o) {
 
 void nnd_localize_result_destroy(nnd_localize_result *r) {
   if (!r) return;
-  for (int32_t l = 0; l < r->n_layers; l++) free(r->layers[l].rel_err);
+  for (int32_t l = 0; l < r->n_layers; l++)
+    free(r->layers[l].rel_err);
   free(r->layers);
   free(r->findings);
   free(r->suspects);
@@ -112,8 +113,10 @@ static void summarise_layers(nnd_localize_result *r, double factor) {
   for (int32_t l = 0; l < r->n_layers; l++) {
     nnd_layer_result *L = &r->layers[l];
     if (!L->observed) continue;
-    if (!L->floor_measured) L->floor = floor_so_far; /* not measured: extrapolate */
-    else if (L->floor > floor_so_far) floor_so_far = L->floor;
+    if (!L->floor_measured)
+      L->floor = floor_so_far; /* not measured: extrapolate */
+    else if (L->floor > floor_so_far)
+      floor_so_far = L->floor;
     double fl = L->floor > NND_FLOOR_MIN ? L->floor : NND_FLOOR_MIN;
     L->ratio = L->rel_err_median / fl;
     L->n_over = 0;
@@ -141,12 +144,14 @@ static void summarise_layers(nnd_localize_result *r, double factor) {
 static void add_nodes(int32_t *list, int *n, int cap, const int32_t *src, int m) {
   for (int i = 0; i < m; i++) {
     bool dup = false;
-    for (int k = 0; k < *n; k++) dup |= list[k] == src[i];
+    for (int k = 0; k < *n; k++)
+      dup |= list[k] == src[i];
     if (!dup && *n < cap) list[(*n)++] = src[i];
   }
 }
 
-static void appendf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void appendf(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void appendf(char *buf, size_t cap, const char *fmt, ...) {
   size_t len = strlen(buf);
   if (len + 1 >= cap) return;
@@ -193,10 +198,25 @@ static void dyn_evidence(const nnd_localize_result *r, nnd_suspect *s, const nnd
              "no measurable effect on these inputs.",
              L->rel_err_median, fl);
   } else {
-    snprintf(ev, sizeof ev, " Activations here differ (rel. error %.2g vs floor %.2g on %d/%d images).",
+    snprintf(ev, sizeof ev,
+             " Activations here differ (rel. error %.2g vs floor %.2g on %d/%d images).",
              L->rel_err_median, fl, L->n_over, L->n_images);
   }
   appendf(s->evidence, sizeof s->evidence, "%s", ev);
+}
+
+/* How far the outputs may differ and still be rounding: 1e-4 of max |ys|, or
+ * the floor-factor multiple of the output layer's own float32 error when
+ * that is larger (deep models accumulate more). */
+static double output_tolerance(const nnd_localize_result *r) {
+  double tol = 1e-4;
+  for (int32_t l = 0; l < r->n_layers; l++) {
+    const nnd_layer_result *L = &r->layers[l];
+    if (!L->observed || r->target->n_outputs < 1 || L->t_value != r->target->outputs[0]) continue;
+    double t = r->floor_factor * L->floor_max_abs;
+    if (t > tol) tol = t;
+  }
+  return tol;
 }
 
 static nnd_status rank_suspects(nnd_localize_result *r, nnd_error *err) {
@@ -211,11 +231,14 @@ static nnd_status rank_suspects(nnd_localize_result *r, nnd_error *err) {
   }
   for (int32_t i = 0; i < nf; i++) {
     const nnd_finding *f = &r->findings[i];
-    if (f->pair >= 0) loc[i] = layer_of_pair(r, f->pair);
-    else if (f->t_cnode >= 0) loc[i] = downstream_layer(r, f->t_cnode, true, 0);
-    else loc[i] = downstream_layer(r, f->s_cnode, false, 0);
+    if (f->pair >= 0)
+      loc[i] = layer_of_pair(r, f->pair);
+    else if (f->t_cnode >= 0)
+      loc[i] = downstream_layer(r, f->t_cnode, true, 0);
+    else
+      loc[i] = downstream_layer(r, f->s_cnode, false, 0);
   }
-  bool outputs_differ = r->dynamic && r->max_output_rel_diff > 1e-4;
+  bool outputs_differ = r->dynamic && r->max_output_rel_diff > output_tolerance(r);
   bool first_explained = false;
   for (int32_t i = 0; i < nf; i++) {
     if (used[i] || r->findings[i].equivalent) continue;
@@ -329,9 +352,11 @@ static nnd_status rank_suspects(nnd_localize_result *r, nnd_error *err) {
           same++;
         }
         if (seen) continue;
-        char first = f->text[0] >= 'a' && f->text[0] <= 'z' ? (char)(f->text[0] - 'a' + 'A') : f->text[0];
+        char first =
+            f->text[0] >= 'a' && f->text[0] <= 'z' ? (char)(f->text[0] - 'a' + 'A') : f->text[0];
         if (first) {
-          appendf(s->evidence, sizeof s->evidence, "%s%c%s", s->evidence[0] ? " " : "", first, f->text + 1);
+          appendf(s->evidence, sizeof s->evidence, "%s%c%s", s->evidence[0] ? " " : "", first,
+                  f->text + 1);
           if (same > 1) appendf(s->evidence, sizeof s->evidence, " (x%d)", same);
           appendf(s->evidence, sizeof s->evidence, ".");
         }
@@ -353,8 +378,10 @@ nnd_status nnd_localize_run(const nnd_graph *source, const nnd_graph *target, nn
                             nnd_error *err) {
   *out = NULL;
   nnd_localize_options opt;
-  if (opt_in) opt = *opt_in;
-  else nnd_localize_options_init(&opt);
+  if (opt_in)
+    opt = *opt_in;
+  else
+    nnd_localize_options_init(&opt);
   if (opt.floor_factor <= 0) opt.floor_factor = NND_FLOOR_FACTOR;
   if (opt.param_rtol <= 0) opt.param_rtol = NND_PARAM_RTOL;
   double t0 = nnd__now();
@@ -372,7 +399,8 @@ nnd_status nnd_localize_run(const nnd_graph *source, const nnd_graph *target, nn
   if (st == NND_OK) st = nnd_align(r->cs, r->ct, &r->align, err);
   if (st == NND_OK) st = make_layers(r, &s_layout, &t_layout, err);
   if (st == NND_OK)
-    st = nnd__static_findings(r->cs, r->ct, r->align, opt.param_rtol, &fl, r->layers, r->n_layers, err);
+    st = nnd__static_findings(r->cs, r->ct, r->align, opt.param_rtol, &fl, r->layers, r->n_layers,
+                              err);
   r->findings = fl.items;
   r->n_findings = fl.n;
   if (st == NND_OK && data) {
@@ -399,9 +427,11 @@ nnd_status nnd_localize_run(const nnd_graph *source, const nnd_graph *target, nn
     return st;
   }
   bool any = false;
-  for (int32_t i = 0; i < r->n_findings; i++) any |= !r->findings[i].equivalent;
-  r->equivalent = !any && r->n_suspects == 0 &&
-                  (!r->dynamic || (r->first_divergence < 0 && r->max_output_rel_diff <= 1e-4));
+  for (int32_t i = 0; i < r->n_findings; i++)
+    any |= !r->findings[i].equivalent;
+  r->equivalent =
+      !any && r->n_suspects == 0 &&
+      (!r->dynamic || (r->first_divergence < 0 && r->max_output_rel_diff <= output_tolerance(r)));
   r->seconds_total = nnd__now() - t0;
   *out = r;
   return NND_OK;

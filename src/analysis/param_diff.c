@@ -82,13 +82,22 @@ static wview view_of(int rank, const int64_t *dims) {
   if (rank >= 4) {
     v.H = dims[2];
     v.W = dims[3];
-    for (int d = 4; d < rank; d++) v.W *= dims[d];
+    for (int d = 4; d < rank; d++)
+      v.W *= dims[d];
   }
   v.n = v.O * v.I * v.H * v.W;
   return v;
 }
 
-typedef enum xform { X_NONE, X_IN_REVERSE, X_ROLL, X_FLIP_H, X_FLIP_W, X_FLIP_HW, X_TRANSPOSE_HW } xform;
+typedef enum xform {
+  X_NONE,
+  X_IN_REVERSE,
+  X_ROLL,
+  X_FLIP_H,
+  X_FLIP_W,
+  X_FLIP_HW,
+  X_TRANSPOSE_HW
+} xform;
 
 /* Source index that lands on target index k under transform x. */
 static int64_t src_index(const wview *v, xform x, int64_t shift, int64_t k) {
@@ -116,8 +125,9 @@ static int64_t src_index(const wview *v, xform x, int64_t shift, int64_t k) {
 
 /* Number of elements beyond tolerance when the target is compared with
  * the transformed source; stops counting at `stop`. */
-static int64_t count_beyond(const double *s, const double *t, const wview *v, const double *rowscale,
-                            xform x, int64_t shift, double rtol, int64_t stop) {
+static int64_t count_beyond(const double *s, const double *t, const wview *v,
+                            const double *rowscale, xform x, int64_t shift, double rtol,
+                            int64_t stop) {
   int64_t bad = 0;
   int64_t per = v->n / (v->O ? v->O : 1);
   for (int64_t k = 0; k < v->n; k++) {
@@ -140,7 +150,8 @@ void nnd_param_compare_weights(const double *s, const double *t, int rank, const
   double sum_abs = 0, sum_src = 0, d2 = 0, s2 = 0, t2 = 0, st = 0;
   for (int64_t o = 0; o < v.O; o++) {
     double m = 0;
-    for (int64_t k = 0; k < per; k++) m = fmax(m, fabs(s[o * per + k]));
+    for (int64_t k = 0; k < per; k++)
+      m = fmax(m, fabs(s[o * per + k]));
     rowscale[o] = m;
   }
   for (int64_t k = 0; k < v.n; k++) {
@@ -195,7 +206,8 @@ void nnd_param_compare_weights(const double *s, const double *t, int rank, const
         goto done;
       }
     }
-    if (v.H == v.W && v.H > 1 && count_beyond(s, t, &v, rowscale, X_TRANSPOSE_HW, 0, rtol, 1) == 0) {
+    if (v.H == v.W && v.H > 1 &&
+        count_beyond(s, t, &v, rowscale, X_TRANSPOSE_HW, 0, rtol, 1) == 0) {
       out->pattern = NND_PARAM_KERNEL_TRANSPOSED;
       goto done;
     }
@@ -212,7 +224,8 @@ void nnd_param_compare_weights(const double *s, const double *t, int rank, const
       for (int64_t k = 0; k < v.n; k++) {
         double r = fmts[f].p == NND_PARAM_FLOAT16 ? nnd_round_f16(t[k]) : nnd_round_bf16(t[k]);
         if (r == t[k]) repr++;
-        double tol = half_ulp(s[k], fmts[f].mant, fmts[f].emin) * 1.001 + rtol * 0.1 * rowscale[k / per];
+        double tol =
+            half_ulp(s[k], fmts[f].mant, fmts[f].emin) * 1.001 + rtol * 0.1 * rowscale[k / per];
         if (fabs(t[k] - s[k]) <= tol) near++;
       }
       if ((double)repr >= 0.999 * (double)v.n && (double)near >= 0.999 * (double)v.n) {
@@ -264,7 +277,8 @@ void nnd_param_compare_bias(const double *s, const double *mag, const double *t,
   out->n_total = n;
   if (n <= 0) return;
   double smax = 0;
-  for (int64_t k = 0; k < n; k++) smax = fmax(smax, fabs(s ? s[k] : 0));
+  for (int64_t k = 0; k < n; k++)
+    smax = fmax(smax, fabs(s ? s[k] : 0));
   double sum_abs = 0, sum_src = 0, d2 = 0, s2 = 0, t2 = 0, st = 0;
   bool t_zero = true;
   for (int64_t k = 0; k < n; k++) {

@@ -43,7 +43,8 @@ void nnd__add_cnode_members(const nnd_cgraph *c, int32_t cn, unsigned mask, int3
     if (mask && !(mask & (1u << node->members[m].role))) continue;
     int32_t id = node->members[m].node;
     bool dup = false;
-    for (int k = 0; k < *n; k++) dup |= list[k] == id;
+    for (int k = 0; k < *n; k++)
+      dup |= list[k] == id;
     if (!dup && *n < cap) list[(*n)++] = id;
   }
 }
@@ -155,8 +156,9 @@ static void hyper_collect(const nnd_cgraph *S, int32_t s, const nnd_cgraph *T, i
       }
       hyper_ints(h, "kernel", sa->conv.kernel, ta->conv.kernel, n);
       hyper_ints(h, "strides", sa->conv.strides, ta->conv.strides, n);
-      hyper_item *it = hyper_add(h, "pads", !ints_eq(sa->conv.pads_begin, ta->conv.pads_begin, n) ||
-                                                !ints_eq(sa->conv.pads_end, ta->conv.pads_end, n));
+      hyper_item *it = hyper_add(h, "pads",
+                                 !ints_eq(sa->conv.pads_begin, ta->conv.pads_begin, n) ||
+                                     !ints_eq(sa->conv.pads_end, ta->conv.pads_end, n));
       if (it) {
         fmt_pads(it->s, sizeof it->s, sa->conv.pads_begin, sa->conv.pads_end, n);
         fmt_pads(it->t, sizeof it->t, ta->conv.pads_begin, ta->conv.pads_end, n);
@@ -176,8 +178,9 @@ static void hyper_collect(const nnd_cgraph *S, int32_t s, const nnd_cgraph *T, i
       }
       hyper_ints(h, "kernel", sa->pool.kernel, ta->pool.kernel, n);
       hyper_ints(h, "strides", sa->pool.strides, ta->pool.strides, n);
-      hyper_item *it = hyper_add(h, "pads", !ints_eq(sa->pool.pads_begin, ta->pool.pads_begin, n) ||
-                                                !ints_eq(sa->pool.pads_end, ta->pool.pads_end, n));
+      hyper_item *it = hyper_add(h, "pads",
+                                 !ints_eq(sa->pool.pads_begin, ta->pool.pads_begin, n) ||
+                                     !ints_eq(sa->pool.pads_end, ta->pool.pads_end, n));
       if (it) {
         fmt_pads(it->s, sizeof it->s, sa->pool.pads_begin, sa->pool.pads_end, n);
         fmt_pads(it->t, sizeof it->t, ta->pool.pads_begin, ta->pool.pads_end, n);
@@ -187,9 +190,11 @@ static void hyper_collect(const nnd_cgraph *S, int32_t s, const nnd_cgraph *T, i
       int before = h->n;
       hyper_bool(h, "ceil_mode", sa->pool.ceil_mode, ta->pool.ceil_mode);
       if (h->n > before && sn->n_outputs && tn->n_outputs &&
-          nnd__shape_score(cvalue_shape(S, sn->outputs[0]), cvalue_shape(T, tn->outputs[0])) >= 1.0) {
+          nnd__shape_score(cvalue_shape(S, sn->outputs[0]), cvalue_shape(T, tn->outputs[0])) >=
+              1.0) {
         h->items[h->n - 1].equivalent = true;
-        h->items[h->n - 1].why = "the output shapes are the same, so the rounding mode never applies";
+        h->items[h->n - 1].why =
+            "the output shapes are the same, so the rounding mode never applies";
       }
       if (sn->op == NND_OP_AVG_POOL) {
         before = h->n;
@@ -208,7 +213,8 @@ static void hyper_collect(const nnd_cgraph *S, int32_t s, const nnd_cgraph *T, i
     case NND_OP_GATHER: hyper_int(h, "axis", sa->axis, ta->axis); break;
     case NND_OP_TRANSPOSE: {
       int n = sa->n_perm > ta->n_perm ? sa->n_perm : ta->n_perm;
-      hyper_item *it = hyper_add(h, "perm", sa->n_perm != ta->n_perm || !ints_eq(sa->perm, ta->perm, n));
+      hyper_item *it =
+          hyper_add(h, "perm", sa->n_perm != ta->n_perm || !ints_eq(sa->perm, ta->perm, n));
       if (it) {
         fmt_ints(it->s, sizeof it->s, sa->perm, sa->n_perm);
         fmt_ints(it->t, sizeof it->t, ta->perm, ta->n_perm);
@@ -218,8 +224,9 @@ static void hyper_collect(const nnd_cgraph *S, int32_t s, const nnd_cgraph *T, i
     case NND_OP_PAD: {
       hyper_int(h, "mode", sa->pad_mode, ta->pad_mode);
       if (sa->has_pads && ta->has_pads && sa->n_pads == ta->n_pads) {
-        hyper_item *it = hyper_add(h, "pads", !ints_eq(sa->pads_begin, ta->pads_begin, sa->n_pads) ||
-                                                  !ints_eq(sa->pads_end, ta->pads_end, sa->n_pads));
+        hyper_item *it = hyper_add(h, "pads",
+                                   !ints_eq(sa->pads_begin, ta->pads_begin, sa->n_pads) ||
+                                       !ints_eq(sa->pads_end, ta->pads_end, sa->n_pads));
         if (it) {
           fmt_pads(it->s, sizeof it->s, sa->pads_begin, sa->pads_end, sa->n_pads);
           fmt_pads(it->t, sizeof it->t, ta->pads_begin, ta->pads_end, ta->n_pads);
@@ -243,6 +250,7 @@ static void hyper_collect(const nnd_cgraph *S, int32_t s, const nnd_cgraph *T, i
         hyper_ints(h, "axes", sa->axes, ta->axes, sa->n_axes);
       hyper_bool(h, "keepdims", sa->keepdims, ta->keepdims);
       break;
+    case NND_OP_BATCH_NORM: hyper_float(h, "epsilon", sa->epsilon, ta->epsilon); break;
     case NND_OP_LRN:
       hyper_int(h, "size", sa->lrn_size, ta->lrn_size);
       hyper_float(h, "alpha", sa->alpha, ta->alpha);
@@ -253,10 +261,11 @@ static void hyper_collect(const nnd_cgraph *S, int32_t s, const nnd_cgraph *T, i
       const nnd_shape *x = sn->n_inputs ? cvalue_shape(S, sn->inputs[0]) : NULL;
       bool spatial = x && x->rank == 4 &&
                      (sn->in_layout == NND_LAYOUT_NHWC ? x->dims[1].size * x->dims[2].size
-                                                        : x->dims[2].size * x->dims[3].size) != 1;
-      hyper_item *it = hyper_add(h, "flatten order", spatial && sn->in_layout != tn->in_layout &&
-                                                         sn->in_layout != NND_LAYOUT_NONE &&
-                                                         tn->in_layout != NND_LAYOUT_NONE);
+                                                       : x->dims[2].size * x->dims[3].size) != 1;
+      hyper_item *it =
+          hyper_add(h, "flatten order",
+                    spatial && sn->in_layout != tn->in_layout && sn->in_layout != NND_LAYOUT_NONE &&
+                        tn->in_layout != NND_LAYOUT_NONE);
       if (it) {
         snprintf(it->s, sizeof it->s, "%s", sn->in_layout == NND_LAYOUT_NHWC ? "NHWC" : "NCHW");
         snprintf(it->t, sizeof it->t, "%s", tn->in_layout == NND_LAYOUT_NHWC ? "NHWC" : "NCHW");
@@ -344,8 +353,10 @@ static void describe_weights(nnd_finding *f, const char *what, const nnd_param_d
     set_text(f->text, sizeof f->text,
              "%s are the source's kernel flipped %s (convolution vs cross-correlation mixed up): "
              "mean |Ps - Pt| %.3g, %" PRId64 "/%" PRId64 " elements differ",
-             what, d->flip_axes == 3 ? "in both spatial dims (rotated 180 degrees)"
-                   : d->flip_axes == 1 ? "vertically" : "horizontally",
+             what,
+             d->flip_axes == 3   ? "in both spatial dims (rotated 180 degrees)"
+             : d->flip_axes == 1 ? "vertically"
+                                 : "horizontally",
              d->mean_abs, d->n_differ, d->n_total);
     set_text(f->fix, sizeof f->fix, "flip the kernel back (or copy the weights from the source)");
     return;
@@ -353,7 +364,8 @@ static void describe_weights(nnd_finding *f, const char *what, const nnd_param_d
     set_text(f->text, sizeof f->text,
              "%s are the source's with the kernel's height and width swapped: mean |Ps - Pt| %.3g",
              what, d->mean_abs);
-    set_text(f->fix, sizeof f->fix, "transpose the kernel back (or copy the weights from the source)");
+    set_text(f->fix, sizeof f->fix,
+             "transpose the kernel back (or copy the weights from the source)");
     return;
   case NND_PARAM_FLOAT16:
   case NND_PARAM_BFLOAT16:
@@ -376,8 +388,8 @@ static void describe_weights(nnd_finding *f, const char *what, const nnd_param_d
              "weights");
     return;
   case NND_PARAM_ZEROED:
-    set_text(f->text, sizeof f->text,
-             "%s are all zero while the source's have mean |P| %.3g", what, d->mean_abs_source);
+    set_text(f->text, sizeof f->text, "%s are all zero while the source's have mean |P| %.3g", what,
+             d->mean_abs_source);
     set_text(f->fix, sizeof f->fix, "copy the weights from the source");
     return;
   case NND_PARAM_PERTURBED:
@@ -386,8 +398,8 @@ static void describe_weights(nnd_finding *f, const char *what, const nnd_param_d
     set_text(f->text, sizeof f->text,
              "%s differ: mean |Ps - Pt| %.3g (source mean |P| %.3g), max %.3g, relative L2 "
              "%.2g, %" PRId64 "/%" PRId64 " elements beyond float rounding, cosine %.4f (%s)",
-             what, d->mean_abs, d->mean_abs_source, d->max_abs, d->rel_l2, d->n_differ,
-             d->n_total, d->cosine,
+             what, d->mean_abs, d->mean_abs_source, d->max_abs, d->rel_l2, d->n_differ, d->n_total,
+             d->cosine,
              d->pattern == NND_PARAM_PERTURBED ? "changed but close: noise or corruption"
                                                : "unrelated values");
     set_text(f->fix, sizeof f->fix, "copy the weights from the source (BatchNorm folded)");
@@ -404,8 +416,10 @@ static nnd_status param_findings(const nnd_cgraph *S, const nnd_cgraph *T, const
   if (sn->weight || tn->weight) {
     nnd_param_diff d;
     memset(&d, 0, sizeof d);
-    bool same_shape = sn->weight && tn->weight && sn->wnumel == tn->wnumel && sn->wrank == tn->wrank;
-    for (int k = 0; same_shape && k < sn->wrank; k++) same_shape = sn->wdims[k] == tn->wdims[k];
+    bool same_shape =
+        sn->weight && tn->weight && sn->wnumel == tn->wnumel && sn->wrank == tn->wrank;
+    for (int k = 0; same_shape && k < sn->wrank; k++)
+      same_shape = sn->wdims[k] == tn->wdims[k];
     if (same_shape) {
       nnd_param_compare_weights(sn->weight, tn->weight, sn->wrank, sn->wdims, rtol, &d);
     } else {
@@ -467,8 +481,9 @@ static nnd_status param_findings(const nnd_cgraph *S, const nnd_cgraph *T, const
         f->t_cnode = p->t;
         f->s_cnode = p->s;
         f->param = bd;
-        f->severity = bd.pattern == NND_PARAM_MISSING || bd.pattern == NND_PARAM_ZEROED ? 0.6
-                                                                                      : param_severity(&bd);
+        f->severity = bd.pattern == NND_PARAM_MISSING || bd.pattern == NND_PARAM_ZEROED
+                          ? 0.6
+                          : param_severity(&bd);
         param_nodes(f, S, T, true);
         const char *after = S->nodes[p->s].n_members > 1 ? " (after BatchNorm folding)" : "";
         switch (bd.pattern) {
@@ -527,8 +542,9 @@ static nnd_status param_findings(const nnd_cgraph *S, const nnd_cgraph *T, const
       f->severity = d.pattern == NND_PARAM_SHAPE ? 0.5 : param_severity(&d);
       param_nodes(f, S, T, false);
       set_text(f->text, sizeof f->text,
-               "the constant operand of this %s differs: mean |d| %.3g, max %.3g%s", op_title(T, p->t),
-               d.mean_abs, d.max_abs, d.pattern == NND_PARAM_SHAPE ? " (or is missing on one side)" : "");
+               "the constant operand of this %s differs: mean |d| %.3g, max %.3g%s",
+               op_title(T, p->t), d.mean_abs, d.max_abs,
+               d.pattern == NND_PARAM_SHAPE ? " (or is missing on one side)" : "");
       set_text(f->fix, sizeof f->fix, "copy the constant from the source");
     }
   }
@@ -578,9 +594,11 @@ static nnd_status hyper_findings(const nnd_cgraph *S, const nnd_cgraph *T, const
     nnd__add_cnode_members(T, p->t, roles, f->t_nodes, &f->n_t_nodes, NND_FINDING_MAX_NODES);
     nnd__add_cnode_members(S, p->s, roles, f->s_nodes, &f->n_s_nodes, NND_FINDING_MAX_NODES);
     if (f->n_t_nodes == 0)
-      nnd__add_cnode_members(T, p->t, ROLE(NND_CROLE_HEAD), f->t_nodes, &f->n_t_nodes, NND_FINDING_MAX_NODES);
+      nnd__add_cnode_members(T, p->t, ROLE(NND_CROLE_HEAD), f->t_nodes, &f->n_t_nodes,
+                             NND_FINDING_MAX_NODES);
     if (f->n_s_nodes == 0)
-      nnd__add_cnode_members(S, p->s, ROLE(NND_CROLE_HEAD), f->s_nodes, &f->n_s_nodes, NND_FINDING_MAX_NODES);
+      nnd__add_cnode_members(S, p->s, ROLE(NND_CROLE_HEAD), f->s_nodes, &f->n_s_nodes,
+                             NND_FINDING_MAX_NODES);
     if (it->equivalent) {
       set_text(f->text, sizeof f->text, "%s %s (source %s, target %s) but is equivalent here: %s",
                it->name, verb(it->name), it->s, it->t, it->why);
@@ -590,7 +608,8 @@ static nnd_status hyper_findings(const nnd_cgraph *S, const nnd_cgraph *T, const
                "then ends; absorbed zero Pads included)%s",
                it->s, it->t,
                sn->n_outputs && tn->n_outputs &&
-                       nnd__shape_score(cvalue_shape(S, sn->outputs[0]), cvalue_shape(T, tn->outputs[0])) >= 1.0
+                       nnd__shape_score(cvalue_shape(S, sn->outputs[0]),
+                                        cvalue_shape(T, tn->outputs[0])) >= 1.0
                    ? ": same output size, content shifted"
                    : "");
     } else if (strcmp(it->name, "activation") == 0) {
@@ -610,14 +629,17 @@ static nnd_status hyper_findings(const nnd_cgraph *S, const nnd_cgraph *T, const
     f->t_cnode = p->t;
     f->s_cnode = p->s;
     f->severity = 0.6;
-    nnd__add_cnode_members(T, p->t, ROLE(NND_CROLE_HEAD), f->t_nodes, &f->n_t_nodes, NND_FINDING_MAX_NODES);
-    nnd__add_cnode_members(S, p->s, ROLE(NND_CROLE_HEAD), f->s_nodes, &f->n_s_nodes, NND_FINDING_MAX_NODES);
+    nnd__add_cnode_members(T, p->t, ROLE(NND_CROLE_HEAD), f->t_nodes, &f->n_t_nodes,
+                           NND_FINDING_MAX_NODES);
+    nnd__add_cnode_members(S, p->s, ROLE(NND_CROLE_HEAD), f->s_nodes, &f->n_s_nodes,
+                           NND_FINDING_MAX_NODES);
     snprintf(f->source_value, sizeof f->source_value, "in order");
     snprintf(f->target_value, sizeof f->target_value, "reordered");
     set_text(f->text, sizeof f->text,
              "the inputs of this %s are in another order than the source's (same tensors, "
              "swapped operands%s)",
-             op_title(T, p->t), tn->op == NND_OP_CONCAT ? ": the channel blocks come out swapped" : "");
+             op_title(T, p->t),
+             tn->op == NND_OP_CONCAT ? ": the channel blocks come out swapped" : "");
     set_text(f->fix, sizeof f->fix, "restore the source's input order");
   }
   if (p->kind == NND_MATCH_SUBSTITUTED) {
@@ -628,18 +650,20 @@ static nnd_status hyper_findings(const nnd_cgraph *S, const nnd_cgraph *T, const
     f->pair = pi;
     f->t_cnode = p->t;
     f->s_cnode = p->s;
-    nnd__add_cnode_members(T, p->t, ROLE(NND_CROLE_HEAD), f->t_nodes, &f->n_t_nodes, NND_FINDING_MAX_NODES);
-    nnd__add_cnode_members(S, p->s, ROLE(NND_CROLE_HEAD), f->s_nodes, &f->n_s_nodes, NND_FINDING_MAX_NODES);
+    nnd__add_cnode_members(T, p->t, ROLE(NND_CROLE_HEAD), f->t_nodes, &f->n_t_nodes,
+                           NND_FINDING_MAX_NODES);
+    nnd__add_cnode_members(S, p->s, ROLE(NND_CROLE_HEAD), f->s_nodes, &f->n_s_nodes,
+                           NND_FINDING_MAX_NODES);
     snprintf(f->source_value, sizeof f->source_value, "%s", op_title(S, p->s));
     snprintf(f->target_value, sizeof f->target_value, "%s", op_title(T, p->t));
     /* equivalent substitutions: activations computing the same function,
      * views producing the same shape (element order kept) */
     bool eq = false;
     const char *why = "";
-    int fam_views = (sn->op == NND_OP_RESHAPE || sn->op == NND_OP_FLATTEN || sn->op == NND_OP_SQUEEZE ||
-                     sn->op == NND_OP_UNSQUEEZE) &&
-                    (tn->op == NND_OP_RESHAPE || tn->op == NND_OP_FLATTEN || tn->op == NND_OP_SQUEEZE ||
-                     tn->op == NND_OP_UNSQUEEZE);
+    int fam_views = (sn->op == NND_OP_RESHAPE || sn->op == NND_OP_FLATTEN ||
+                     sn->op == NND_OP_SQUEEZE || sn->op == NND_OP_UNSQUEEZE) &&
+                    (tn->op == NND_OP_RESHAPE || tn->op == NND_OP_FLATTEN ||
+                     tn->op == NND_OP_SQUEEZE || tn->op == NND_OP_UNSQUEEZE);
     if (fam_views && sn->n_outputs && tn->n_outputs &&
         nnd__shape_score(cvalue_shape(S, sn->outputs[0]), cvalue_shape(T, tn->outputs[0])) >= 1.0 &&
         sn->in_layout == tn->in_layout) {
@@ -654,15 +678,17 @@ static nnd_status hyper_findings(const nnd_cgraph *S, const nnd_cgraph *T, const
     f->equivalent = eq;
     f->severity = eq ? 0 : 0.65;
     if (eq)
-      set_text(f->text, sizeof f->text, "the target uses %s where the source uses %s: equivalent, %s",
-               f->target_value, f->source_value, why);
+      set_text(f->text, sizeof f->text,
+               "the target uses %s where the source uses %s: equivalent, %s", f->target_value,
+               f->source_value, why);
     else
       set_text(f->text, sizeof f->text,
                "the target computes %s where the source computes %s (same inputs, same place in "
                "the graph): not the same function",
                f->target_value, f->source_value);
-    set_text(f->fix, sizeof f->fix, "replace the target's %s with the source's %s (same attributes)",
-             f->target_value, f->source_value);
+    set_text(f->fix, sizeof f->fix,
+             "replace the target's %s with the source's %s (same attributes)", f->target_value,
+             f->source_value);
   }
   return NND_OK;
 }
@@ -724,7 +750,9 @@ static void describe_unmatched(nnd_finding *f, const nnd_cgraph *c, int32_t cn, 
              n->attrs.pad_mode == NND_PAD_REFLECT ? "reflect"
              : n->attrs.pad_mode == NND_PAD_EDGE  ? "edge"
                                                   : "constant",
-             pads, n->attrs.pad_mode == NND_PAD_CONSTANT && n->attrs.pad_value != 0 ? ", non-zero value" : "");
+             pads,
+             n->attrs.pad_mode == NND_PAD_CONSTANT && n->attrs.pad_value != 0 ? ", non-zero value"
+                                                                              : "");
   } else if (n->op == NND_OP_SOFTMAX || n->op == NND_OP_LOG_SOFTMAX) {
     bool at_out = n->n_outputs && c->values[n->outputs[0]].is_output;
     snprintf(detail, sizeof detail, "%s",
@@ -754,7 +782,8 @@ static void describe_unmatched(nnd_finding *f, const nnd_cgraph *c, int32_t cn, 
              nnd_cnode_op_type(c, cn),
              n->op == NND_OP_PAD ? " and give the next layer the source's padding" : "");
   else
-    set_text(f->fix, sizeof f->fix, "add the source's %s node to the target", nnd_cnode_op_type(c, cn));
+    set_text(f->fix, sizeof f->fix, "add the source's %s node to the target",
+             nnd_cnode_op_type(c, cn));
 }
 
 static nnd_status graph_findings(const nnd_cgraph *S, const nnd_cgraph *T, const nnd_alignment *A,

@@ -65,7 +65,16 @@ void nnd_cmd_localize_help(FILE *out) {
           usage, nnd_preprocess_preset_names());
 }
 
-enum { OPT_DATA = 0x100, OPT_JSON, OPT_IMAGES, OPT_PRESET, OPT_THREADS, OPT_LIMIT, OPT_FLOOR, OPT_LAYERS };
+enum {
+  OPT_DATA = 0x100,
+  OPT_JSON,
+  OPT_IMAGES,
+  OPT_PRESET,
+  OPT_THREADS,
+  OPT_LIMIT,
+  OPT_FLOOR,
+  OPT_LAYERS
+};
 
 static bool parse_i64(const char *s, int64_t lo, int64_t *out) {
   char *end;
@@ -104,13 +113,18 @@ int nnd_cmd_localize(int argc, char **argv) {
     case OPT_PRESET: preset = optarg; break;
     case OPT_LAYERS: all_layers = true; break;
     case OPT_IMAGES:
-      if (strcmp(optarg, "all") == 0) lo.images = -1;
-      else if (parse_i64(optarg, 1, &v) && v <= 1000000) lo.images = (int)v;
-      else return nnd_cli_usage_error(usage, "localize: --images needs a count >= 1 or 'all', got '%s'", optarg);
+      if (strcmp(optarg, "all") == 0)
+        lo.images = -1;
+      else if (parse_i64(optarg, 1, &v) && v <= 1000000)
+        lo.images = (int)v;
+      else
+        return nnd_cli_usage_error(
+            usage, "localize: --images needs a count >= 1 or 'all', got '%s'", optarg);
       break;
     case OPT_THREADS:
       if (!parse_i64(optarg, 0, &v) || v > 1024)
-        return nnd_cli_usage_error(usage, "localize: --threads needs a count 0..1024, got '%s'", optarg);
+        return nnd_cli_usage_error(usage, "localize: --threads needs a count 0..1024, got '%s'",
+                                   optarg);
       lo.threads = v == 0 ? (int)sysconf(_SC_NPROCESSORS_ONLN) : (int)v;
       break;
     case OPT_LIMIT:
@@ -120,7 +134,8 @@ int nnd_cmd_localize(int argc, char **argv) {
       break;
     case OPT_FLOOR:
       if (!parse_i64(optarg, 1, &v) || v > 1000)
-        return nnd_cli_usage_error(usage, "localize: --floor-images needs a count 1..1000, got '%s'", optarg);
+        return nnd_cli_usage_error(
+            usage, "localize: --floor-images needs a count 1..1000, got '%s'", optarg);
       lo.floor_images = (int)v;
       break;
     case 'h': nnd_cmd_localize_help(stdout); return NND_EXIT_OK;

@@ -29,10 +29,14 @@ static void members_text(const nnd_cgraph *c, int32_t cn, char *buf, size_t cap)
 }
 
 static void fmt_num(char *buf, size_t cap, double v) {
-  if (isnan(v)) snprintf(buf, cap, "-");
-  else if (isinf(v)) snprintf(buf, cap, "inf");
-  else if (v == 0) snprintf(buf, cap, "0");
-  else snprintf(buf, cap, "%.2g", v);
+  if (isnan(v))
+    snprintf(buf, cap, "-");
+  else if (isinf(v))
+    snprintf(buf, cap, "inf");
+  else if (v == 0)
+    snprintf(buf, cap, "0");
+  else
+    snprintf(buf, cap, "%.2g", v);
 }
 
 static void shorten(const char *s, char *buf, size_t cap, size_t width) {
@@ -46,6 +50,36 @@ static void shorten(const char *s, char *buf, size_t cap, size_t width) {
 
 /* ------------------------------------------------------------ text */
 
+/* Writes text wrapped at `width` columns, every line after the first
+ * indented by `indent` spaces (the first line is assumed already indented
+ * by the caller to `first` columns). Words longer than a line stay whole. */
+static void write_wrapped(FILE *out, const char *text, int first, int indent, int width) {
+  int col = first;
+  bool line_start = true;
+  const char *p = text;
+  while (*p) {
+    while (*p == ' ')
+      p++;
+    if (!*p) break;
+    const char *e = p;
+    while (*e && *e != ' ')
+      e++;
+    int len = (int)(e - p);
+    if (!line_start && col + 1 + len > width) {
+      fprintf(out, "\n%*s", indent, "");
+      col = indent;
+    } else if (!line_start) {
+      fputc(' ', out);
+      col++;
+    }
+    line_start = false;
+    fwrite(p, 1, (size_t)len, out);
+    col += len;
+    p = e;
+  }
+  fputc('\n', out);
+}
+
 static void write_layer_row(FILE *out, const nnd_localize_result *r, int32_t l) {
   const nnd_layer_result *L = &r->layers[l];
   const nnd_align_pair *p = &r->align->pairs[L->pair];
@@ -56,8 +90,10 @@ static void write_layer_row(FILE *out, const nnd_localize_result *r, int32_t l) 
   fmt_num(db, sizeof db, L->has_bias ? L->bias.mean_abs : NAN);
   fmt_num(re, sizeof re, L->observed ? L->rel_err_median : NAN);
   fmt_num(fl, sizeof fl, L->observed ? (L->floor > NND_FLOOR_MIN ? L->floor : NND_FLOOR_MIN) : NAN);
-  if (L->shape_mismatch) snprintf(ra, sizeof ra, "shape");
-  else fmt_num(ra, sizeof ra, L->observed ? L->ratio : NAN);
+  if (L->shape_mismatch)
+    snprintf(ra, sizeof ra, "shape");
+  else
+    fmt_num(ra, sizeof ra, L->observed ? L->ratio : NAN);
   const char *mark = L->first_divergence ? "<- first divergence" : L->spike ? "<- spike" : "";
   fprintf(out, "  %4d  %-44s  %-40s  %-13s  %8s %8s  %8s %8s %8s %2d/%-2d %s\n", l, sname, tname,
           nnd_cnode_op_type(r->ct, p->t), dw, db, re, fl, ra, L->n_over, L->n_images, mark);
@@ -66,21 +102,27 @@ static void write_layer_row(FILE *out, const nnd_localize_result *r, int32_t l) 
 nnd_status nnd_localize_write_text(FILE *out, const nnd_localize_result *r, bool all_layers,
                                    nnd_error *err) {
   const nnd_alignment *A = r->align;
-  fprintf(out, "source: %s (%d nodes -> %d canonical layers; %d BatchNorm folded, %d activations fused)\n",
-          r->source->info.path ? r->source->info.path : "?", r->source->n_nodes, r->cs->n_nodes,
-          r->cs->n_folded_bn, r->cs->n_fused_act);
-  fprintf(out, "target: %s (%d nodes -> %d canonical layers; %d BatchNorm folded, %d activations fused)\n",
-          r->target->info.path ? r->target->info.path : "?", r->target->n_nodes, r->ct->n_nodes,
-          r->ct->n_folded_bn, r->ct->n_fused_act);
+  fprintf(
+      out,
+      "source: %s (%d nodes -> %d canonical layers; %d BatchNorm folded, %d activations fused)\n",
+      r->source->info.path ? r->source->info.path : "?", r->source->n_nodes, r->cs->n_nodes,
+      r->cs->n_folded_bn, r->cs->n_fused_act);
+  fprintf(
+      out,
+      "target: %s (%d nodes -> %d canonical layers; %d BatchNorm folded, %d activations fused)\n",
+      r->target->info.path ? r->target->info.path : "?", r->target->n_nodes, r->ct->n_nodes,
+      r->ct->n_folded_bn, r->ct->n_fused_act);
   if (r->dynamic) {
     fprintf(out, "data:   %s\n", r->data_desc);
     if (r->preprocess_desc[0]) fprintf(out, "        %s\n", r->preprocess_desc);
-    fprintf(out, "        %lld input%s run through both models: top-1 differs on %lld (%.1f%%), "
-                 "max |ys - yt| / max |ys| = %.3g\n",
+    fprintf(out,
+            "        %lld input%s run through both models: top-1 differs on %lld (%.1f%%), "
+            "max |ys - yt| / max |ys| = %.3g\n",
             (long long)r->n_evaluated, r->n_evaluated == 1 ? "" : "s", (long long)r->n_label_diff,
             r->n_evaluated ? 100.0 * (double)r->n_label_diff / (double)r->n_evaluated : 0.0,
             r->max_output_rel_diff);
-    fprintf(out, "        layers compared on %lld input%s (", (long long)r->n_used, r->n_used == 1 ? "" : "s");
+    fprintf(out, "        layers compared on %lld input%s (", (long long)r->n_used,
+            r->n_used == 1 ? "" : "s");
     for (int64_t i = 0; i < r->n_used && i < 8; i++)
       fprintf(out, "%s%s", i ? ", " : "", r->used[i].name);
     fprintf(out, "%s); noise floor on %d\n", r->n_used > 8 ? ", ..." : "", r->n_floor_images);
@@ -89,9 +131,10 @@ nnd_status nnd_localize_write_text(FILE *out, const nnd_localize_result *r, bool
   }
   fprintf(out, "\n");
   if (r->equivalent) {
-    fprintf(out, "Verdict: EQUIVALENT. The target computes the same function as the source:\n"
-                 "every layer is aligned, parameters agree within float rounding (after BatchNorm\n"
-                 "folding), hyperparameters agree%s.\n",
+    fprintf(out,
+            "Verdict: EQUIVALENT. The target computes the same function as the source:\n"
+            "every layer is aligned, parameters agree within float rounding (after BatchNorm\n"
+            "folding), hyperparameters agree%s.\n",
             r->dynamic ? ", and every layer's activations stay within the noise floor" : "");
   } else {
     fprintf(out, "Verdict: the models DIFFER: %d suspect%s.\n", r->n_suspects,
@@ -99,22 +142,33 @@ nnd_status nnd_localize_write_text(FILE *out, const nnd_localize_result *r, bool
   }
   /* many low-confidence pairs: probably two different networks */
   double conf_sum = 0;
-  for (int32_t i = 0; i < A->n_pairs; i++) conf_sum += A->pairs[i].confidence;
+  for (int32_t i = 0; i < A->n_pairs; i++)
+    conf_sum += A->pairs[i].confidence;
   double conf_mean = A->n_pairs ? conf_sum / A->n_pairs : 0;
   int32_t n_nodes = r->cs->n_nodes > r->ct->n_nodes ? r->cs->n_nodes : r->ct->n_nodes;
   if (!r->equivalent && n_nodes > 0 &&
       (conf_mean < 0.8 || (double)(A->n_extra + A->n_missing) > 0.25 * (double)n_nodes))
-    fprintf(out, "Note: only %d of %d layers align (mean confidence %.2f): these look like "
-                 "different networks rather than one network converted with a fault; the\n"
-                 "suspects below describe how they differ, not a single fault.\n",
+    fprintf(out,
+            "Note: only %d of %d layers align (mean confidence %.2f): these look like "
+            "different networks rather than one network converted with a fault; the\n"
+            "suspects below describe how they differ, not a single fault.\n",
             A->n_pairs, n_nodes, conf_mean);
   const int32_t max_text = 10;
   for (int32_t i = 0; i < r->n_suspects && i < max_text; i++) {
     const nnd_suspect *s = &r->suspects[i];
-    fprintf(out, "\nSuspect %d (score %.2f, %s): %s\n", s->rank, s->score,
-            nnd_finding_kind_name(s->kind), s->headline);
-    fprintf(out, "  %s\n", s->evidence);
-    if (s->fix[0]) fprintf(out, "  Fix: %s.\n", s->fix);
+    char head[64];
+    int n = snprintf(head, sizeof head, "Suspect %d (score %.2f, %s):", s->rank, s->score,
+                     nnd_finding_kind_name(s->kind));
+    fprintf(out, "\n%s ", head);
+    write_wrapped(out, s->headline, n + 1, 4, 100);
+    fprintf(out, "  ");
+    write_wrapped(out, s->evidence, 2, 2, 100);
+    if (s->fix[0]) {
+      char fix[300];
+      snprintf(fix, sizeof fix, "Fix: %s.", s->fix);
+      fprintf(out, "  ");
+      write_wrapped(out, fix, 2, 7, 100);
+    }
   }
   if (r->n_suspects > max_text)
     fprintf(out, "\n... %d more suspect%s (scores %.2f and below) in --json.\n",
@@ -122,12 +176,14 @@ nnd_status nnd_localize_write_text(FILE *out, const nnd_localize_result *r, bool
             r->suspects[max_text].score);
   /* equivalent differences */
   int n_eq = 0;
-  for (int32_t i = 0; i < r->n_findings; i++) n_eq += r->findings[i].equivalent;
+  for (int32_t i = 0; i < r->n_findings; i++)
+    n_eq += r->findings[i].equivalent;
   if (n_eq || r->cs->n_folded_bn != r->ct->n_folded_bn) {
     fprintf(out, "\nDifferences judged equivalent:\n");
     if (r->cs->n_folded_bn != r->ct->n_folded_bn)
-      fprintf(out, "  - BatchNorm: %d folded in the source, %d in the target (folded here in double "
-                   "precision; the parameters compare after folding)\n",
+      fprintf(out,
+              "  - BatchNorm: %d folded in the source, %d in the target (folded here in double "
+              "precision; the parameters compare after folding)\n",
               r->cs->n_folded_bn, r->ct->n_folded_bn);
     int shown = 0;
     for (int32_t i = 0; i < r->n_findings && shown < 12; i++) {
@@ -144,15 +200,17 @@ nnd_status nnd_localize_write_text(FILE *out, const nnd_localize_result *r, bool
     if (A->pairs[i].confidence < cmin) cmin = A->pairs[i].confidence;
     csum += A->pairs[i].confidence;
   }
-  fprintf(out, "\nAlignment: %d target layers matched to source layers (confidence min %.2f, mean "
-               "%.2f); %d extra in the target, %d missing from it.\n",
+  fprintf(out,
+          "\nAlignment: %d target layers matched to source layers (confidence min %.2f, mean "
+          "%.2f); %d extra in the target, %d missing from it.\n",
           A->n_pairs, A->n_pairs ? cmin : 0, A->n_pairs ? csum / A->n_pairs : 0, A->n_extra,
           A->n_missing);
   /* layers */
   if (r->n_layers) {
-    fprintf(out, "\nLayers (source order; mean|dW|, mean|db|: mean |Ps - Pt| after folding; rel.err: "
-                 "||t - s|| / ||s||,\nmedian over the inputs; floor: source float32 vs float64; "
-                 "ratio = rel.err / floor; over: inputs above %.0fx floor):\n",
+    fprintf(out,
+            "\nLayers (source order; mean|dW|, mean|db|: mean |Ps - Pt| after folding; rel.err: "
+            "||t - s|| / ||s||,\nmedian over the inputs; floor: source float32 vs float64; "
+            "ratio = rel.err / floor; over: inputs above %.0fx floor):\n",
             r->floor_factor);
     fprintf(out, "  %4s  %-44s  %-40s  %-13s  %8s %8s  %8s %8s %8s %5s\n", "#", "source", "target",
             "op", "mean|dW|", "mean|db|", "rel.err", "floor", "ratio", "over");
@@ -161,7 +219,8 @@ nnd_status nnd_localize_write_text(FILE *out, const nnd_localize_result *r, bool
     for (int32_t l = 0; l < r->n_layers; l++) {
       const nnd_layer_result *L = &r->layers[l];
       bool show = all_layers || r->n_layers <= 40 || L->spike ||
-                  (fd >= 0 && l >= fd - 3 && l <= fd + 3) || (fd < 0 && (l < 5 || l >= r->n_layers - 5)) ||
+                  (fd >= 0 && l >= fd - 3 && l <= fd + 3) ||
+                  (fd < 0 && (l < 5 || l >= r->n_layers - 5)) ||
                   (L->has_weight && L->weight.pattern != NND_PARAM_EQUAL) ||
                   (L->has_bias && L->bias.pattern != NND_PARAM_EQUAL) || l == r->n_layers - 1;
       if (!show) continue;
@@ -188,7 +247,8 @@ static json_object *jnum(double v) {
 
 static json_object *node_names(const nnd_graph *g, const int32_t *ids, int n) {
   json_object *a = json_object_new_array();
-  for (int i = 0; i < n; i++) json_object_array_add(a, json_object_new_string(g->nodes[ids[i]].name));
+  for (int i = 0; i < n; i++)
+    json_object_array_add(a, json_object_new_string(g->nodes[ids[i]].name));
   return a;
 }
 
@@ -212,7 +272,8 @@ static json_object *param_json(const nnd_param_diff *d) {
   json_object_object_add(o, "n_total", json_object_new_int64(d->n_total));
   json_object_object_add(o, "mean_abs_source", jnum(d->mean_abs_source));
   json_object_object_add(o, "cosine", jnum(d->cosine));
-  if (d->pattern == NND_PARAM_ROWS_ROLLED) json_object_object_add(o, "shift", json_object_new_int64(d->shift));
+  if (d->pattern == NND_PARAM_ROWS_ROLLED)
+    json_object_object_add(o, "shift", json_object_new_int64(d->shift));
   if (d->pattern == NND_PARAM_KERNEL_FLIPPED)
     json_object_object_add(o, "flip_axes", json_object_new_int(d->flip_axes));
   if (d->pattern == NND_PARAM_CHANNEL_SCALED) {
@@ -232,7 +293,8 @@ static json_object *finding_json(const nnd_localize_result *r, const nnd_finding
   json_object_object_add(o, "source_nodes", node_names(r->source, f->s_nodes, f->n_s_nodes));
   json_object_object_add(o, "text", json_object_new_string(f->text));
   if (f->fix[0]) json_object_object_add(o, "fix", json_object_new_string(f->fix));
-  if (f->kind == NND_FINDING_PARAMETERS) json_object_object_add(o, "parameters", param_json(&f->param));
+  if (f->kind == NND_FINDING_PARAMETERS)
+    json_object_object_add(o, "parameters", param_json(&f->param));
   if (f->source_value[0] || f->target_value[0]) {
     json_object_object_add(o, "source_value", json_object_new_string(f->source_value));
     json_object_object_add(o, "target_value", json_object_new_string(f->target_value));
@@ -250,8 +312,10 @@ nnd_status nnd_localize_build_json(const nnd_localize_result *r, const char *too
   json_object_object_add(tool, "name", json_object_new_string("nndiff"));
   if (tool_version) json_object_object_add(tool, "version", json_object_new_string(tool_version));
   json_object_object_add(root, "tool", tool);
-  json_object_object_add(root, "source", json_object_new_string(r->source->info.path ? r->source->info.path : ""));
-  json_object_object_add(root, "target", json_object_new_string(r->target->info.path ? r->target->info.path : ""));
+  json_object_object_add(root, "source",
+                         json_object_new_string(r->source->info.path ? r->source->info.path : ""));
+  json_object_object_add(root, "target",
+                         json_object_new_string(r->target->info.path ? r->target->info.path : ""));
   json_object_object_add(root, "equivalent", json_object_new_boolean(r->equivalent));
 
   /* suspects */
@@ -271,7 +335,8 @@ nnd_status nnd_localize_build_json(const nnd_localize_result *r, const char *too
     for (int k = 0; k < s->n_findings; k++)
       json_object_array_add(fa, finding_json(r, &r->findings[s->findings[k]]));
     json_object_object_add(ev, "findings", fa);
-    json_object_object_add(ev, "at_first_divergence", json_object_new_boolean(s->at_first_divergence));
+    json_object_object_add(ev, "at_first_divergence",
+                           json_object_new_boolean(s->at_first_divergence));
     json_object_object_add(ev, "upstream_within_floor", json_object_new_boolean(s->upstream_quiet));
     if (s->layer >= 0) {
       const nnd_layer_result *L = &r->layers[s->layer];
@@ -297,9 +362,15 @@ nnd_status nnd_localize_build_json(const nnd_localize_result *r, const char *too
     json_object_object_add(o, "target_nodes", cnode_names(r->ct, p->t));
     json_object_object_add(o, "source_nodes", cnode_names(r->cs, p->s));
     json_object_object_add(o, "op", json_object_new_string(nnd_op_name(r->ct->nodes[p->t].op)));
-    json_object_object_add(o, "match", json_object_new_string(p->kind == NND_MATCH_SAME ? "same" : "substituted"));
+    json_object_object_add(
+        o, "match", json_object_new_string(p->kind == NND_MATCH_SAME ? "same" : "substituted"));
     json_object_object_add(o, "confidence", jnum(p->confidence));
     json_object_object_add(o, "weight_cosine", jnum(p->weight_cosine));
+    /* activation similarity of the pair on the analysed inputs (confirms the pairing
+     * upstream of the first divergence) */
+    for (int32_t l = 0; l < r->n_layers; l++)
+      if (r->layers[l].pair == i && r->layers[l].observed)
+        json_object_object_add(o, "activation_correlation", jnum(r->layers[l].correlation));
     json_object_array_add(al, o);
   }
   for (int32_t i = 0; i < A->n_extra; i++) {
@@ -335,7 +406,8 @@ nnd_status nnd_localize_build_json(const nnd_localize_result *r, const char *too
     if (L->observed) {
       json_object *act = json_object_new_object();
       json_object *per = json_object_new_array();
-      for (int i = 0; i < L->n_images; i++) json_object_array_add(per, jnum(L->rel_err[i]));
+      for (int i = 0; i < L->n_images; i++)
+        json_object_array_add(per, jnum(L->rel_err[i]));
       json_object_object_add(act, "rel_err", per);
       json_object_object_add(act, "rel_err_median", jnum(L->rel_err_median));
       json_object_object_add(act, "rel_err_max", jnum(L->rel_err_max));
@@ -343,7 +415,8 @@ nnd_status nnd_localize_build_json(const nnd_localize_result *r, const char *too
       json_object_object_add(act, "correlation", jnum(L->correlation));
       json_object_object_add(act, "noise_floor", jnum(L->floor));
       json_object_object_add(act, "noise_floor_max_abs", jnum(L->floor_max_abs));
-      json_object_object_add(act, "noise_floor_measured", json_object_new_boolean(L->floor_measured));
+      json_object_object_add(act, "noise_floor_measured",
+                             json_object_new_boolean(L->floor_measured));
       json_object_object_add(act, "ratio", jnum(L->ratio));
       json_object_object_add(act, "images_over_floor", json_object_new_int(L->n_over));
       json_object_object_add(act, "leaves_floor", json_object_new_boolean(L->leaves_floor));
@@ -358,7 +431,8 @@ nnd_status nnd_localize_build_json(const nnd_localize_result *r, const char *too
 
   /* every static finding, equivalent ones included */
   json_object *fa = json_object_new_array();
-  for (int32_t i = 0; i < r->n_findings; i++) json_object_array_add(fa, finding_json(r, &r->findings[i]));
+  for (int32_t i = 0; i < r->n_findings; i++)
+    json_object_array_add(fa, finding_json(r, &r->findings[i]));
   json_object_object_add(root, "findings", fa);
 
   json_object *in = json_object_new_array();

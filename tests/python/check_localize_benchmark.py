@@ -30,7 +30,11 @@ def run_case(nndiff, root, case, extra, tmpdir):
     cmd = [nndiff, "localize", os.path.join(root, case["source"]), os.path.join(root, case["target"]),
            "--data", os.path.join(root, "inputs.npy"), "--json", out] + extra
     t0 = time.time()
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = dict(os.environ)
+    # a sanitizer report must not pass for "the models differ" (exit 1)
+    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":exitcode=86").lstrip(":")
+    env["UBSAN_OPTIONS"] = (env.get("UBSAN_OPTIONS", "") + ":exitcode=86").lstrip(":")
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     dt = time.time() - t0
     res = None
     if os.path.exists(out):
@@ -88,7 +92,7 @@ def main(argv):
         for fut in futs:
             case, rc, res, out, err, dt = fut.result()
             name = case["case"]
-            if res is None or rc not in (0, 1):
+            if res is None or rc not in (0, 1) or "Sanitizer" in err or "runtime error:" in err:
                 failures.append("%s: nndiff exited %d: %s" % (name, rc, err.strip()[-400:]))
                 rows.append((case, None, None, dt, "ERROR"))
                 continue

@@ -12,6 +12,17 @@ and ONNX Runtime (CPU) on the same array, and requires for every input the
 same top-1 class, and max |nndiff - ort| <= RTOL * max |ort| over all
 outputs (RTOL = 1e-4), for P = fast and P = reference.
 
+A referee for ONNX Runtime's own rounding. With random weights some
+networks amplify float32 rounding far beyond 1e-4 (EfficientNet-B0 and
+RegNetY-400MF through their squeeze-excitation gates: ORT is 2e-3 and 6e-4
+off the exact result there). When the tolerance check fails, the test
+rebuilds the same model in PyTorch from the fixture's seed
+(tools/export_torchvision.py), runs it in float64 (the exact answer up to
+1e-12), and passes only when nndiff is at least as close to that as ONNX
+Runtime is (max |nndiff - torch64| <= max |ort - torch64|) and within
+RTOL * max |output| of it for the reference precision. Both errors are
+printed.
+
 Usage:
   check_vs_ort.py NNDIFF FIXTURE_DIR [--models a,b,...] [--inputs 32]
                   [--precisions fast,reference] [--threads N] [--require]
@@ -31,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import photos  # noqa: E402
 
 RTOL = 1e-4
+TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools")
 
 
 def parse_args(argv):
@@ -45,6 +57,30 @@ def parse_args(argv):
     p.add_argument("--require", action="store_true",
                    help="fail (instead of skipping) when a named model is missing")
     return p.parse_args(argv)
+
+
+def torch_float64(name, fixture_dir, x):
+    """The fixture's model rebuilt in PyTorch from its seed, run in float64;
+    None when that is not possible (no torch, no metadata)."""
+    import json
+    try:
+        import numpy as np
+        import torch
+        sys.path.insert(0, TOOLS)
+        import export_torchvision as ex
+        with open(os.path.join(fixture_dir, name + ".torch.json")) as f:
+            meta = json.load(f)
+        model = ex.build_model(name, meta["seed"])
+        ex.calibrate_batchnorm(model, ex.input_size(name), meta["seed"],
+                               meta.get("params_perturbed", True))
+        model = model.double().eval()
+        with torch.no_grad():
+            outs = [model(torch.from_numpy(x[i:i + 8].astype(np.float64))).numpy()
+                    for i in range(0, len(x), 8)]
+        return np.concatenate(outs, axis=0)
+    except Exception as e:  # referee unavailable: the plain check stands
+        print("     (no float64 referee for %s: %s: %s)" % (name, type(e).__name__, e))
+        return None
 
 
 def check_model(args, name, path, inputs_by_size, tmp):
@@ -65,6 +101,7 @@ def check_model(args, name, path, inputs_by_size, tmp):
     srt = np.sort(ref.reshape(len(ref), -1), axis=1)
     margin = float(np.min(srt[:, -1] - srt[:, -2]))
     failures = 0
+    gold = []  # the float64 referee, computed on first need
     for precision in args.precisions.split(","):
         out = os.path.join(tmp, "%s_%s.npy" % (name, precision))
         cmd = [args.nndiff, "run", path, "--data", xp, "--outputs", out, "--precision", precision,
@@ -89,8 +126,23 @@ def check_model(args, name, path, inputs_by_size, tmp):
                 problems.append("top-1 differs on %d of %d inputs (first: input %d, %d vs ort %d)"
                                 % (len(bad), len(got), bad[0], top1[bad[0]], ref_top1[bad[0]]))
             if diff > RTOL * ref_max:
-                problems.append("max|diff| %.3g > %.0e * max|ort| = %.3g"
-                                % (diff, RTOL, RTOL * ref_max))
+                if not gold:
+                    gold.append(torch_float64(name, args.fixture_dir, x))
+                g = gold[0]
+                if g is None or g.shape != got.shape:
+                    problems.append("max|diff| %.3g > %.0e * max|ort| = %.3g"
+                                    % (diff, RTOL, RTOL * ref_max))
+                else:
+                    e_nnd = float(np.max(np.abs(got.astype(np.float64) - g)))
+                    e_ort = float(np.max(np.abs(ref.astype(np.float64) - g)))
+                    bound = e_ort if precision == "fast" else min(e_ort, RTOL * ref_max)
+                    note = ("max|diff| %.3g > %.0e * max|ort|; float64 referee: max|nndiff - "
+                            "torch64| %.3g, max|ort - torch64| %.3g" % (diff, RTOL, e_nnd, e_ort))
+                    if e_nnd > bound:
+                        problems.append(note)
+                    else:
+                        print("     %s %s: %s: ONNX Runtime is the less exact one"
+                              % (name, precision, note))
         status = "FAIL" if problems else "ok  "
         print("%s %-20s %-9s inputs %d [%d,%d]  max|diff| %.3g  rel %.2e  max|ort| %.4g  "
               "min top-1 margin %.3g  nndiff %.1fs ort %.1fs%s"
