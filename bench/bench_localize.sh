@@ -9,7 +9,7 @@
 # --models resnet50` when missing), 100 inputs, 2 threads. The target is the
 # source with one mid-network convolution perturbed and every node renamed
 # (bench/make_localize_pair.py); the inputs are the fault benchmark's photos
-# tiled to N rows. Work files go to bench/out/localize/.
+# tiled to N rows. Work files go to out/bench_localize/ (or $BENCH_OUT).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -18,7 +18,7 @@ model=${2:-$root/fixtures/torchvision/resnet50.onnx}
 n=${3:-100}
 threads=${4:-2}
 py=$root/.venv/bin/python
-out=$root/bench/out/localize
+out=${BENCH_OUT:-$root/out/bench_localize}
 if [ ! -x "$nndiff" ]; then echo "bench_localize: no $nndiff (build first)" >&2; exit 2; fi
 if [ ! -x "$py" ]; then echo "bench_localize: no venv at $root/.venv (tools/setup_venv.sh)" >&2; exit 2; fi
 if [ ! -f "$model" ]; then

@@ -203,11 +203,11 @@ class OrtRunner:
 class EngineRunner:
     """bench_engine --serve: one process per (model, threads, batch)."""
 
-    def __init__(self, exe, model, threads, batch, input_path, warmup, log):
+    def __init__(self, exe, model, threads, batch, input_path, warmup, log, env=None):
         cmd = [exe, model, "--serve", "--threads", str(threads), "--batch", str(batch), "--warmup",
                str(warmup), "--input", input_path]
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-                                  bufsize=1)
+                                  bufsize=1, env=env)
         line = self.p.stdout.readline()
         if not line.startswith("READY "):
             self.p.kill()
@@ -265,10 +265,19 @@ def stats(ms, batch):
             "images_per_s_min": batch * 1e3 / float(a.min()), "times_ms": [round(t, 4) for t in ms]}
 
 
+def engine_env(args):
+    """The environment bench_engine runs in: ours plus --engine-env."""
+    env = dict(os.environ)
+    for kv in args.engine_env:
+        k, _, v = kv.partition("=")
+        env[k] = v
+    return env
+
+
 def bench_config(exe, name, path, input_path, x_all, threads, batch, args, workdir, log):
     x = x_all[:batch]
     load0 = loadavg()[0]
-    eng = EngineRunner(exe, path, threads, batch, input_path, args.warmup, log)
+    eng = EngineRunner(exe, path, threads, batch, input_path, args.warmup, log, engine_env(args))
     try:
         ortr = OrtRunner(path, threads, x)
         for _ in range(args.warmup):
@@ -370,6 +379,8 @@ def main():
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--gap-ms", type=float, default=25.0, help="pause before each timed run")
+    ap.add_argument("--engine-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="environment for bench_engine only, e.g. OMP_WAIT_POLICY=passive (repeatable)")
     ap.add_argument("--quick", action="store_true", help="5 iterations, 1 warm-up")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bench-engine", default=None, help="default: build/bench/bench_engine")
@@ -390,8 +401,9 @@ def main():
         for fn in args.from_json.split(","):
             with open(fn) as f:
                 j = json.load(f)
-            print("%s: %s; load %.2f -> %.2f; %d runs, %d warm-up" % (fn, j["machine"]["cpu"], j["load_start"][0],
-                                                                    j["load_end"][0], j["iters"], j["warmup"]))
+            print("%s: %s; load %.2f -> %.2f; %d runs, %d warm-up%s" %
+                  (fn, j["machine"]["cpu"], j["load_start"][0], j["load_end"][0], j["iters"], j["warmup"],
+                   "; bench_engine env " + " ".join(j["engine_env"]) if j.get("engine_env") else ""))
             rows += j["rows"]
         print_table(rows, args.markdown)
         return 0
@@ -415,8 +427,12 @@ def main():
     if load_start[0] > 0.5:
         print("WARNING: load average %.2f > 0.5: other processes compete for the CPUs; numbers are noisy"
               % load_start[0])
-    print("method: %d warm-up + %d timed runs each, interleaved (ABBA), %.0f ms gap; seed %d" %
-          (args.warmup, args.iters, args.gap_ms, args.seed), flush=True)
+    print("method: %d warm-up + %d timed runs each, interleaved (ABBA), %.0f ms gap; seed %d%s" %
+          (args.warmup, args.iters, args.gap_ms, args.seed,
+           "; bench_engine env " + " ".join(args.engine_env) if args.engine_env else ""), flush=True)
+    omp = {k: os.environ[k] for k in os.environ if k.startswith(("OMP_", "GOMP_", "KMP_", "DNNL_", "ONEDNN_"))}
+    if omp:
+        print("environment: %s" % " ".join("%s=%s" % kv for kv in sorted(omp.items())))
 
     workdir = tempfile.mkdtemp(prefix="bench_vs_ort_")
     log = open(os.path.join(workdir, "bench_engine.log"), "w")
@@ -479,7 +495,7 @@ def main():
         print("WARNING: load above 0.5 during the run: numbers are noisy; rerun on a quiet machine")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": info, "load_start": load_start, "load_end": load_end,
+            json.dump({"machine": info, "load_start": load_start, "load_end": load_end, "engine_env": args.engine_env,
                        "iters": args.iters, "warmup": args.warmup, "gap_ms": args.gap_ms, "seed": args.seed,
                        "rows": rows, "memory": mem}, f, indent=1)
     log.close()

@@ -456,7 +456,6 @@ static int test_canon_gated_hardswish(void) {
   return 0;
 }
 
-
 /* conv -> [Transpose NCHW->NHWC -> Transpose NHWC->NCHW] -> Flatten vs conv -> Flatten: the
  * layout round trip is seen through; conv -> Transpose(0,2,3,1) -> Flatten flattens in NHWC
  * order, which is not the same function. */
@@ -780,9 +779,8 @@ static int test_weight_cosine_ignores_channel_scale(void) {
 NND_TEST_MAIN(NND_TEST(test_bn_fold_matches_conv_bn),
               NND_TEST(test_bn_fold_matches_engine_reference),
               NND_TEST(test_canon_dense_and_flatten), NND_TEST(test_canon_zero_pad_absorbed),
-              NND_TEST(test_canon_gated_hardswish),
-              NND_TEST(test_canon_layout_transposes), NND_TEST(test_align_renamed_folded_twin),
-              NND_TEST(test_align_zero_pad_equivalent), NND_TEST(test_align_reflect_pad_fault),
-              NND_TEST(test_static_pads_and_bias), NND_TEST(test_patterns_weights),
-              NND_TEST(test_patterns_bias), NND_TEST(test_round_f16),
-              NND_TEST(test_weight_cosine_ignores_channel_scale))
+              NND_TEST(test_canon_gated_hardswish), NND_TEST(test_canon_layout_transposes),
+              NND_TEST(test_align_renamed_folded_twin), NND_TEST(test_align_zero_pad_equivalent),
+              NND_TEST(test_align_reflect_pad_fault), NND_TEST(test_static_pads_and_bias),
+              NND_TEST(test_patterns_weights), NND_TEST(test_patterns_bias),
+              NND_TEST(test_round_f16), NND_TEST(test_weight_cosine_ignores_channel_scale))

@@ -171,7 +171,7 @@ typedef struct nnd_layer_result {
 
 typedef struct nnd_suspect {
   int rank;     /* 1 = most likely */
-  double score; /* 0..1.5 */
+  double score; /* about 0..1.25: finding severity (<= 0.75) + activation evidence */
   nnd_finding_kind kind;
   int n_findings;
   int32_t findings[NND_SUSPECT_MAX_FINDINGS]; /* into result->findings */

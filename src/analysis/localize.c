@@ -9,6 +9,7 @@
  *   +0.5  at the first layer whose activations leave the noise floor;
  *   x0.5  before that layer, its own activations within the floor (the
  *         difference has no measurable effect on these inputs);
+ *   +0.3  at a later spike (the divergence jumps > 3x: a second fault);
  *   +0.4  at the output when no layer leaves the floor but the outputs
  *         differ (an appended Softmax).
  * A first divergence no static finding explains becomes a suspect of its
@@ -105,10 +106,33 @@ static int32_t downstream_layer(const nnd_localize_result *r, int32_t cn, bool t
   return best;
 }
 
+/* Largest median divergence among the aligned layers feeding layer l
+ * (through unaligned source nodes, a few deep); -1 when none is observed. */
+static double input_divergence(const nnd_localize_result *r, int32_t s, int depth) {
+  const nnd_cnode *n = &r->cs->nodes[s];
+  double best = -1;
+  for (int k = 0; k < n->n_inputs; k++) {
+    int32_t p = r->cs->values[n->inputs[k]].producer;
+    if (p < 0) {
+      best = best > 0 ? best : 0; /* a graph input: no divergence */
+      continue;
+    }
+    int32_t pi = r->align->s_pair[p];
+    double d = -1;
+    if (pi >= 0) {
+      int32_t l = layer_of_pair(r, pi);
+      if (l >= 0 && r->layers[l].observed) d = r->layers[l].rel_err_median;
+    } else if (depth < 4) {
+      d = input_divergence(r, p, depth + 1);
+    }
+    if (d > best) best = d;
+  }
+  return best;
+}
+
 static void summarise_layers(nnd_localize_result *r, double factor) {
   double floor_so_far = 0;
   r->first_divergence = -1;
-  double running = 0;
   int n_spikes = 0;
   for (int32_t l = 0; l < r->n_layers; l++) {
     nnd_layer_result *L = &r->layers[l];
@@ -126,16 +150,17 @@ static void summarise_layers(nnd_localize_result *r, double factor) {
     if (L->leaves_floor && r->first_divergence < 0) {
       r->first_divergence = l;
       L->first_divergence = true;
-      running = L->rel_err_median;
       continue;
     }
-    if (r->first_divergence >= 0 && L->leaves_floor && n_spikes < 16 &&
-        L->rel_err_median > 3.0 * running && L->rel_err_median > 1e-3) {
-      L->spike = true;
-      n_spikes++;
+    /* a spike: the divergence jumps > 3x over that of the layer's own inputs */
+    if (r->first_divergence >= 0 && L->leaves_floor && !L->shape_mismatch && n_spikes < 16 &&
+        L->rel_err_median > 1e-3 && isfinite(L->rel_err_median)) {
+      double in = input_divergence(r, r->align->pairs[L->pair].s, 0);
+      if (in >= 0 && L->rel_err_median > 3.0 * in) {
+        L->spike = true;
+        n_spikes++;
+      }
     }
-    if (r->first_divergence >= 0 && L->rel_err_median > running && isfinite(L->rel_err_median))
-      running = L->rel_err_median;
   }
 }
 
@@ -271,6 +296,8 @@ static nnd_status rank_suspects(nnd_localize_result *r, nnd_error *err) {
                    !L->leaves_floor) {
           score *= 0.5;
           s->upstream_quiet = true;
+        } else if (L && L->spike) {
+          score += 0.3; /* a second jump downstream: a second fault */
         }
       } else if (outputs_differ && s->layer < 0) {
         score += 0.4;
@@ -292,9 +319,9 @@ static nnd_status rank_suspects(nnd_localize_result *r, nnd_error *err) {
     nnd__add_cnode_members(r->ct, p->t, 0, s->t_nodes, &s->n_t_nodes, NND_SUSPECT_MAX_NODES);
     nnd__add_cnode_members(r->cs, p->s, 0, s->s_nodes, &s->n_s_nodes, NND_SUSPECT_MAX_NODES);
     snprintf(s->evidence, sizeof s->evidence,
-             "Parameters and hyperparameters of this layer agree with the source's, yet its "
-             "activations differ: the op is implemented differently, or the difference comes "
-             "from an input the alignment did not pair.");
+             "No static difference was found at this layer (parameters and hyperparameters "
+             "agree, or are not comparable), yet its activations differ: the op is implemented "
+             "differently, or the difference comes from an input the alignment did not pair.");
     snprintf(s->fix, sizeof s->fix,
              "compare this op's semantics (attributes nndiff does not model, opset differences) "
              "with the source's");

@@ -431,7 +431,35 @@ static nnd_status param_findings(const nnd_cgraph *S, const nnd_cgraph *T, const
       layer->has_weight = true;
       layer->weight = d;
     }
-    if (d.pattern != NND_PARAM_EQUAL && !(same_shape == false && (!sn->weight || !tn->weight))) {
+    if (!sn->weight || !tn->weight) {
+      /* one side computes its weights at run time: nothing to compare statically */
+      const nnd_cgraph *rc = sn->weight ? T : S;
+      int32_t rn = sn->weight ? p->t : p->s;
+      const nnd_node *head = &rc->graph->nodes[rc->nodes[rn].members[0].node];
+      const char *from = "?";
+      if (head->n_inputs > 1 && head->inputs[1] >= 0) {
+        int32_t prod = rc->graph->values[head->inputs[1]].producer;
+        from = prod >= 0 ? rc->graph->nodes[prod].name : rc->graph->values[head->inputs[1]].name;
+      }
+      nnd_finding *f = nnd__findings_add(out);
+      if (!f) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+      f->kind = NND_FINDING_PARAMETERS;
+      f->code = "weights_not_comparable";
+      f->pair = pi;
+      f->t_cnode = p->t;
+      f->s_cnode = p->s;
+      f->param = d;
+      f->severity = 0.3;
+      param_nodes(f, S, T, false);
+      set_text(f->text, sizeof f->text,
+               "the %s computes this layer's weights at run time (from '%s'), the %s stores "
+               "them: they cannot be compared statically",
+               sn->weight ? "target" : "source", from, sn->weight ? "source" : "target");
+      set_text(f->fix, sizeof f->fix,
+               "store the weights as constants (fold '%s'), or check what it computes against the "
+               "source's weights",
+               from);
+    } else if (d.pattern != NND_PARAM_EQUAL) {
       nnd_finding *f = nnd__findings_add(out);
       if (!f) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
       f->kind = NND_FINDING_PARAMETERS;
