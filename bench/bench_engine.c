@@ -65,10 +65,14 @@ static mem_kb read_mem(void) {
   char line[256];
   while (fgets(line, sizeof line, f)) {
     long v;
-    if (sscanf(line, "VmHWM: %ld", &v) == 1) m.hwm = v;
-    else if (sscanf(line, "VmRSS: %ld", &v) == 1) m.rss = v;
-    else if (sscanf(line, "RssAnon: %ld", &v) == 1) m.anon = v;
-    else if (sscanf(line, "RssFile: %ld", &v) == 1) m.file = v;
+    if (sscanf(line, "VmHWM: %ld", &v) == 1)
+      m.hwm = v;
+    else if (sscanf(line, "VmRSS: %ld", &v) == 1)
+      m.rss = v;
+    else if (sscanf(line, "RssAnon: %ld", &v) == 1)
+      m.anon = v;
+    else if (sscanf(line, "RssFile: %ld", &v) == 1)
+      m.file = v;
   }
   fclose(f);
   struct rusage ru;
@@ -85,9 +89,12 @@ static void print_mem_json(FILE *f, mem_kb m) {
 static void print_json_str(FILE *f, const char *s) {
   fputc('"', f);
   for (; s && *s; s++) {
-    if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
-    else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-    else fputc(*s, f);
+    if (*s == '"' || *s == '\\')
+      fprintf(f, "\\%c", *s);
+    else if ((unsigned char)*s < 0x20)
+      fprintf(f, "\\u%04x", *s);
+    else
+      fputc(*s, f);
   }
   fputc('"', f);
 }
@@ -137,7 +144,10 @@ static void describe(const nnd_engine *e, const nnd_graph *g, int32_t h, prof *p
     const int64_t out_ch = w->rank >= 1 ? w->dims[0].size : 0;
     const int depthwise = groups > 1 && in_per_group == 1 && groups == out_ch;
     const int strided = nd->attrs.conv.strides[0] > 1;
-    snprintf(p->kind, sizeof p->kind, "Conv %s%s%s", ks, depthwise ? " dw" : groups > 1 ? " grp" : "",
+    snprintf(p->kind, sizeof p->kind, "Conv %s%s%s", ks,
+             depthwise    ? " dw"
+             : groups > 1 ? " grp"
+                          : "",
              strided ? " s2+" : "");
     p->flops = 2.0 * (double)value_numel(e, nd->outputs[0]) * (double)(in_per_group * k);
   } else if ((nd->op == NND_OP_GEMM || nd->op == NND_OP_MATMUL) && nd->n_inputs >= 2) {
@@ -170,7 +180,7 @@ static int cmp_kind(const void *a, const void *b) {
 }
 
 static void print_profile(const nnd_engine *e, const nnd_graph *g, int runs, int top,
-                          double median_run_s) {
+                          double mean_run_s) {
   prof *p = calloc((size_t)g->n_nodes, sizeof *p);
   int np = 0;
   double total = 0;
@@ -185,9 +195,9 @@ static void print_profile(const nnd_engine *e, const nnd_graph *g, int runs, int
     np++;
   }
   qsort(p, (size_t)np, sizeof *p, cmp_prof);
-  printf("profile: %d timed steps' nodes, %.2f ms per run in steps (median run %.2f ms; the rest "
-         "is input/output copies)\n",
-         np, total * 1e3, median_run_s * 1e3);
+  printf("profile: %d nodes with timed steps, %.2f ms per run in steps (mean run %.2f ms; the "
+         "rest is input/output copies and timing)\n",
+         np, total * 1e3, mean_run_s * 1e3);
   printf("top %d nodes:\n", top);
   printf("  %8s %6s %6s %8s  %-16s %-38s %s\n", "ms", "%", "cum%", "GFLOP/s", "kind", "group",
          "node (first of group)");
@@ -431,10 +441,10 @@ int main(int argc, char **argv) {
     double osum = 0;
     for (int64_t i = 0; i < b.n_out; i++)
       osum += b.outs[0].dtype == NND_DTYPE_F64 ? ((double *)b.outs[0].data)[i]
-                                              : ((float *)b.outs[0].data)[i];
+                                               : ((float *)b.outs[0].data)[i];
     printf("output 0: %lld values, sum %.9g\n", (long long)b.n_out, osum);
     if (out_path && write_output(&b, out_path)) return 1;
-    if (profile && runs > 0) print_profile(e, g, runs, top, med * 1e-3);
+    if (profile && runs > 0) print_profile(e, g, runs, top, sum_ms / runs * 1e-3);
     mem_kb m = read_mem();
     printf("memory: peak RSS %.1f MB (now %.1f MB: %.1f MB anonymous, %.1f MB file-backed)\n",
            m.hwm / 1024.0, m.rss / 1024.0, m.anon / 1024.0, m.file / 1024.0);

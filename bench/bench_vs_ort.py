@@ -17,19 +17,28 @@ batch B:
   * both warm up (--warmup runs), then their outputs on the same input are
     compared (normalised max |diff| = max|a - b| / max|b|, relative L2 and
     top-1 agreement) so the timings compare equal work;
-  * then --iters timed runs each, interleaved A B B A A B ... (the order
-    alternates so neither side always runs right after the other), with a
-    --gap-ms pause between runs so one runtime's spinning worker threads
-    (OpenMP, ORT's pool) have gone to sleep before the other starts.
+  * then --iters timed runs each, interleaved in turns: --block runs of A,
+    --block runs of B, then B, A, A, B ... (the order alternates so neither
+    side always follows the other). Each turn starts after a --gap-ms pause
+    (longer than the other runtime's idle spinning: ORT's pool burns about
+    40 ms of CPU after a run, libgomp about 10 ms, which would steal a core
+    from a 2-thread run) and --rewarm untimed runs (waking a thread pool
+    that went to sleep costs the first run of a turn several ms on this VM).
+    --block 1 --rewarm 0 gives strict A B B A alternation.
 
-Prints the machine (CPU model, cores, load average at start and end; a
-warning when the load is above 0.5, i.e. the numbers are noisy) and a table:
-median and min ms, images/s and the speed ratio nndiff/ORT (images/s over
-images/s, from the medians: > 1 means nndiff is faster).
+Prints the machine (CPU model, cores, load average at start and end) and a
+table: median and min ms, images/s and the speed ratio nndiff/ORT (images/s
+over images/s, from the medians: > 1 means nndiff is faster), the output
+agreement, and per configuration the cores other processes kept busy while
+it was timed (/proc/stat minus our own CPU time; the load average counts
+this benchmark too). It warns when the load at the start is above 0.5 or
+other processes used more than 0.1 core: the numbers are then noisy.
 
   bench_vs_ort.py [--models mobilenet_v2,resnet50,inception_v3 | PATH.onnx,...]
                   [--threads 1,2] [--batches 1,8] [--iters 20] [--warmup 3]
-                  [--quick] [--json FILE] [--markdown] [--profile] [--memory]
+                  [--block 5] [--rewarm 1] [--gap-ms 100] [--quick] [--json FILE]
+                  [--markdown] [--profile] [--memory] [--engine-env K=V]
+                  [--from-json FILE,...]
 
 Models given by name are read from --model-dir (fixtures/torchvision) and
 exported there on demand with tools/export_torchvision.py. --profile also
@@ -38,9 +47,11 @@ measures peak RSS of bench_engine and of a fresh ORT process per model
 (batch 1, 1 thread), each alone.
 """
 import argparse
+import importlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -83,6 +94,56 @@ def loadavg():
         return os.getloadavg()
     except OSError:
         return (float("nan"),) * 3
+
+
+def proc_stat_s():
+    """(busy, steal) CPU seconds of the whole machine since boot, /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return (float("nan"), float("nan"))
+    hz = os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq = v[:7]
+    steal = v[7] if len(v) > 7 else 0
+    return ((user + nice + system + irq + softirq) / hz, steal / hz)
+
+
+def task_cpu_s(pid):
+    """CPU seconds of every thread of process pid (schedstat, ns resolution)."""
+    total = 0
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return 0.0
+    for t in tasks:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / 1e9
+
+
+class NoiseMeter:
+    """CPU time other processes used while we measured: machine busy time
+    (/proc/stat) minus ours (this process and bench_engine), per wall second,
+    i.e. the average number of cores someone else kept busy; plus steal
+    (time the hypervisor gave our vCPUs to other guests)."""
+
+    def __init__(self, pids):
+        self.pids = pids
+        self.t0 = time.monotonic()
+        self.busy0, self.steal0 = proc_stat_s()
+        self.ours0 = sum(task_cpu_s(p) for p in pids)
+
+    def stop(self):
+        wall = time.monotonic() - self.t0
+        busy, steal = proc_stat_s()
+        ours = sum(task_cpu_s(p) for p in self.pids)
+        other = (busy - self.busy0) - (ours - self.ours0)
+        return {"other_cores": max(other, 0.0) / wall, "steal_cores": (steal - self.steal0) / wall,
+                "wall_s": wall}
 
 
 def mem_total_gb():
@@ -286,21 +347,28 @@ def bench_config(exe, name, path, input_path, x_all, threads, batch, args, workd
         ours = eng.output(os.path.join(workdir, "%s_b%d_t%d.out.f32" % (name, batch, threads)), ortr.y.shape)
         agree = agreement(ours, ortr.y)
         t_nnd, t_ort = [], []
+        meter = NoiseMeter([os.getpid(), eng.p.pid])
         gap = args.gap_ms / 1e3
-        for i in range(args.iters):
+        blocks = [min(args.block, args.iters - k) for k in range(0, args.iters, args.block)]
+        for i, n in enumerate(blocks):
             order = (0, 1) if i % 2 == 0 else (1, 0)  # A B, B A, A B ...
             for who in order:
                 time.sleep(gap)
                 if who == 0:
-                    t_nnd.append(eng.run())
+                    for _ in range(args.rewarm):
+                        eng.run()
+                    t_nnd += [eng.run() for _ in range(n)]
                 else:
-                    t_ort.append(ortr.run())
+                    for _ in range(args.rewarm):
+                        ortr.run()
+                    t_ort += [ortr.run() for _ in range(n)]
+        noise = meter.stop()
         rss = eng.rss()
     finally:
         eng.close()
     return {
         "model": name, "threads": threads, "batch": batch, "iters": args.iters, "warmup": args.warmup,
-        "load_start": load0, "load_end": loadavg()[0],
+        "load_start": load0, "load_end": loadavg()[0], "noise": noise,
         "nndiff": dict(stats(t_nnd, batch), backend=eng.info.get("backend"),
                        activation_bytes=eng.info.get("activation_bytes"), peak_rss_kb=rss.get("peak_rss_kb")),
         "ort": stats(t_ort, batch),
@@ -317,11 +385,12 @@ def fmt_row(r):
     return [r["model"], str(r["threads"]), str(r["batch"]),
             "%.2f" % n["median_ms"], "%.2f" % n["min_ms"], "%.1f" % n["images_per_s"],
             "%.2f" % o["median_ms"], "%.2f" % o["min_ms"], "%.1f" % o["images_per_s"],
-            "%.2f" % ratio, "%.1e" % a["max_diff_norm"], top1, "%.2f" % r["load_start"]]
+            "%.2f" % ratio, "%.1e" % a["max_diff_norm"], top1, "%.2f" % r["load_start"],
+            "%.2f" % r["noise"]["other_cores"] if "noise" in r else "-"]
 
 
 HEADER = ["model", "T", "B", "nnd med ms", "nnd min ms", "nnd img/s", "ORT med ms", "ORT min ms", "ORT img/s",
-          "nnd/ORT", "max diff (norm)", "top-1", "load"]
+          "nnd/ORT", "max diff (norm)", "top-1", "load", "other"]
 
 
 def print_table(rows, markdown):
@@ -339,11 +408,117 @@ def print_table(rows, markdown):
             print("  ".join("-" * x for x in w))
 
 
+# ----------------------------------------------------------------- profiles
+
+def ort_kind(op, ins, outs):
+    """The bench_engine --profile kind of an ORT node and its FLOPs, from the
+    logical shapes ORT's profiler records."""
+    if op in ("Conv", "FusedConv", "NchwcConv") and len(ins) >= 2 and len(ins[1]) == 4:
+        w, x, y = ins[1], ins[0], outs[0]
+        kh, kw = w[2], w[3]
+        dw = w[1] == 1 and x[1] == y[1] and y[1] > 1
+        strided = len(x) == 4 and y[2] < x[2] and y[2] * 2 <= x[2] + 1
+        kind = "Conv %dx%d%s%s" % (kh, kw, " dw" if dw else "", " s2+" if strided else "")
+        return kind, 2.0 * float(np.prod(y)) * w[1] * kh * kw
+    if op in ("Gemm", "MatMul", "FusedGemm", "FusedMatMul") and len(ins) >= 2:
+        return op if op in ("Gemm", "MatMul") else op[5:], 2.0 * float(np.prod(outs[0])) * ins[0][-1]
+    return op, 0.0
+
+
+def ort_profile(path, x, threads, iters, top):
+    """Per-node time of ONNX Runtime (its own profiler), by the same kinds
+    as bench_engine --profile. Returns {kind: (n, ms)} per run."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    so.enable_profiling = True
+    so.profile_file_prefix = os.path.join(tempfile.gettempdir(), "bench_vs_ort_profile")
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    warm = 3
+    for _ in range(warm + iters):
+        sess.run(None, {name: x})
+    prof = sess.end_profiling()
+    with open(prof) as f:
+        events = json.load(f)
+    os.unlink(prof)
+    nodes = [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    per_run = len(nodes) // (warm + iters)
+    nodes = nodes[warm * per_run:]  # the warm-up runs come first
+    per = {}
+    for e in nodes:
+        a = e["args"]
+        shp = lambda l: [list(d.values())[0] for d in l]  # noqa: E731
+        kind, fl = ort_kind(a.get("op_name", "?"), shp(a.get("input_type_shape", [])),
+                            shp(a.get("output_type_shape", [[]])) or [[]])
+        k = e["name"][:-len("_kernel_time")]
+        n, us, _, _ = per.get(k, (0, 0.0, kind, fl))
+        per[k] = (n + 1, us + e["dur"], kind, fl)
+    rows = sorted(((us / iters / 1e3, kind, fl, k) for k, (n, us, kind, fl) in per.items()), reverse=True)
+    total = sum(r[0] for r in rows)
+    print("ORT profile: %d nodes, %.2f ms per run in nodes (its profiler; the NCHWc reorders are nodes too)"
+          % (len(rows), total))
+    print("top %d nodes:" % top)
+    print("  %8s %6s %8s  %-16s %s" % ("ms", "%", "GFLOP/s", "kind", "node (ORT's name: the fused output)"))
+    for ms, kind, fl, k in rows[:top]:
+        print("  %8.3f %5.1f%% %8s  %-16s %s" % (ms, 100 * ms / total, "%.1f" % (fl / ms * 1e-6) if fl else "",
+                                                kind, k))
+    kinds = {}
+    for ms, kind, fl, k in rows:
+        n0, ms0, fl0 = kinds.get(kind, (0, 0.0, 0.0))
+        kinds[kind] = (n0 + 1, ms0 + ms, fl0 + fl)
+    print("by op kind:")
+    print("  %8s %6s %5s %8s  %s" % ("ms", "%", "n", "GFLOP/s", "kind"))
+    for kind, (n, ms, fl) in sorted(kinds.items(), key=lambda kv: -kv[1][1]):
+        print("  %8.3f %5.1f%% %5d %8s  %s" % (ms, 100 * ms / total, n, "%.1f" % (fl / ms * 1e-6) if fl else "",
+                                             kind))
+    return {k: (n, ms) for k, (n, ms, fl) in kinds.items()}
+
+
+def parse_engine_kinds(text):
+    """{kind: (n, ms)} from bench_engine --profile's 'by op kind' table."""
+    out, on = {}, False
+    for line in text.splitlines():
+        if line.startswith("by op kind"):
+            on = True
+            continue
+        if not on or not line.startswith("  ") or line.split()[0] == "ms":
+            if on and not line.startswith("  "):
+                on = False
+            continue
+        f = line.split()
+        rest = f[3:]
+        try:
+            float(rest[0])
+            rest = rest[1:]
+        except (ValueError, IndexError):
+            pass
+        out[" ".join(rest)] = (int(f[2]), float(f[0]))
+    return out
+
+
+def print_kind_comparison(ours, theirs):
+    print("side by side, ms per run by kind; time ratio = nndiff ms / ORT ms (> 1: nndiff slower); "
+          "ORT's layout reorders are kinds of their own:")
+    print("  %-18s %5s %9s %9s %10s" % ("kind", "n", "nndiff", "ORT", "time ratio"))
+    keys = sorted(set(ours) | set(theirs), key=lambda k: -max(ours.get(k, (0, 0))[1], theirs.get(k, (0, 0))[1]))
+    for k in keys:
+        n1, a = ours.get(k, (0, 0.0))
+        n2, b = theirs.get(k, (0, 0.0))
+        print("  %-18s %5s %9.3f %9.3f %10s" % (k, n1 or n2, a, b, "%.2f" % (a / b) if a and b else "-"))
+    ta, tb = sum(v[1] for v in ours.values()), sum(v[1] for v in theirs.values())
+    print("  %-18s %5s %9.3f %9.3f %10.2f" % ("total", "", ta, tb, ta / tb))
+
+
 # ------------------------------------------------------------------ memory
 
 def ort_child(path, batch, threads, iters, seed):
     """Runs in a fresh process: peak RSS of ORT alone (printed as JSON)."""
-    import onnxruntime as ort  # noqa: F401  (the baseline includes the import)
+    importlib.import_module("onnxruntime")  # the baseline includes the import
     base = vm_status_kb()
     sess = ort_session(path, threads)
     after_create = vm_status_kb()
@@ -378,7 +553,13 @@ def main():
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--gap-ms", type=float, default=25.0, help="pause before each timed run")
+    ap.add_argument("--block", type=int, default=5,
+                    help="timed runs per turn: A x block, B x block, B x block, A x block ... (1: strict A B B A)")
+    ap.add_argument("--rewarm", type=int, default=1,
+                    help="untimed runs at the start of each turn (wake the thread pool, reload the caches)")
+    ap.add_argument("--gap-ms", type=float, default=100.0,
+                    help="pause before each timed run: longer than the idle spinning of the other runtime's "
+                         "threads (ORT about 40 ms of CPU after a run, libgomp about 10 ms)")
     ap.add_argument("--engine-env", action="append", default=[], metavar="KEY=VALUE",
                     help="environment for bench_engine only, e.g. OMP_WAIT_POLICY=passive (repeatable)")
     ap.add_argument("--quick", action="store_true", help="5 iterations, 1 warm-up")
@@ -409,6 +590,8 @@ def main():
         return 0
     if args.quick:
         args.iters, args.warmup = 5, 1
+    if args.block < 1 or args.rewarm < 0 or args.iters < 1:
+        sys.exit("bench_vs_ort: --iters and --block must be >= 1, --rewarm >= 0")
     exe = args.bench_engine or os.path.join(ROOT, "build", "bench", "bench_engine")
     if not os.access(exe, os.X_OK):
         sys.exit("bench_vs_ort: %s not built (cmake --build build --target bench_engine)" % exe)
@@ -427,8 +610,9 @@ def main():
     if load_start[0] > 0.5:
         print("WARNING: load average %.2f > 0.5: other processes compete for the CPUs; numbers are noisy"
               % load_start[0])
-    print("method: %d warm-up + %d timed runs each, interleaved (ABBA), %.0f ms gap; seed %d%s" %
-          (args.warmup, args.iters, args.gap_ms, args.seed,
+    print("method: %d warm-up + %d timed runs each, interleaved in turns of %d (ABBA), each turn after a "
+          "%.0f ms pause and %d untimed run(s); seed %d%s" %
+          (args.warmup, args.iters, args.block, args.gap_ms, args.rewarm, args.seed,
            "; bench_engine env " + " ".join(args.engine_env) if args.engine_env else ""), flush=True)
     omp = {k: os.environ[k] for k in os.environ if k.startswith(("OMP_", "GOMP_", "KMP_", "DNNL_", "ONEDNN_"))}
     if omp:
@@ -437,7 +621,6 @@ def main():
     workdir = tempfile.mkdtemp(prefix="bench_vs_ort_")
     log = open(os.path.join(workdir, "bench_engine.log"), "w")
     rows, mem, inputs = [], [], {}
-    import onnxruntime as ort  # noqa: F401
     for name, path in models:
         s = ort_session(path, 1)
         shape = resolve_shape(s.get_inputs()[0].shape, max(batches))
@@ -455,26 +638,30 @@ def main():
                     rows.append(r)
                     n, o = r["nndiff"], r["ort"]
                     print("  %-14s T=%d B=%d  nndiff %8.2f ms (min %8.2f)  ORT %8.2f ms (min %8.2f)  "
-                          "nnd/ORT %.2f  max|d|/max|y| %.1e  load %.2f" %
+                          "nnd/ORT %.2f  max diff %.1e  other procs %.2f cores, steal %.2f" %
                           (name, t, b, n["median_ms"], n["min_ms"], o["median_ms"], o["min_ms"],
                            n["images_per_s"] / o["images_per_s"], r["agreement"]["max_diff_norm"],
-                           r["load_start"]), flush=True)
+                           r["noise"]["other_cores"], r["noise"]["steal_cores"]), flush=True)
     load_end = loadavg()
 
     if rows:
         print()
         print("median / min over %d runs; img/s from the median; nnd/ORT = images/s ratio (> 1: nndiff faster);"
-              " max diff (norm) = max |nndiff - ORT| / max |ORT| on the same input; load = 1-min load at start"
+              " max diff (norm) = max |nndiff - ORT| / max |ORT| on the same input; load = 1-min load average"
+              " at the start (it counts this benchmark too); other = cores other processes kept busy"
+              " during the timed runs (/proc/stat minus our own CPU time)"
               % args.iters)
         print_table(rows, args.markdown)
 
     if args.profile:
-        for name, (path, input_path, _) in inputs.items():
-            print("\n== bench_engine --profile: %s, batch 1, 1 thread ==" % name, flush=True)
+        for name, (path, input_path, x) in inputs.items():
+            print("\n== profiles: %s, batch 1, 1 thread, %d runs ==" % (name, max(args.iters, 10)), flush=True)
             r = subprocess.run([exe, path, "--profile", "--iters", str(max(args.iters, 10)), "--warmup",
                                 str(args.warmup), "--input", input_path], capture_output=True, text=True,
-                               check=True)
+                               check=True, env=engine_env(args))
             print("\n".join(l for l in r.stdout.splitlines() if not l.startswith("RESULT ")))
+            theirs = ort_profile(path, x[:1], 1, max(args.iters, 10), 15)
+            print_kind_comparison(parse_engine_kinds(r.stdout), theirs)
 
     if args.memory:
         print("\nmemory (batch 1, 1 thread, each runtime in its own process, 10 runs):")
@@ -490,15 +677,19 @@ def main():
                   % ("", o["end"]["VmHWM"] / 1024, o["baseline"]["VmHWM"] / 1024, o["end"]["VmRSS"] / 1024,
                      o["end"].get("RssAnon", 0) / 1024, o["end"].get("RssFile", 0) / 1024))
 
-    print("\nload average at end: %.2f %.2f %.2f" % load_end)
-    if max(load_start[0], load_end[0]) > 0.5:
-        print("WARNING: load above 0.5 during the run: numbers are noisy; rerun on a quiet machine")
+    print("\nload average at end: %.2f %.2f %.2f (includes this benchmark's own threads)" % load_end)
+    noisy = [r for r in rows if r.get("noise", {}).get("other_cores", 0) > 0.1]
+    if load_start[0] > 0.5 or noisy:
+        print("WARNING: load %.2f at start; %d of %d configurations ran while other processes used more than "
+              "0.1 core: numbers are noisy; rerun on a quiet machine" % (load_start[0], len(noisy), len(rows)))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "load_start": load_start, "load_end": load_end, "engine_env": args.engine_env,
-                       "iters": args.iters, "warmup": args.warmup, "gap_ms": args.gap_ms, "seed": args.seed,
+                       "iters": args.iters, "warmup": args.warmup, "gap_ms": args.gap_ms,
+                       "block": args.block, "rewarm": args.rewarm, "seed": args.seed,
                        "rows": rows, "memory": mem}, f, indent=1)
     log.close()
+    shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

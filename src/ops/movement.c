@@ -237,7 +237,16 @@ void nnd__pad(size_t es, int rank, const int64_t *in_dims, const int64_t *pad_be
     }
     char *yp = (char *)y + (size_t)(row * inner) * es;
     const char *xb = (const char *)x + (size_t)off * es;
+    /* The input's part of the row is one copy; only the borders (and whole
+     * filled rows) go element by element. */
+    int64_t lo = filled ? inner : pb < 0 ? 0 : pb;
+    int64_t hi = filled ? inner : pb + n_in < inner ? pb + n_in : inner;
+    if (lo > inner) lo = inner;
+    if (hi < lo) hi = lo;
+    if (hi > lo) memcpy(yp + (size_t)lo * es, xb + (size_t)(lo - pb) * es, (size_t)(hi - lo) * es);
     for (int64_t i = 0; i < inner; i++) {
+      if (i == lo) i = hi;
+      if (i >= inner) break;
       int64_t src = filled ? -1 : pad_src(i - pb, n_in, mode);
       copy_elem(yp + (size_t)i * es, src < 0 ? fill : xb + (size_t)src * es, es);
     }
