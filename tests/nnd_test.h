@@ -61,7 +61,7 @@ typedef struct nnd_test_case {
 } nnd_test_case;
 
 /* Runs every case (or only the one named in argv[1]) and prints
- * "N passed, N failed". */
+ * "N passed, N failed". Fails when argv[1] names no case. */
 static inline int nnd_test_run(const nnd_test_case *cases, size_t n, int argc, char **argv) {
   int passed = 0, failed = 0;
   for (size_t i = 0; i < n; i++) {
@@ -70,6 +70,11 @@ static inline int nnd_test_run(const nnd_test_case *cases, size_t n, int argc, c
     printf("%s %s\n", rc ? "FAIL" : "ok  ", cases[i].name);
     if (rc) failed++;
     else passed++;
+  }
+  if (argc > 1 && passed + failed == 0) {
+    /* A filter that selects nothing is a typo, not a pass. */
+    fprintf(stderr, "no test case is named '%s'\n", argv[1]);
+    return 1;
   }
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;

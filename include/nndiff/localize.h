@@ -200,6 +200,7 @@ typedef struct nnd_localize_options {
   double floor_factor; /* 0: NND_FLOOR_FACTOR */
   double param_rtol;   /* 0: NND_PARAM_RTOL */
   FILE *progress;      /* progress lines, or NULL */
+  FILE *trace;         /* one line per graph pass (--verbose), or NULL */
 } nnd_localize_options;
 
 void nnd_localize_options_init(nnd_localize_options *o);
@@ -213,7 +214,13 @@ typedef struct nnd_localize_input {
 } nnd_localize_input;
 
 typedef struct nnd_localize_result {
-  const nnd_graph *source, *target; /* borrowed */
+  /* The graphs analysed: each model in the analysis normal form
+   * (passes.h), a clone of the graph given (owned; same value indices, so
+   * taps on the given graph observe the same tensors; node indices are the
+   * clone's). Node lists of findings and suspects index these. */
+  const nnd_graph *source, *target;
+  nnd_graph *source_form, *target_form; /* owned: what source/target point to */
+  int32_t source_file_nodes, target_file_nodes; /* nodes in the files */
   nnd_cgraph *cs, *ct;              /* owned */
   nnd_alignment *align;             /* owned */
   bool equivalent;

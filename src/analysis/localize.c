@@ -22,7 +22,9 @@
 #include <string.h>
 
 #include "analysis/localize_internal.h"
+#include "nndiff/ir_edit.h"
 #include "nndiff/localize.h"
+#include "nndiff/passes.h"
 
 void nnd_localize_options_init(nnd_localize_options *o) {
   memset(o, 0, sizeof *o);
@@ -45,6 +47,8 @@ void nnd_localize_result_destroy(nnd_localize_result *r) {
   nnd_alignment_destroy(r->align);
   nnd_canon_destroy(r->cs);
   nnd_canon_destroy(r->ct);
+  nnd_graph_destroy(r->source_form);
+  nnd_graph_destroy(r->target_form);
   free(r);
 }
 
@@ -416,13 +420,22 @@ nnd_status nnd_localize_run(const nnd_graph *source, const nnd_graph *target, nn
   nnd__findings fl = {0};
   nnd_localize_result *r = calloc(1, sizeof *r);
   if (!r) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
-  r->source = source;
-  r->target = target;
   r->first_divergence = -1;
   r->floor_factor = opt.floor_factor;
   r->param_rtol = opt.param_rtol;
-  nnd_status st = nnd_canon_build(source, &r->cs, err);
-  if (st == NND_OK) st = nnd_canon_build(target, &r->ct, err);
+  r->source_file_nodes = source->n_nodes;
+  r->target_file_nodes = target->n_nodes;
+  /* Analyse the normal forms: constants spelled differently (tied
+   * initialisers behind Identity, Constant nodes, float16 weights behind
+   * Cast) become the same constants. The engine still runs the files. */
+  nnd_status st = nnd_graph_clone(source, &r->source_form, err);
+  if (st == NND_OK) st = nnd_graph_clone(target, &r->target_form, err);
+  if (st == NND_OK) st = nnd_passes_analysis_form(r->source_form, opt.trace, "source", err);
+  if (st == NND_OK) st = nnd_passes_analysis_form(r->target_form, opt.trace, "target", err);
+  r->source = r->source_form ? r->source_form : source;
+  r->target = r->target_form ? r->target_form : target;
+  if (st == NND_OK) st = nnd_canon_build(r->source, &r->cs, err);
+  if (st == NND_OK) st = nnd_canon_build(r->target, &r->ct, err);
   if (st == NND_OK) st = nnd_align(r->cs, r->ct, &r->align, err);
   if (st == NND_OK) st = make_layers(r, &s_layout, &t_layout, err);
   if (st == NND_OK)

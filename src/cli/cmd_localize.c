@@ -14,7 +14,7 @@
 
 static const char usage[] =
     "usage: nndiff localize SOURCE TARGET --data D [--json F] [--images K|all] [--preset P]\n"
-    "                       [--threads N] [--limit N] [--floor-images N] [--layers]";
+    "                       [--threads N] [--limit N] [--floor-images N] [--layers] [--verbose]";
 
 void nnd_cmd_localize_help(FILE *out) {
   fprintf(out,
@@ -53,6 +53,8 @@ void nnd_cmd_localize_help(FILE *out) {
           "                   (default 1; the double-precision path is slow)\n"
           "  --layers         print every aligned layer, not only those around the\n"
           "                   first divergence\n"
+          "  --verbose        trace the graph passes that bring each model to its\n"
+          "                   analysis form (one line per pass and round, on stderr)\n"
           "  -h, --help       show this help\n"
           "\n"
           "Exit status: 0 the models are equivalent (structurally, and on D within the\n"
@@ -73,7 +75,8 @@ enum {
   OPT_THREADS,
   OPT_LIMIT,
   OPT_FLOOR,
-  OPT_LAYERS
+  OPT_LAYERS,
+  OPT_VERBOSE
 };
 
 static bool parse_i64(const char *s, int64_t lo, int64_t *out) {
@@ -95,6 +98,7 @@ int nnd_cmd_localize(int argc, char **argv) {
       {"limit", required_argument, NULL, OPT_LIMIT},
       {"floor-images", required_argument, NULL, OPT_FLOOR},
       {"layers", no_argument, NULL, OPT_LAYERS},
+      {"verbose", no_argument, NULL, OPT_VERBOSE},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -112,6 +116,7 @@ int nnd_cmd_localize(int argc, char **argv) {
     case OPT_JSON: json_path = optarg; break;
     case OPT_PRESET: preset = optarg; break;
     case OPT_LAYERS: all_layers = true; break;
+    case OPT_VERBOSE: lo.trace = stderr; break;
     case OPT_IMAGES:
       if (strcmp(optarg, "all") == 0)
         lo.images = -1;

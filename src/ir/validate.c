@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "ir/shape_infer.h"
+#include "nndiff/ir_edit.h"
 
 static const char *op_label(const nnd_node *n) {
   return n->prov.op_type ? n->prov.op_type : nnd_op_name(n->op);
@@ -213,6 +214,19 @@ nnd_status nnd_graph_validate(const nnd_graph *g, nnd_error *err) {
       st = check_dtypes(g, &g->nodes[order[k]], err);
     if (st == NND_OK) st = check_shapes(g, order, err);
   }
+  free(order);
+  return st;
+}
+
+nnd_status nnd_graph_check_structure(const nnd_graph *g, nnd_error *err) {
+  if (!g) return nnd_error_set(err, NND_ERR_USAGE, "nnd_graph_check_structure: graph is NULL");
+  nnd_status st;
+  if ((st = check_nodes(g, err)) != NND_OK) return st;
+  if ((st = check_values(g, err)) != NND_OK) return st;
+  if ((st = check_io(g, err)) != NND_OK) return st;
+  int32_t *order = malloc((size_t)(g->n_nodes ? g->n_nodes : 1) * sizeof *order);
+  if (!order) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory checking the graph");
+  st = nnd_graph_topo_order(g, order, err);
   free(order);
   return st;
 }

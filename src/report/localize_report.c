@@ -105,12 +105,12 @@ nnd_status nnd_localize_write_text(FILE *out, const nnd_localize_result *r, bool
   fprintf(
       out,
       "source: %s (%d nodes -> %d canonical layers; %d BatchNorm folded, %d activations fused)\n",
-      r->source->info.path ? r->source->info.path : "?", r->source->n_nodes, r->cs->n_nodes,
+      r->source->info.path ? r->source->info.path : "?", r->source_file_nodes, r->cs->n_nodes,
       r->cs->n_folded_bn, r->cs->n_fused_act);
   fprintf(
       out,
       "target: %s (%d nodes -> %d canonical layers; %d BatchNorm folded, %d activations fused)\n",
-      r->target->info.path ? r->target->info.path : "?", r->target->n_nodes, r->ct->n_nodes,
+      r->target->info.path ? r->target->info.path : "?", r->target_file_nodes, r->ct->n_nodes,
       r->ct->n_folded_bn, r->ct->n_fused_act);
   if (r->dynamic) {
     fprintf(out, "data:   %s\n", r->data_desc);

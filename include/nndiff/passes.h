@@ -1,0 +1,80 @@
+/* Graph passes and the pass manager.
+ *
+ * A pass rewrites a graph in place through the edits of ir_edit.h and says
+ * how many changes it made; the manager runs a list of passes round after
+ * round until a whole round changes nothing (a fixed point) and, when asked,
+ * traces each pass's changes and time, one line each (`--verbose`).
+ *
+ * The normal forms are pass lists:
+ *   - analysis form (localize, zoo): every computation on constants is done
+ *     ahead (Identity/Dropout/Cast/Reshape/Transpose/arithmetic of
+ *     initialisers, shape arithmetic), in double precision where the result
+ *     feeds an analysis, then dead nodes go. Two exports of one network that
+ *     differ only in how they spell their constants (tied initialisers
+ *     behind Identity, weights in Constant nodes, float16 weights behind
+ *     Cast) reach the same graph. Canonicalisation (align.h) starts from it.
+ *   - engine form: the same folding in the model's own dtypes, so the
+ *     engine computes what the file says at plan time. */
+#ifndef NNDIFF_PASSES_H
+#define NNDIFF_PASSES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "nndiff/ir.h"
+#include "nndiff/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nnd_pass_ctx {
+  /* Fold arithmetic in double precision and keep the result as float64
+   * (for analyses: a folded weight must not carry float32 rounding the
+   * file did not have). false: results in the value's own dtype. */
+  bool analysis;
+  /* Largest constant (elements) a pass may compute; bigger ones are left. */
+  int64_t max_fold_elements;
+  /* One line per pass per round when not NULL. */
+  FILE *trace;
+  const char *model_label; /* prefix for trace lines (e.g. "source") */
+} nnd_pass_ctx;
+
+/* Default context: engine form, 64M elements, no trace. */
+void nnd_pass_ctx_init(nnd_pass_ctx *ctx);
+
+typedef nnd_status (*nnd_pass_fn)(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_changes,
+                                  nnd_error *err);
+
+typedef struct nnd_pass {
+  const char *name;        /* "fold_constants" */
+  const char *description; /* one line, for --help and the docs */
+  nnd_pass_fn run;
+} nnd_pass;
+
+/* The built-in passes. */
+extern const nnd_pass nnd_pass_fold_constants; /* computes nodes whose inputs are all constant */
+extern const nnd_pass nnd_pass_dce;            /* removes nodes whose outputs nobody reads */
+
+/* All built-in passes (for listing); n_out receives the count. */
+const nnd_pass *const *nnd_passes_builtin(int *n_out);
+/* A built-in pass by name, or NULL. */
+const nnd_pass *nnd_pass_find(const char *name);
+
+/* Runs the passes in order, round after round, until a round changes
+ * nothing or `max_rounds` rounds ran (0: 16). total_changes (may be NULL)
+ * receives the sum of all changes. Fails with the first pass that fails;
+ * the graph is then partly rewritten (work on a clone). */
+nnd_status nnd_passes_run(nnd_graph *g, const nnd_pass *const *passes, int n_passes,
+                          const nnd_pass_ctx *ctx, int max_rounds, int64_t *total_changes,
+                          nnd_error *err);
+
+/* The analysis normal form (see above) on g, which must have its shapes
+ * inferred. trace may be NULL. */
+nnd_status nnd_passes_analysis_form(nnd_graph *g, FILE *trace, const char *label, nnd_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

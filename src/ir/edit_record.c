@@ -1,0 +1,92 @@
+/* Edit records: an edit as data (what, which field, old -> new), so
+ * localize can suggest it, a report can show it and repair can apply it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nndiff/ir_edit.h"
+
+const char *nnd_edit_kind_name(nnd_edit_kind kind) {
+  switch (kind) {
+  case NND_EDIT_SET_ATTRS: return "set_attrs";
+  case NND_EDIT_SET_OP: return "set_op";
+  case NND_EDIT_SET_INPUT: return "set_input";
+  case NND_EDIT_SET_CONSTANT: return "set_constant";
+  case NND_EDIT_REMOVE_NODE: return "remove_node";
+  case NND_EDIT_REPLACE_USES: return "replace_uses";
+  }
+  return "?";
+}
+
+static void init(nnd_edit *e, nnd_edit_kind kind, const char *name) {
+  memset(e, 0, sizeof *e);
+  e->kind = kind;
+  e->node = e->value = e->new_value = -1;
+  snprintf(e->target_name, sizeof e->target_name, "%s", name ? name : "");
+}
+
+void nnd_edit_init_node(nnd_edit *e, const nnd_graph *g, nnd_edit_kind kind, int32_t node) {
+  const nnd_node *n = node >= 0 && node < g->n_nodes ? &g->nodes[node] : NULL;
+  init(e, kind, n ? n->name : "");
+  e->node = node;
+  if (n) {
+    e->op = n->op;
+    e->attrs = n->attrs;
+    e->act = n->act;
+  }
+}
+
+void nnd_edit_init_value(nnd_edit *e, const nnd_graph *g, nnd_edit_kind kind, int32_t value) {
+  const nnd_value *v = value >= 0 && value < g->n_values ? &g->values[value] : NULL;
+  init(e, kind, v ? v->name : "");
+  e->value = value;
+  if (v) {
+    e->dtype = v->dtype;
+    e->shape = v->shape;
+  }
+}
+
+/* Removing a node: readers of its first output read its first input. */
+static nnd_status remove_one(nnd_graph *g, int32_t node, nnd_error *err) {
+  if (node < 0 || node >= g->n_nodes)
+    return nnd_error_set(err, NND_ERR_USAGE, "remove node: no node #%d", (int)node);
+  const nnd_node *n = &g->nodes[node];
+  if (n->n_inputs < 1 || n->inputs[0] < 0)
+    return nnd_error_set(err, NND_ERR_USAGE, "node '%s' has no input to pass through", n->name);
+  int32_t in = n->inputs[0], outv = n->outputs[0];
+  nnd_status st = nnd_graph_replace_uses(g, outv, in, err);
+  if (st != NND_OK) return st;
+  bool *mask = calloc((size_t)g->n_nodes, sizeof *mask);
+  if (!mask) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory removing '%s'", n->name);
+  mask[node] = true;
+  for (int k = 0; k < n->n_outputs; k++)
+    g->values[n->outputs[k]].producer = -1;
+  st = nnd_graph_remove_nodes(g, mask, NULL, err);
+  free(mask);
+  return st;
+}
+
+nnd_status nnd_edit_apply(nnd_graph *g, const nnd_edit *e, nnd_error *err) {
+  switch (e->kind) {
+  case NND_EDIT_SET_ATTRS:
+  case NND_EDIT_SET_OP: return nnd_graph_replace_node(g, e->node, e->op, &e->attrs, &e->act, err);
+  case NND_EDIT_SET_INPUT: return nnd_graph_set_input(g, e->node, e->slot, e->new_value, err);
+  case NND_EDIT_SET_CONSTANT:
+    return nnd_graph_set_constant(g, e->value, e->dtype, &e->shape, e->data, e->nbytes, true, err);
+  case NND_EDIT_REMOVE_NODE: return remove_one(g, e->node, err);
+  case NND_EDIT_REPLACE_USES: return nnd_graph_replace_uses(g, e->value, e->new_value, err);
+  }
+  return nnd_error_set(err, NND_ERR_USAGE, "unknown edit kind %d", (int)e->kind);
+}
+
+size_t nnd_edit_format(const nnd_edit *e, char *buf, size_t cap) {
+  const char *what = e->node >= 0 ? "node" : "tensor";
+  int n;
+  if (e->kind == NND_EDIT_REMOVE_NODE)
+    n = snprintf(buf, cap, "remove node '%s'", e->target_name);
+  else
+    n = snprintf(buf, cap, "%s '%s': %s %s -> %s", what, e->target_name,
+                 e->field[0] ? e->field : nnd_edit_kind_name(e->kind),
+                 e->old_text[0] ? e->old_text : "?", e->new_text[0] ? e->new_text : "?");
+  return n < 0 ? 0 : (size_t)n;
+}

@@ -1,0 +1,332 @@
+/* Constant folding: a node whose inputs are all constants is computed now
+ * and its outputs become constants (then the node goes). It covers what
+ * exporters write around weights — Identity of a tied initialiser,
+ * Constant nodes, Cast of float16 weights, Reshape/Transpose of weights,
+ * arithmetic on initialisers — and turns the shape arithmetic that shape
+ * inference already folded into plain constants. Ops it cannot compute
+ * are left alone. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nndiff/ir_edit.h"
+#include "nndiff/passes.h"
+
+static bool is_float(nnd_dtype d) {
+  return d == NND_DTYPE_F32 || d == NND_DTYPE_F64 || d == NND_DTYPE_F16 || d == NND_DTYPE_BF16;
+}
+
+static bool has_data(const nnd_value *v) {
+  return v->data && (v->kind == NND_VALUE_CONSTANT || v->folded);
+}
+
+/* float64 -> IEEE half, round to nearest even (as a Cast to float16). */
+static uint16_t double_to_half(double x) {
+  float f = (float)x;
+  uint32_t b;
+  memcpy(&b, &f, 4);
+  uint32_t sign = (b >> 16) & 0x8000u, exp = (b >> 23) & 0xffu, mant = b & 0x7fffffu;
+  if (exp == 0xff) return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0));
+  int e = (int)exp - 127 + 15;
+  if (e >= 31) return (uint16_t)(sign | 0x7c00u);
+  if (e <= 0) {
+    if (e < -10) return (uint16_t)sign;
+    mant |= 0x800000u;
+    int shift = 14 - e;
+    uint32_t h = mant >> shift, rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (h & 1u))) h++;
+    return (uint16_t)(sign | h);
+  }
+  uint32_t h = ((uint32_t)e << 10) | (mant >> 13), rem = mant & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++;
+  return (uint16_t)(sign | h);
+}
+
+/* Stores x (or xi for integer targets, exact beyond 2^53) as element i. */
+static bool store(nnd_dtype dt, void *buf, int64_t i, double x, int64_t xi, bool int_src) {
+  unsigned char *p = (unsigned char *)buf + (size_t)i * nnd_dtype_size(dt);
+  if (!int_src && !is_float(dt) && dt != NND_DTYPE_BOOL) {
+    if (!(x > -9.2e18 && x < 9.2e18)) return false; /* NaN, inf, out of range: leave it */
+    xi = (int64_t)x;
+  }
+  switch (dt) {
+  case NND_DTYPE_F32: {
+    float f = (float)x;
+    memcpy(p, &f, 4);
+    return true;
+  }
+  case NND_DTYPE_F64: memcpy(p, &x, 8); return true;
+  case NND_DTYPE_F16: {
+    uint16_t h = double_to_half(x);
+    memcpy(p, &h, 2);
+    return true;
+  }
+  case NND_DTYPE_BOOL: {
+    uint8_t u = int_src ? xi != 0 : x != 0;
+    memcpy(p, &u, 1);
+    return true;
+  }
+  case NND_DTYPE_I8: {
+    int8_t v = (int8_t)xi;
+    memcpy(p, &v, 1);
+    return true;
+  }
+  case NND_DTYPE_U8: {
+    uint8_t v = (uint8_t)xi;
+    memcpy(p, &v, 1);
+    return true;
+  }
+  case NND_DTYPE_I32: {
+    int32_t v = (int32_t)xi;
+    memcpy(p, &v, 4);
+    return true;
+  }
+  case NND_DTYPE_I64: memcpy(p, &xi, 8); return true;
+  default: return false;
+  }
+}
+
+typedef struct fold_out {
+  nnd_dtype dtype;
+  const void *data; /* borrowed (pass-through ops) or owned by `owned` */
+  void *owned;
+  size_t nbytes;
+} fold_out;
+
+static bool static_numel(const nnd_shape *s, int64_t *n) {
+  return nnd_shape_is_static(s) && nnd_shape_numel(s, n);
+}
+
+static void strides_of(const nnd_shape *s, int64_t *st) {
+  int64_t acc = 1;
+  for (int d = s->rank - 1; d >= 0; d--) {
+    st[d] = acc;
+    acc *= s->dims[d].size;
+  }
+}
+
+/* Numpy broadcasting: element index of input x for output coordinate. */
+static int64_t bcast_index(const nnd_shape *xs, const nnd_shape *ys, const int64_t *coord) {
+  int64_t idx = 0, acc = 1;
+  for (int d = xs->rank - 1, yd = ys->rank - 1; d >= 0; d--, yd--) {
+    int64_t size = xs->dims[d].size;
+    int64_t c = size == 1 ? 0 : coord[yd];
+    idx += c * acc;
+    acc *= size;
+  }
+  return idx;
+}
+
+static void next_coord(const nnd_shape *s, int64_t *coord) {
+  for (int d = s->rank - 1; d >= 0; d--) {
+    if (++coord[d] < s->dims[d].size) return;
+    coord[d] = 0;
+  }
+}
+
+static double apply_unary(nnd_op op, double x) {
+  switch (op) {
+  case NND_OP_NEG: return -x;
+  case NND_OP_SQRT: return sqrt(x);
+  case NND_OP_RECIPROCAL: return 1.0 / x;
+  case NND_OP_ABS: return fabs(x);
+  case NND_OP_EXP: return exp(x);
+  case NND_OP_LOG: return log(x);
+  case NND_OP_FLOOR: return floor(x);
+  case NND_OP_CEIL: return ceil(x);
+  default: return x; /* IDENTITY, CAST, DROPOUT */
+  }
+}
+
+static double apply_binary(nnd_op op, double a, double b) {
+  switch (op) {
+  case NND_OP_ADD: return a + b;
+  case NND_OP_SUB: return a - b;
+  case NND_OP_MUL: return a * b;
+  case NND_OP_DIV: return a / b;
+  case NND_OP_POW: return pow(a, b);
+  case NND_OP_MAX: return a > b ? a : b;
+  case NND_OP_MIN: return a < b ? a : b;
+  default: return NAN;
+  }
+}
+
+static bool is_unary_math(nnd_op op) {
+  return op == NND_OP_NEG || op == NND_OP_SQRT || op == NND_OP_RECIPROCAL || op == NND_OP_ABS ||
+         op == NND_OP_EXP || op == NND_OP_LOG || op == NND_OP_FLOOR || op == NND_OP_CEIL;
+}
+
+static bool is_binary_math(nnd_op op) {
+  return op == NND_OP_ADD || op == NND_OP_SUB || op == NND_OP_MUL || op == NND_OP_DIV ||
+         op == NND_OP_POW || op == NND_OP_MAX || op == NND_OP_MIN;
+}
+
+/* Computes output 0 of node n from its constant inputs; false when this op
+ * (or these dtypes, or this size) is not folded. */
+static bool evaluate(const nnd_graph *g, const nnd_node *n, const nnd_pass_ctx *ctx, fold_out *o) {
+  const nnd_value *y = &g->values[n->outputs[0]];
+  const nnd_value *x = n->n_inputs > 0 && n->inputs[0] >= 0 ? &g->values[n->inputs[0]] : NULL;
+  int64_t numel;
+  if (!x || !static_numel(&y->shape, &numel) || numel > ctx->max_fold_elements) return false;
+  if (n->act.kind != NND_ACT_NONE) return false;
+  memset(o, 0, sizeof *o);
+  switch (n->op) {
+  case NND_OP_IDENTITY:
+  case NND_OP_DROPOUT:
+  case NND_OP_RESHAPE:
+  case NND_OP_FLATTEN:
+  case NND_OP_SQUEEZE:
+  case NND_OP_UNSQUEEZE: {
+    /* Same bytes, another shape: borrow them. */
+    if (nnd_value_data_count(x) != numel || x->dtype != y->dtype) return false;
+    o->dtype = x->dtype;
+    o->data = x->data;
+    o->nbytes = x->nbytes;
+    return true;
+  }
+  default: break;
+  }
+  bool unary = n->op == NND_OP_CAST || is_unary_math(n->op);
+  bool binary = is_binary_math(n->op) && n->n_inputs == 2 && n->inputs[1] >= 0;
+  bool transpose = n->op == NND_OP_TRANSPOSE;
+  if (!unary && !binary && !transpose) return false;
+  nnd_dtype out_dt = y->dtype;
+  bool float_math = is_float(out_dt) || (n->op == NND_OP_CAST && is_float(n->attrs.to));
+  if (n->op == NND_OP_CAST) out_dt = n->attrs.to;
+  if (!is_float(out_dt) && out_dt != NND_DTYPE_I64 && out_dt != NND_DTYPE_I32 &&
+      out_dt != NND_DTYPE_I8 && out_dt != NND_DTYPE_U8 && out_dt != NND_DTYPE_BOOL)
+    return false;
+  /* Analyses get arithmetic in double, kept as float64; a Cast or a
+   * Transpose changes no value beyond the target dtype's rounding. */
+  if (ctx->analysis && float_math && (binary || is_unary_math(n->op))) out_dt = NND_DTYPE_F64;
+  size_t es = nnd_dtype_size(out_dt);
+  void *buf = malloc((size_t)(numel ? numel : 1) * es);
+  if (!buf) return false;
+  bool ok = true;
+  bool int_path = !is_float(x->dtype) && !float_math;
+  if (transpose) {
+    int r = x->shape.rank;
+    int64_t xn;
+    if (r != y->shape.rank || r < 1 || !static_numel(&x->shape, &xn) || xn != numel) ok = false;
+    int64_t perm[NND_MAX_RANK], xst[NND_MAX_RANK], coord[NND_MAX_RANK] = {0};
+    for (int d = 0; ok && d < r; d++) {
+      perm[d] = n->attrs.n_perm == r ? n->attrs.perm[d] : r - 1 - d;
+      if (perm[d] < 0 || perm[d] >= r) ok = false;
+    }
+    if (ok) strides_of(&x->shape, xst);
+    for (int64_t i = 0; ok && i < numel; i++) {
+      int64_t src = 0;
+      for (int d = 0; d < r; d++)
+        src += coord[d] * xst[perm[d]];
+      double v = 0;
+      int64_t vi = 0;
+      ok = int_path ? nnd_value_read_i64(x, src, &vi) : nnd_value_read_f64(x, src, &v);
+      ok = ok && store(out_dt, buf, i, v, vi, int_path);
+      next_coord(&y->shape, coord);
+    }
+  } else if (unary) {
+    if (nnd_value_data_count(x) != numel) ok = false;
+    for (int64_t i = 0; ok && i < numel; i++) {
+      double v = 0;
+      int64_t vi = 0;
+      ok = int_path ? nnd_value_read_i64(x, i, &vi) : nnd_value_read_f64(x, i, &v);
+      ok = ok && store(out_dt, buf, i, apply_unary(n->op, v), vi, int_path);
+    }
+  } else {
+    const nnd_value *b = &g->values[n->inputs[1]];
+    int64_t coord[NND_MAX_RANK] = {0}, an, bn;
+    if (!static_numel(&x->shape, &an) || !static_numel(&b->shape, &bn) ||
+        x->shape.rank > y->shape.rank || b->shape.rank > y->shape.rank ||
+        nnd_value_data_count(x) != an || nnd_value_data_count(b) != bn)
+      ok = false;
+    for (int64_t i = 0; ok && i < numel; i++) {
+      double va, vb;
+      ok = nnd_value_read_f64(x, bcast_index(&x->shape, &y->shape, coord), &va) &&
+           nnd_value_read_f64(b, bcast_index(&b->shape, &y->shape, coord), &vb);
+      double r = apply_binary(n->op, va, vb);
+      if (ok && !float_math) ok = r == floor(r) && fabs(r) < 9e15; /* exact integers only */
+      ok = ok && store(out_dt, buf, i, r, (int64_t)(ok ? r : 0), !float_math);
+      next_coord(&y->shape, coord);
+    }
+  }
+  if (!ok) {
+    free(buf);
+    return false;
+  }
+  o->dtype = out_dt;
+  o->owned = buf;
+  o->data = buf;
+  o->nbytes = (size_t)numel * es;
+  return true;
+}
+
+static nnd_status run_fold(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_changes,
+                           nnd_error *err) {
+  *n_changes = 0;
+  if (g->n_nodes == 0) return NND_OK;
+  bool *remove = calloc((size_t)g->n_nodes, sizeof *remove);
+  int32_t *order = malloc((size_t)g->n_nodes * sizeof *order);
+  nnd_status st = NND_OK;
+  if (!remove || !order) {
+    st = nnd_error_set(err, NND_ERR_NOMEM, "out of memory folding constants");
+    goto done;
+  }
+  if ((st = nnd_graph_topo_order(g, order, err)) != NND_OK) goto done;
+  int64_t folded = 0;
+  for (int32_t k = 0; k < g->n_nodes; k++) {
+    int32_t id = order[k];
+    const nnd_node *n = &g->nodes[id];
+    if (n->op == NND_OP_UNSUPPORTED || n->n_outputs < 1) continue;
+    /* Shape arithmetic shape inference already computed: every output
+     * carries its value. */
+    bool all_folded = true;
+    for (int o = 0; o < n->n_outputs; o++)
+      all_folded &= g->values[n->outputs[o]].folded && g->values[n->outputs[o]].data;
+    if (all_folded) {
+      for (int o = 0; o < n->n_outputs && st == NND_OK; o++) {
+        nnd_value *v = &g->values[n->outputs[o]];
+        st = nnd_graph_set_constant(g, n->outputs[o], v->dtype, NULL, v->data, v->nbytes, false,
+                                    err);
+      }
+      if (st != NND_OK) goto done;
+      remove[id] = true;
+      folded++;
+      continue;
+    }
+    if (n->n_outputs != 1 || n->n_inputs < 1) continue;
+    bool all_const = true;
+    for (int i = 0; i < n->n_inputs && all_const; i++)
+      all_const = n->inputs[i] < 0 || has_data(&g->values[n->inputs[i]]);
+    if (!all_const) continue;
+    fold_out out;
+    if (!evaluate(g, n, ctx, &out)) continue;
+    const void *data = out.data;
+    if (out.owned) {
+      void *p = nnd_graph_alloc(g, out.nbytes ? out.nbytes : 1, 1);
+      if (!p) {
+        free(out.owned);
+        st = nnd_error_set(err, NND_ERR_NOMEM, "out of memory folding '%s'", n->name);
+        goto done;
+      }
+      memcpy(p, out.owned, out.nbytes);
+      free(out.owned);
+      data = p;
+    }
+    st = nnd_graph_set_constant(g, n->outputs[0], out.dtype, NULL, data, out.nbytes, false, err);
+    if (st != NND_OK) goto done;
+    remove[id] = true;
+    folded++;
+  }
+  if (folded) st = nnd_graph_remove_nodes(g, remove, NULL, err);
+  *n_changes = folded;
+done:
+  free(remove);
+  free(order);
+  return st;
+}
+
+const nnd_pass nnd_pass_fold_constants = {
+    "fold_constants",
+    "computes nodes whose inputs are all constants (Identity, Cast, Reshape, Transpose, "
+    "arithmetic, shape arithmetic)",
+    run_fold};
