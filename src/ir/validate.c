@@ -201,32 +201,37 @@ done:
   return st;
 }
 
-nnd_status nnd_graph_validate(const nnd_graph *g, nnd_error *err) {
-  if (!g) return nnd_error_set(err, NND_ERR_USAGE, "nnd_graph_validate: graph is NULL");
+/* Operands, producers, graph inputs/outputs, then a topological order into
+ * order (n_nodes entries): what every edit must keep true. */
+static nnd_status check_structure(const nnd_graph *g, int32_t *order, nnd_error *err) {
   nnd_status st;
   if ((st = check_nodes(g, err)) != NND_OK) return st;
   if ((st = check_values(g, err)) != NND_OK) return st;
   if ((st = check_io(g, err)) != NND_OK) return st;
-  int32_t *order = malloc((size_t)(g->n_nodes ? g->n_nodes : 1) * sizeof *order);
+  return nnd__si_topo_order(g, order, err);
+}
+
+static int32_t *alloc_order(const nnd_graph *g) {
+  return malloc((size_t)(g->n_nodes ? g->n_nodes : 1) * sizeof(int32_t));
+}
+
+nnd_status nnd_graph_validate(const nnd_graph *g, nnd_error *err) {
+  if (!g) return nnd_error_set(err, NND_ERR_USAGE, "nnd_graph_validate: graph is NULL");
+  int32_t *order = alloc_order(g);
   if (!order) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory validating the graph");
-  if ((st = nnd__si_topo_order(g, order, err)) == NND_OK) {
-    for (int32_t k = 0; k < g->n_nodes && st == NND_OK; k++)
-      st = check_dtypes(g, &g->nodes[order[k]], err);
-    if (st == NND_OK) st = check_shapes(g, order, err);
-  }
+  nnd_status st = check_structure(g, order, err);
+  for (int32_t k = 0; k < g->n_nodes && st == NND_OK; k++)
+    st = check_dtypes(g, &g->nodes[order[k]], err);
+  if (st == NND_OK) st = check_shapes(g, order, err);
   free(order);
   return st;
 }
 
 nnd_status nnd_graph_check_structure(const nnd_graph *g, nnd_error *err) {
   if (!g) return nnd_error_set(err, NND_ERR_USAGE, "nnd_graph_check_structure: graph is NULL");
-  nnd_status st;
-  if ((st = check_nodes(g, err)) != NND_OK) return st;
-  if ((st = check_values(g, err)) != NND_OK) return st;
-  if ((st = check_io(g, err)) != NND_OK) return st;
-  int32_t *order = malloc((size_t)(g->n_nodes ? g->n_nodes : 1) * sizeof *order);
+  int32_t *order = alloc_order(g);
   if (!order) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory checking the graph");
-  st = nnd_graph_topo_order(g, order, err);
+  nnd_status st = check_structure(g, order, err);
   free(order);
   return st;
 }
