@@ -12,6 +12,7 @@
 #include "engine_test_util.h"
 #include "ir_test_util.h"
 #include "nnd_test.h"
+#include "nndiff/ir_edit.h"
 #include "nndiff/align.h"
 #include "nndiff/engine.h"
 #include "nndiff/localize.h"
@@ -647,6 +648,49 @@ static int test_static_pads_and_bias(void) {
   return 0;
 }
 
+/* The findings' edits, applied to the target, leave nothing to find: the
+ * suggested fixes are exact. */
+static int edits_fix(variant v, int expect_edits) {
+  aligned x;
+  if (align_variant(v, &x)) return 1;
+  nnd_error err = {0};
+  nnd_graph *fixed = NULL;
+  ASSERT_EQ_INT(NND_OK, nnd_graph_clone(x.t, &fixed, &err));
+  /* node removals last: they renumber the nodes after them */
+  int applied = 0;
+  for (int pass = 0; pass < 2; pass++)
+    for (int32_t i = 0; i < x.f.n; i++) {
+      const nnd_finding *f = &x.f.items[i];
+      if (!f->has_edit || (f->edit.kind == NND_EDIT_REMOVE_NODE) != (pass == 1)) continue;
+      ASSERT_EQ_INT(NND_OK, nnd_edit_apply(fixed, &f->edit, &err));
+      applied++;
+    }
+  ASSERT_EQ_INT(expect_edits, applied);
+  ASSERT_EQ_INT(NND_OK, nnd_graph_infer_shapes(fixed, &err));
+  ASSERT_EQ_INT(NND_OK, nnd_graph_validate(fixed, &err));
+  aligned y = {0};
+  ASSERT_EQ_INT(NND_OK, nnd_canon_build(x.s, &y.cs, &err));
+  ASSERT_EQ_INT(NND_OK, nnd_canon_build(fixed, &y.ct, &err));
+  ASSERT_EQ_INT(NND_OK, nnd_align(y.cs, y.ct, &y.a, &err));
+  ASSERT_EQ_INT(NND_OK, nnd__static_findings(y.cs, y.ct, y.a, NND_PARAM_RTOL, &y.f, NULL, 0, &err));
+  ASSERT_EQ_INT(0, n_real(&y));
+  free(y.f.items);
+  nnd_alignment_destroy(y.a);
+  nnd_canon_destroy(y.cs);
+  nnd_canon_destroy(y.ct);
+  nnd_graph_destroy(fixed);
+  aligned_free(&x);
+  return 0;
+}
+
+static int test_finding_edits_fix_the_faults(void) {
+  /* conv2 pads [2,2,0,0]: set its pads back */
+  if (edits_fix(V_PADS_CHANGED, 1)) return 1;
+  /* a reflect Pad split out of conv1: remove it, give conv1 its pads */
+  if (edits_fix(V_REFLECT_PAD, 2)) return 1;
+  return 0;
+}
+
 /* ------------------------------------------------------------ patterns */
 
 #define O 6
@@ -782,5 +826,6 @@ NND_TEST_MAIN(NND_TEST(test_bn_fold_matches_conv_bn),
               NND_TEST(test_canon_gated_hardswish), NND_TEST(test_canon_layout_transposes),
               NND_TEST(test_align_renamed_folded_twin), NND_TEST(test_align_zero_pad_equivalent),
               NND_TEST(test_align_reflect_pad_fault), NND_TEST(test_static_pads_and_bias),
+              NND_TEST(test_finding_edits_fix_the_faults),
               NND_TEST(test_patterns_weights), NND_TEST(test_patterns_bias),
               NND_TEST(test_round_f16), NND_TEST(test_weight_cosine_ignores_channel_scale))

@@ -33,6 +33,7 @@
 #include "nndiff/align.h"
 #include "nndiff/data.h"
 #include "nndiff/ir.h"
+#include "nndiff/ir_edit.h"
 #include "nndiff/status.h"
 
 #ifdef __cplusplus
@@ -127,6 +128,8 @@ typedef struct nnd_finding {
   char target_value[96];
   char text[512];           /* what differs, one or two sentences */
   char fix[256];            /* what to do about it */
+  bool has_edit;            /* the fix as an edit of the target (exact ones only) */
+  nnd_edit edit;            /* indices into result->target; data borrowed from the result */
   int n_t_nodes, n_s_nodes; /* the original nodes concerned */
   int32_t t_nodes[NND_FINDING_MAX_NODES], s_nodes[NND_FINDING_MAX_NODES];
 } nnd_finding;

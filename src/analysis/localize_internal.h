@@ -38,6 +38,8 @@ nnd_finding *nnd__findings_add(nnd__findings *f);
  * hyperparameters of each pair, substituted ops, extra and missing nodes.
  * Fills the layers' weight/bias figures too (layers has one entry per
  * pair, layers[i].pair set). */
+/* Fills f->edit (and has_edit) with the exact edit that fixes f, if any. */
+void nnd__finding_edits(const nnd_cgraph *S, const nnd_cgraph *T, nnd_finding *f);
 nnd_status nnd__static_findings(const nnd_cgraph *S, const nnd_cgraph *T, const nnd_alignment *A,
                                 double rtol, nnd__findings *out, nnd_layer_result *layers,
                                 int32_t n_layers, nnd_error *err);

@@ -854,5 +854,7 @@ nnd_status nnd__static_findings(const nnd_cgraph *S, const nnd_cgraph *T, const 
     if (st == NND_OK) st = hyper_findings(S, T, A, pi, out, err);
     if (st != NND_OK) return st;
   }
-  return graph_findings(S, T, A, out, err);
+  nnd_status st = graph_findings(S, T, A, out, err);
+  for (int32_t i = 0; st == NND_OK && i < out->n; i++) nnd__finding_edits(S, T, &out->items[i]);
+  return st;
 }

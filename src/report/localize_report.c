@@ -169,6 +169,15 @@ nnd_status nnd_localize_write_text(FILE *out, const nnd_localize_result *r, bool
       fprintf(out, "  ");
       write_wrapped(out, fix, 2, 7, 100);
     }
+    for (int k = 0; k < s->n_findings; k++) {
+      const nnd_finding *f = &r->findings[s->findings[k]];
+      if (!f->has_edit) continue;
+      char edit[400], line[420];
+      nnd_edit_format(&f->edit, edit, sizeof edit);
+      snprintf(line, sizeof line, "Edit: %s", edit);
+      fprintf(out, "  ");
+      write_wrapped(out, line, 2, 8, 100);
+    }
   }
   if (r->n_suspects > max_text)
     fprintf(out, "\n... %d more suspect%s (scores %.2f and below) in --json.\n",
@@ -283,6 +292,18 @@ static json_object *param_json(const nnd_param_diff *d) {
   return o;
 }
 
+/* An edit record: what repair would apply (ir_edit.h). */
+static json_object *edit_json(const nnd_edit *e) {
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "kind", json_object_new_string(nnd_edit_kind_name(e->kind)));
+  json_object_object_add(o, e->node >= 0 ? "node" : "tensor",
+                         json_object_new_string(e->target_name));
+  json_object_object_add(o, "field", json_object_new_string(e->field));
+  json_object_object_add(o, "old", json_object_new_string(e->old_text));
+  json_object_object_add(o, "new", json_object_new_string(e->new_text));
+  return o;
+}
+
 static json_object *finding_json(const nnd_localize_result *r, const nnd_finding *f) {
   json_object *o = json_object_new_object();
   json_object_object_add(o, "kind", json_object_new_string(nnd_finding_kind_name(f->kind)));
@@ -293,6 +314,7 @@ static json_object *finding_json(const nnd_localize_result *r, const nnd_finding
   json_object_object_add(o, "source_nodes", node_names(r->source, f->s_nodes, f->n_s_nodes));
   json_object_object_add(o, "text", json_object_new_string(f->text));
   if (f->fix[0]) json_object_object_add(o, "fix", json_object_new_string(f->fix));
+  if (f->has_edit) json_object_object_add(o, "edit", edit_json(&f->edit));
   if (f->kind == NND_FINDING_PARAMETERS)
     json_object_object_add(o, "parameters", param_json(&f->param));
   if (f->source_value[0] || f->target_value[0]) {
