@@ -7,7 +7,8 @@ initialisers and feeds them through Identity nodes) is exported twice: with
 BatchNorm kept (TrainingMode.PRESERVE, the source) and folded (EVAL). From
 the folded export the test derives targets that spell the same constants
 differently: weights in Constant nodes, float16 weights behind Cast, weights
-in an external-data file, and ONNX Runtime's basic offline optimisation.
+in an external-data file, and ONNX Runtime's basic and extended offline
+optimisation (the latter writes com.microsoft FusedConv/FusedGemm).
 Every pair must be judged equivalent (exit 0) — ONNX Runtime confirms that
 each target computes what the source does. A fault (one Conv's weights
 scaled by 1.5 in the folded export) must be found: exit 1, and the first
@@ -90,11 +91,16 @@ def external_data(src, dst):
               location=os.path.basename(dst) + ".data", size_threshold=0)
 
 
-def ort_basic(src, dst):
+def ort_basic(src, dst, level=None):
     so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    so.graph_optimization_level = level or ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     so.optimized_model_filepath = dst
     ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+
+
+def ort_extended(src, dst):
+    """com.microsoft FusedConv / FusedGemm: Conv or Gemm with an activation."""
+    ort_basic(src, dst, ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
 
 
 def scale_conv(src, dst, k, factor):
@@ -143,7 +149,8 @@ def main(argv):
             ref = ort_out(src, x)
             targets = {"folded": folded}
             for label, fn in [("constants", weights_as_constants), ("f16_cast", weights_f16_cast),
-                              ("external_data", external_data), ("ort_basic", ort_basic)]:
+                              ("external_data", external_data), ("ort_basic", ort_basic),
+                              ("ort_extended", ort_extended)]:
                 path = os.path.join(tmp, "%s_%s.onnx" % (name, label))
                 fn(folded, path)
                 targets[label] = path

@@ -310,7 +310,9 @@ static nnd_status add_node(import_ctx *c, int index, int32_t *in_buf, int32_t *o
   }
 
   const nnd__onnx_op_entry *entry =
-      std_domain && !has_subgraph(n) ? nnd__onnx_find_op(n->op_type) : NULL;
+      has_subgraph(n)  ? NULL
+      : std_domain     ? nnd__onnx_find_op(n->op_type)
+                       : nnd__onnx_find_domain_op(n->domain, n->op_type);
   int32_t id;
   st = nnd_graph_add_node(c->g, entry ? entry->op : NND_OP_UNSUPPORTED, n->name, in_buf, n_in,
                           out_buf, n_out, &id, err);

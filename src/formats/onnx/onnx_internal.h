@@ -225,6 +225,10 @@ typedef struct nnd__onnx_op_entry {
 
 /* The entry for a default-domain op type, or NULL when unmapped. */
 const nnd__onnx_op_entry *nnd__onnx_find_op(const char *op_type);
+/* The entry for an op of another domain nndiff maps (com.microsoft's
+ * FusedConv and FusedGemm, as ONNX Runtime's offline optimisation writes
+ * them), or NULL. */
+const nnd__onnx_op_entry *nnd__onnx_find_domain_op(const char *domain, const char *op_type);
 /* The whole table (for tests and `inspect --ops`). */
 const nnd__onnx_op_entry *nnd__onnx_op_table(size_t *count_out);
 

@@ -823,3 +823,67 @@ const nnd__onnx_op_entry *nnd__onnx_op_table(size_t *count_out) {
   *count_out = sizeof op_table / sizeof op_table[0];
   return op_table;
 }
+
+/* ------------------------------------------- com.microsoft (ORT) ops */
+
+/* ONNX Runtime's extended optimisation level saves Conv + activation as
+ * com.microsoft FusedConv and Gemm + activation as FusedGemm: the same op
+ * with a fused activation ("activation" names it, its parameters in
+ * "activation_params" or activation_alpha/beta). */
+static nnd_status fused_activation(nnd__onnx_op_ctx *c, nnd_node *node, nnd_error *err) {
+  const char *name;
+  nnd_status st = get_string(c, "activation", "", &name, err);
+  if (st != NND_OK) return st;
+  const nnd__onnx_attr *params = find_attr(c, "activation_params");
+  float p[2] = {0.f, 0.f};
+  int n_params = 0;
+  if (params && params->type == NND__ONNX_ATTR_FLOATS)
+    for (int64_t i = 0; i < params->n_floats && i < 2; i++) p[n_params++] = params->floats[i];
+  float alpha, beta;
+  if ((st = get_float(c, "activation_alpha", n_params > 0 ? p[0] : 0.01f, &alpha, err)) != NND_OK ||
+      (st = get_float(c, "activation_beta", n_params > 1 ? p[1] : 0.5f, &beta, err)) != NND_OK)
+    return st;
+  nnd_activation a = {NND_ACT_NONE, 0.f, 0.f};
+  if (!name[0]) return NND_OK;
+  if (strcmp(name, "Relu") == 0) a.kind = NND_ACT_RELU;
+  else if (strcmp(name, "Sigmoid") == 0) a.kind = NND_ACT_SIGMOID;
+  else if (strcmp(name, "Tanh") == 0) a.kind = NND_ACT_TANH;
+  else if (strcmp(name, "LeakyRelu") == 0) a = (nnd_activation){NND_ACT_LEAKY_RELU, alpha, 0.f};
+  else if (strcmp(name, "HardSigmoid") == 0)
+    a = (nnd_activation){NND_ACT_HARD_SIGMOID, n_params > 0 ? p[0] : 0.2f, beta};
+  else if (strcmp(name, "Clip") == 0 && n_params == 2)
+    a = (nnd_activation){NND_ACT_CLIP, p[0], p[1]};
+  else {
+    node->op = NND_OP_UNSUPPORTED; /* reported by name, never guessed */
+    return NND_OK;
+  }
+  node->act = a;
+  return NND_OK;
+}
+
+static nnd_status fill_fused_conv(nnd__onnx_op_ctx *c, nnd_node *node, nnd_error *err) {
+  /* input 3 (Z) is added before the activation: not a plain Conv */
+  if (node->n_inputs > 3) {
+    node->op = NND_OP_UNSUPPORTED;
+    return NND_OK;
+  }
+  nnd_status st = fill_conv(c, node, err);
+  return st != NND_OK ? st : fused_activation(c, node, err);
+}
+
+static nnd_status fill_fused_gemm(nnd__onnx_op_ctx *c, nnd_node *node, nnd_error *err) {
+  nnd_status st = fill_gemm(c, node, err);
+  return st != NND_OK ? st : fused_activation(c, node, err);
+}
+
+static const nnd__onnx_op_entry ms_op_table[] = {
+    {"FusedConv", NND_OP_CONV, fill_fused_conv},
+    {"FusedGemm", NND_OP_GEMM, fill_fused_gemm},
+};
+
+const nnd__onnx_op_entry *nnd__onnx_find_domain_op(const char *domain, const char *op_type) {
+  if (strcmp(domain, "com.microsoft") != 0) return NULL;
+  for (size_t i = 0; i < sizeof ms_op_table / sizeof ms_op_table[0]; i++)
+    if (strcmp(ms_op_table[i].op_type, op_type) == 0) return &ms_op_table[i];
+  return NULL;
+}
