@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "nndiff/onnx.h"
+#include "util/input_file.h"
 
 static bool has_ext(const char *path, const char *ext) {
   size_t n = strlen(path), e = strlen(ext);
@@ -67,8 +68,9 @@ static nnd_status detect_format(const char *path, nnd_format *out, nnd_error *er
   }
   unsigned char head[16];
   size_t n = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return nnd_error_set(err, NND_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  FILE *f;
+  nnd_status status = nnd_input_fopen(path, &f, NULL, err); /* a FIFO or device is refused here */
+  if (status != NND_OK) return status;
   n = fread(head, 1, sizeof head, f);
   bool failed = ferror(f);
   fclose(f);
