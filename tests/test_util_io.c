@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "nnd_test.h"
+#include "util/atomic_file.h"
 #include "util/input_file.h"
 #include "util/mapped_file.h"
 
@@ -92,6 +94,114 @@ static int test_input_refuses_special(void) {
   return 0;
 }
 
+/* /dev/null is written into, not replaced (as root a rename would turn the
+ * device node into a regular file); nothing is left beside it. */
+static int test_output_device(void) {
+  nnd_error err = {0};
+  struct stat before, after;
+  ASSERT_EQ_INT(0, stat("/dev/null", &before));
+  ASSERT_EQ_INT(NND_OK, nnd_atomic_write("/dev/null", "{}\n", 3, &err));
+  ASSERT_EQ_INT(0, stat("/dev/null", &after));
+  ASSERT_TRUE(S_ISCHR(after.st_mode));
+  ASSERT_EQ_INT(before.st_rdev, after.st_rdev);
+  ASSERT_EQ_INT(before.st_ino, after.st_ino);
+  /* a full device fails at commit, naming it */
+  if (access("/dev/full", W_OK) == 0) {
+    ASSERT_EQ_INT(NND_ERR_IO, nnd_atomic_write("/dev/full", "x", 1, &err));
+    ASSERT_STR_EQ("/dev/full: write failed: No space left on device", err.message);
+  }
+  return 0;
+}
+
+/* A FIFO without a reader fails at open, at once; with one, the reader gets
+ * every byte and the FIFO stays a FIFO. */
+static int test_output_fifo(void) {
+  nnd_error err = {0};
+  const char *fifo = tmp_path("out.json");
+  ASSERT_EQ_INT(0, mkfifo(fifo, 0600));
+  nnd_atomic_file *af = NULL;
+  ASSERT_EQ_INT(NND_ERR_IO, nnd_atomic_file_open(fifo, &af, &err));
+  ASSERT_TRUE(af == NULL);
+  ASSERT_CONTAINS(err.message, "out.json: cannot write: a FIFO with no reader");
+  nnd_error_clear(&err);
+  /* 1 MB: more than a pipe holds, so the writer must wait for the reader */
+  enum { N = 1 << 20 };
+  char *data = malloc(N);
+  ASSERT_TRUE(data);
+  for (int i = 0; i < N; i++)
+    data[i] = (char)('a' + i % 26);
+  /* A reader that reads nothing keeps the FIFO open for the open check; the
+   * child opens its own read end (blocking until the writer appears). */
+  int rd = open(fifo, O_RDONLY | O_NONBLOCK);
+  ASSERT_TRUE(rd >= 0);
+  pid_t child = fork();
+  ASSERT_TRUE(child >= 0);
+  if (child == 0) {
+    close(rd);
+    int fd = open(fifo, O_RDONLY);
+    size_t got = 0;
+    int bad = fd < 0;
+    char buf[4096];
+    ssize_t n;
+    while (fd >= 0 && (n = read(fd, buf, sizeof buf)) > 0) {
+      for (ssize_t i = 0; i < n; i++)
+        bad |= buf[i] != (char)('a' + (got + (size_t)i) % 26);
+      got += (size_t)n;
+    }
+    _exit(got == N && !bad ? 0 : 1);
+  }
+  ASSERT_EQ_INT(NND_OK, nnd_atomic_file_open(fifo, &af, &err));
+  ASSERT_EQ_INT(N, fwrite(data, 1, N, nnd_atomic_file_stream(af)));
+  ASSERT_TRUE(nnd_atomic_file_is_direct(af));
+  ASSERT_EQ_INT(NND_OK, nnd_atomic_file_commit(af, &err));
+  close(rd);
+  int status = 0;
+  ASSERT_EQ_INT(child, waitpid(child, &status, 0));
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  struct stat st;
+  ASSERT_EQ_INT(0, lstat(fifo, &st));
+  ASSERT_TRUE(S_ISFIFO(st.st_mode));
+  free(data);
+  unlink(fifo);
+  ASSERT_EQ_INT(0, count_entries());
+  return 0;
+}
+
+/* The reader going away is an error we report (EPIPE), not a SIGPIPE death. */
+static int test_output_fifo_reader_gone(void) {
+  nnd_error err = {0};
+  const char *fifo = tmp_path("gone.npy");
+  ASSERT_EQ_INT(0, mkfifo(fifo, 0600));
+  int rd = open(fifo, O_RDONLY | O_NONBLOCK);
+  ASSERT_TRUE(rd >= 0);
+  nnd_atomic_file *af;
+  ASSERT_EQ_INT(NND_OK, nnd_atomic_file_open(fifo, &af, &err));
+  close(rd);
+  fputs("data", nnd_atomic_file_stream(af));
+  ASSERT_EQ_INT(NND_ERR_IO, nnd_atomic_file_commit(af, &err));
+  ASSERT_CONTAINS(err.message, "gone.npy: write failed: Broken pipe");
+  unlink(fifo);
+  return 0;
+}
+
+/* Through a symlink the file it points to is replaced; the link stays. */
+static int test_output_symlink(void) {
+  nnd_error err = {0};
+  const char *real = tmp_path("real.json"), *link = tmp_path("link.json");
+  ASSERT_EQ_INT(0, write_file(real, "old"));
+  ASSERT_EQ_INT(0, symlink("real.json", link));
+  ASSERT_EQ_INT(NND_OK, nnd_atomic_write(link, "new!", 4, &err));
+  struct stat st;
+  ASSERT_EQ_INT(0, lstat(link, &st));
+  ASSERT_TRUE(S_ISLNK(st.st_mode));
+  ASSERT_EQ_INT(0, stat(real, &st));
+  ASSERT_EQ_INT(4, st.st_size);
+  unlink(link);
+  unlink(real);
+  ASSERT_EQ_INT(0, count_entries());
+  return 0;
+}
+
 static int setup(void) {
   snprintf(tmp_dir, sizeof tmp_dir, "/tmp/nnd_test_util_io.XXXXXX");
   return mkdtemp(tmp_dir) ? 0 : -1;
@@ -103,8 +213,9 @@ int main(int argc, char **argv) {
     return 1;
   }
   static const nnd_test_case cases[] = {
-      NND_TEST(test_input_regular),
-      NND_TEST(test_input_refuses_special),
+      NND_TEST(test_input_regular),           NND_TEST(test_input_refuses_special),
+      NND_TEST(test_output_device),           NND_TEST(test_output_fifo),
+      NND_TEST(test_output_fifo_reader_gone), NND_TEST(test_output_symlink),
   };
   int rc = nnd_test_run(cases, sizeof cases / sizeof cases[0], argc, argv);
   rmdir(tmp_dir);
