@@ -15,6 +15,7 @@
 #include "util/atomic_file.h"
 #include "util/input_file.h"
 #include "util/mapped_file.h"
+#include "util/output_set.h"
 
 static char tmp_dir[64];
 
@@ -202,6 +203,68 @@ static int test_output_symlink(void) {
   return 0;
 }
 
+/* Results that belong together: a missing directory fails when the output
+ * is added, before any work; a commit publishes all; an abort leaves none. */
+static int test_output_set(void) {
+  nnd_error err = {0};
+  nnd_output_set *set;
+  FILE *a, *b;
+  ASSERT_EQ_INT(NND_OK, nnd_output_set_create(&set, &err));
+  ASSERT_EQ_INT(NND_OK, nnd_output_set_add(set, tmp_path("a.npy"), &a, &err));
+  ASSERT_EQ_INT(NND_ERR_IO, nnd_output_set_add(set, tmp_path("missing/r.json"), &b, &err));
+  ASSERT_CONTAINS(err.message, "missing/r.json: cannot write: No such file or directory");
+  nnd_error_clear(&err);
+  ASSERT_EQ_INT(NND_ERR_USAGE, nnd_output_set_add(set, tmp_path("a.npy"), &b, &err));
+  ASSERT_CONTAINS(err.message, "a.npy: named for two results");
+  nnd_error_clear(&err);
+  fputs("rows", a);
+  ASSERT_EQ_INT(1, count_entries()); /* a.npy's temporary */
+  nnd_output_set_abort(set);
+  ASSERT_EQ_INT(0, count_entries());
+
+  ASSERT_EQ_INT(NND_OK, nnd_output_set_create(&set, &err));
+  ASSERT_EQ_INT(NND_OK, nnd_output_set_add(set, tmp_path("a.npy"), &a, &err));
+  ASSERT_EQ_INT(NND_OK, nnd_output_set_add(set, tmp_path("r.json"), &b, &err));
+  ASSERT_EQ_INT(NND_OK, nnd_output_set_add(set, "/dev/null", &b, &err));
+  fputs("rows", a);
+  fputs("{}", b);
+  ASSERT_EQ_INT(NND_OK, nnd_output_set_commit(set, &err));
+  struct stat st;
+  ASSERT_EQ_INT(0, stat(tmp_path("a.npy"), &st));
+  ASSERT_EQ_INT(4, st.st_size);
+  ASSERT_EQ_INT(0, stat(tmp_path("r.json"), &st));
+  ASSERT_EQ_INT(0, st.st_size);
+  ASSERT_EQ_INT(2, count_entries());
+  unlink(tmp_path("a.npy"));
+  unlink(tmp_path("r.json"));
+  return 0;
+}
+
+/* A FIFO whose reader went away fails the commit before any file is
+ * renamed: the file result does not appear, no temporary is left. */
+static int test_output_set_fails_whole(void) {
+  nnd_error err = {0};
+  const char *fifo = tmp_path("pipe");
+  ASSERT_EQ_INT(0, mkfifo(fifo, 0600));
+  int rd = open(fifo, O_RDONLY | O_NONBLOCK);
+  ASSERT_TRUE(rd >= 0);
+  nnd_output_set *set;
+  FILE *a, *b;
+  ASSERT_EQ_INT(NND_OK, nnd_output_set_create(&set, &err));
+  ASSERT_EQ_INT(NND_OK, nnd_output_set_add(set, tmp_path("a.npy"), &a, &err));
+  ASSERT_EQ_INT(NND_OK, nnd_output_set_add(set, fifo, &b, &err));
+  close(rd);
+  fputs("rows", a);
+  fputs("{}", b);
+  ASSERT_EQ_INT(NND_ERR_IO, nnd_output_set_commit(set, &err));
+  ASSERT_CONTAINS(err.message, "pipe: write failed: Broken pipe");
+  struct stat st;
+  ASSERT_TRUE(stat(tmp_path("a.npy"), &st) != 0);
+  ASSERT_EQ_INT(1, count_entries()); /* the FIFO itself */
+  unlink(fifo);
+  return 0;
+}
+
 static int setup(void) {
   snprintf(tmp_dir, sizeof tmp_dir, "/tmp/nnd_test_util_io.XXXXXX");
   return mkdtemp(tmp_dir) ? 0 : -1;
@@ -213,9 +276,14 @@ int main(int argc, char **argv) {
     return 1;
   }
   static const nnd_test_case cases[] = {
-      NND_TEST(test_input_regular),           NND_TEST(test_input_refuses_special),
-      NND_TEST(test_output_device),           NND_TEST(test_output_fifo),
-      NND_TEST(test_output_fifo_reader_gone), NND_TEST(test_output_symlink),
+      NND_TEST(test_input_regular),
+      NND_TEST(test_input_refuses_special),
+      NND_TEST(test_output_device),
+      NND_TEST(test_output_fifo),
+      NND_TEST(test_output_fifo_reader_gone),
+      NND_TEST(test_output_symlink),
+      NND_TEST(test_output_set),
+      NND_TEST(test_output_set_fails_whole),
   };
   int rc = nnd_test_run(cases, sizeof cases / sizeof cases[0], argc, argv);
   rmdir(tmp_dir);
