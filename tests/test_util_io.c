@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -95,17 +96,31 @@ static int test_input_refuses_special(void) {
   return 0;
 }
 
+/* True when the device node at path is still the one stat'ed in before. */
+static int same_device(const char *path, const struct stat *before) {
+  struct stat after;
+  return stat(path, &after) == 0 && S_ISCHR(after.st_mode) && after.st_rdev == before->st_rdev &&
+         after.st_ino == before->st_ino;
+}
+
 /* /dev/null is written into, not replaced (as root a rename would turn the
- * device node into a regular file); nothing is left beside it. */
+ * device node into a regular file). A private node of the same device is
+ * tried first where mknod is allowed, so that a regression replaces that
+ * one, never the machine's /dev/null. */
 static int test_output_device(void) {
   nnd_error err = {0};
-  struct stat before, after;
+  const char *private = tmp_path("null");
+  struct stat before;
+  if (mknod(private, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+    ASSERT_EQ_INT(0, stat(private, &before));
+    ASSERT_EQ_INT(NND_OK, nnd_atomic_write(private, "{}\n", 3, &err));
+    ASSERT_TRUE(same_device(private, &before));
+    ASSERT_EQ_INT(1, count_entries()); /* no temporary beside it */
+    unlink(private);
+  }
   ASSERT_EQ_INT(0, stat("/dev/null", &before));
   ASSERT_EQ_INT(NND_OK, nnd_atomic_write("/dev/null", "{}\n", 3, &err));
-  ASSERT_EQ_INT(0, stat("/dev/null", &after));
-  ASSERT_TRUE(S_ISCHR(after.st_mode));
-  ASSERT_EQ_INT(before.st_rdev, after.st_rdev);
-  ASSERT_EQ_INT(before.st_ino, after.st_ino);
+  ASSERT_TRUE(same_device("/dev/null", &before));
   /* a full device fails at commit, naming it */
   if (access("/dev/full", W_OK) == 0) {
     ASSERT_EQ_INT(NND_ERR_IO, nnd_atomic_write("/dev/full", "x", 1, &err));
