@@ -20,8 +20,12 @@ struct nnd_atomic_file {
   /* a file: the temporary and what it is renamed onto (symlinks resolved) */
   char *tmp_path; /* NULL once renamed */
   char *target;
-  /* a FIFO, a device or stdout: the descriptor the held bytes go to */
+  /* a FIFO, a device or stdout: the descriptor the held bytes go to, and
+   * where they are held: an unnamed temporary file, or memory when no
+   * temporary file can be made (no writable /tmp) */
   int fd;
+  char *mem;
+  size_t mem_len;
   bool direct, is_stdout, finished;
 };
 
@@ -111,10 +115,9 @@ nnd_status nnd_atomic_file_open(const char *path, nnd_atomic_file **out, nnd_err
   }
   if (st == NND_OK && !af->direct) {
     st = open_temporary(af, path, err);
-  } else if (st == NND_OK && !(af->stream = tmpfile())) {
-    char why[160];
-    snprintf(why, sizeof why, "cannot hold its bytes in a temporary file: %s", strerror(errno));
-    st = cannot_write(path, why, err);
+  } else if (st == NND_OK && !(af->stream = tmpfile()) &&
+             !(af->stream = open_memstream(&af->mem, &af->mem_len))) {
+    st = nnd_error_set(err, NND_ERR_NOMEM, "%s: out of memory", path);
   }
   if (st != NND_OK) {
     nnd_atomic_file_abort(af);
@@ -144,7 +147,7 @@ nnd_status nnd_atomic_file_finish(nnd_atomic_file *af, nnd_error *err) {
       e = errno;
     }
     af->stream = NULL;
-  } else if (!failed && fseek(af->stream, 0, SEEK_SET) != 0) {
+  } else if (!failed && !af->mem && fseek(af->stream, 0, SEEK_SET) != 0) {
     failed = 1;
     e = errno;
   }
@@ -197,7 +200,9 @@ static nnd_status publish_direct(nnd_atomic_file *af, nnd_error *err) {
   unsigned char buf[1 << 16];
   size_t n;
   int e = 0;
-  while (!e && (n = fread(buf, 1, sizeof buf, af->stream)) > 0)
+  if (af->mem) /* flushed by finish: mem holds mem_len bytes */
+    e = write_all(af->fd, (const unsigned char *)af->mem, af->mem_len);
+  while (!af->mem && !e && (n = fread(buf, 1, sizeof buf, af->stream)) > 0)
     e = write_all(af->fd, buf, n);
   if (!e && ferror(af->stream)) e = EIO;
   if (e == EINTR)
@@ -239,6 +244,7 @@ void nnd_atomic_file_abort(nnd_atomic_file *af) {
   if (af->stream) fclose(af->stream);
   if (af->tmp_path) unlink(af->tmp_path);
   if (af->fd >= 0 && !af->is_stdout) close(af->fd);
+  free(af->mem); /* after fclose, which last updates it */
   free(af->tmp_path);
   free(af->target);
   free(af->path);
