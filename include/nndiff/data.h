@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "nndiff/status.h"
 
@@ -273,6 +274,12 @@ nnd_status nnd_npy_write_f32(const char *path, const int64_t *shape, size_t rank
 typedef struct nnd_npy_writer nnd_npy_writer;
 nnd_status nnd_npy_writer_open(const char *path, nnd_npy_dtype dtype, const int64_t *shape,
                                size_t rank, nnd_npy_writer **out, nnd_error *err);
+/* The same onto a stream the caller owns and commits (several result files
+ * that appear together): commit only checks the element count and frees the
+ * writer, abort only frees it. name is the stream's name in messages. */
+nnd_status nnd_npy_writer_open_stream(FILE *stream, const char *name, nnd_npy_dtype dtype,
+                                      const int64_t *shape, size_t rank, nnd_npy_writer **out,
+                                      nnd_error *err);
 nnd_status nnd_npy_writer_append(nnd_npy_writer *w, const void *data, size_t count, nnd_error *err);
 nnd_status nnd_npy_writer_commit(nnd_npy_writer *w, nnd_error *err);
 void nnd_npy_writer_abort(nnd_npy_writer *w);

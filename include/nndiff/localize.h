@@ -26,6 +26,7 @@
 #ifndef NNDIFF_LOCALIZE_H
 #define NNDIFF_LOCALIZE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -204,6 +205,9 @@ typedef struct nnd_localize_options {
   double param_rtol;   /* 0: NND_PARAM_RTOL */
   FILE *progress;      /* progress lines, or NULL */
   FILE *trace;         /* one line per graph pass (--verbose), or NULL */
+  /* Polled between phases, inputs and engine runs (a signal handler's flag);
+   * non-zero stops the analysis: see nnd_localize_run. May be NULL. */
+  const volatile sig_atomic_t *stop_flag;
 } nnd_localize_options;
 
 void nnd_localize_options_init(nnd_localize_options *o);
@@ -228,6 +232,7 @@ typedef struct nnd_localize_result {
   nnd_alignment *align;             /* owned */
   bool equivalent;
   bool dynamic; /* data was given and the models ran */
+  bool stopped; /* the stop flag ended the analysis early: incomplete, not a verdict */
   /* findings (static) */
   int32_t n_findings;
   nnd_finding *findings;
@@ -255,7 +260,10 @@ typedef struct nnd_localize_result {
 
 /* Runs the whole analysis. data may be NULL: then only the static analysis
  * runs (no activations, no floor). The graphs must have gone through shape
- * inference (nnd_onnx_load does that) and outlive the result. Fails with
+ * inference (nnd_onnx_load does that) and outlive the result. When the
+ * options' stop flag is raised it returns NND_OK soon after (at the next
+ * phase, input or engine run) with result->stopped set and the figures
+ * incomplete: report nothing from it. Fails with
  * NND_ERR_USAGE when the models' inputs cannot take the same data,
  * NND_ERR_UNSUPPORTED when the engine cannot run a model, NND_ERR_NOMEM. */
 nnd_status nnd_localize_run(const nnd_graph *source, const nnd_graph *target, nnd_dataset *data,

@@ -123,8 +123,14 @@ nnd_status nnd_compare_build_json(const nnd_compare_data *d, struct json_object 
 
 /* Writes obj pretty-printed (two-space indent, '/' unescaped, trailing
  * newline) to path, atomically: the file appears complete or not at all.
- * path "-" writes to stdout. Fails with NND_ERR_IO naming the path. */
+ * path "-" writes to stdout; an existing FIFO or device is written into,
+ * never replaced. Fails with NND_ERR_IO naming the path. */
 nnd_status nnd_report_write_json(const char *path, struct json_object *obj, nnd_error *err);
+/* Writes obj as nnd_report_write_json formats it onto out, as it is (no
+ * flush); name is out's name in the message of a write error. For callers
+ * that commit several result files together. */
+nnd_status nnd_report_print_json(FILE *out, const char *name, struct json_object *obj,
+                                 nnd_error *err);
 
 #ifdef __cplusplus
 }

@@ -341,6 +341,13 @@ static void on_tap(void *user, const nnd_graph *g, int32_t node, int32_t vid,
 
 /* ------------------------------------------------------------ driver */
 
+/* A stop request (SIGINT, SIGTERM in the CLI), polled before each engine
+ * run and each input: the passes below run for minutes on a dataset. */
+static bool stop_now(nnd__act_io *io) {
+  if (nnd__localize_stop(io->opt)) io->res->stopped = true;
+  return io->res->stopped;
+}
+
 typedef struct img_stat {
   int64_t index;
   int64_t ls, lt;
@@ -395,7 +402,7 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
   tapctx tc;
   memset(&tc, 0, sizeof tc);
   int32_t *obs_s = NULL, *obs_t = NULL;
-  nnd_status st;
+  nnd_status st = NND_OK; /* a stop leaves it NND_OK */
   double t0 = nnd__now();
 
   if ((st = setup_io(&ms, io->source, "source", err)) != NND_OK) goto done;
@@ -425,6 +432,7 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
   bool same_item = ms.item_numel == mt.item_numel && ms.item.layout == mt.item.layout;
   progress(opt, "localize: running both models on %lld inputs\n", (long long)count);
   for (int64_t i = 0; i < count; i++) {
+    if (stop_now(io)) goto done;
     if ((st = read_item(io->data, (size_t)i, &ms, NULL, err)) != NND_OK) goto done;
     if (same_item)
       memcpy(mt.in, ms.in, (size_t)ms.item_numel * sizeof(float));
@@ -541,7 +549,7 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
     tc.next_t[l] = tc.t_first[L->t_value];
     tc.t_first[L->t_value] = l;
   }
-  if (k > 0 && nl > 0) {
+  if (k > 0 && nl > 0 && !stop_now(io)) {
     if ((st = make_engine(io->source, opt, NND_PRECISION_FAST, obs_s, n_os, on_tap, &tc, &es,
                           err)) != NND_OK)
       goto done;
@@ -551,6 +559,7 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
     progress(opt, "localize: comparing %d layers on %lld inputs\n", nl, (long long)k);
     double tf = 0;
     for (int64_t i = 0; i < k; i++) {
+      if (stop_now(io)) goto done;
       int64_t idx = res->used[i].index;
       if ((st = read_item(io->data, (size_t)idx, &ms, NULL, err)) != NND_OK) goto done;
       if (same_item)
@@ -564,7 +573,7 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
       if ((st = nnd_engine_run(es, &ms.in_t, 1, ms.out_t, ms.n_out, err)) != NND_OK) goto done;
       tc.mode = TAP_COMPARE_TARGET;
       if ((st = nnd_engine_run(et, &mt.in_t, 1, mt.out_t, mt.n_out, err)) != NND_OK) goto done;
-      if (i < n_floor) {
+      if (i < n_floor && !stop_now(io)) {
         double tr = nnd__now();
         if (!er && (st = make_engine(io->source, opt, NND_PRECISION_REFERENCE, obs_s, n_os, on_tap,
                                      &tc, &er, err)) != NND_OK)
@@ -584,6 +593,7 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
     res->seconds_floor = tf;
   }
   res->seconds_layers = nnd__now() - t1 - res->seconds_floor;
+  if (stop_now(io)) goto done;
 
   /* per-layer summaries */
   double *tmp = malloc((size_t)(k ? k : 1) * sizeof *tmp);

@@ -404,6 +404,15 @@ static nnd_status rank_suspects(nnd_localize_result *r, nnd_error *err) {
 
 /* ------------------------------------------------------------ driver */
 
+/* False once the analysis must end: after a failure, or at a stop request
+ * (honoured between phases, and inside the dynamic one between inputs and
+ * engine runs), which marks the result stopped. */
+static bool go_on(nnd_localize_result *r, const nnd_localize_options *o, nnd_status st) {
+  if (st != NND_OK) return false;
+  if (!r->stopped && nnd__localize_stop(o)) r->stopped = true;
+  return !r->stopped;
+}
+
 nnd_status nnd_localize_run(const nnd_graph *source, const nnd_graph *target, nnd_dataset *data,
                             const nnd_localize_options *opt_in, nnd_localize_result **out,
                             nnd_error *err) {
@@ -430,20 +439,20 @@ nnd_status nnd_localize_run(const nnd_graph *source, const nnd_graph *target, nn
    * Cast) become the same constants. The engine still runs the files. */
   nnd_status st = nnd_graph_clone(source, &r->source_form, err);
   if (st == NND_OK) st = nnd_graph_clone(target, &r->target_form, err);
-  if (st == NND_OK) st = nnd_passes_analysis_form(r->source_form, opt.trace, "source", err);
-  if (st == NND_OK) st = nnd_passes_analysis_form(r->target_form, opt.trace, "target", err);
+  if (go_on(r, &opt, st)) st = nnd_passes_analysis_form(r->source_form, opt.trace, "source", err);
+  if (go_on(r, &opt, st)) st = nnd_passes_analysis_form(r->target_form, opt.trace, "target", err);
   r->source = r->source_form ? r->source_form : source;
   r->target = r->target_form ? r->target_form : target;
-  if (st == NND_OK) st = nnd_canon_build(r->source, &r->cs, err);
-  if (st == NND_OK) st = nnd_canon_build(r->target, &r->ct, err);
-  if (st == NND_OK) st = nnd_align(r->cs, r->ct, &r->align, err);
-  if (st == NND_OK) st = make_layers(r, &s_layout, &t_layout, err);
-  if (st == NND_OK)
+  if (go_on(r, &opt, st)) st = nnd_canon_build(r->source, &r->cs, err);
+  if (go_on(r, &opt, st)) st = nnd_canon_build(r->target, &r->ct, err);
+  if (go_on(r, &opt, st)) st = nnd_align(r->cs, r->ct, &r->align, err);
+  if (go_on(r, &opt, st)) st = make_layers(r, &s_layout, &t_layout, err);
+  if (go_on(r, &opt, st))
     st = nnd__static_findings(r->cs, r->ct, r->align, opt.param_rtol, &fl, r->layers, r->n_layers,
                               err);
   r->findings = fl.items;
   r->n_findings = fl.n;
-  if (st == NND_OK && data) {
+  if (go_on(r, &opt, st) && data) {
     nnd__act_io io = {.source = source,
                       .target = target,
                       .data = data,
@@ -454,17 +463,21 @@ nnd_status nnd_localize_run(const nnd_graph *source, const nnd_graph *target, nn
                       .t_layout = t_layout,
                       .res = r};
     st = nnd__run_outputs_and_layers(&io, err);
-    if (st == NND_OK) {
+    if (go_on(r, &opt, st)) {
       r->dynamic = true;
       summarise_layers(r, opt.floor_factor);
     }
   }
-  if (st == NND_OK) st = rank_suspects(r, err);
+  if (go_on(r, &opt, st)) st = rank_suspects(r, err);
   free(s_layout);
   free(t_layout);
   if (st != NND_OK) {
     nnd_localize_result_destroy(r);
     return st;
+  }
+  if (r->stopped) {
+    *out = r; /* incomplete: no verdict */
+    return NND_OK;
   }
   bool any = false;
   for (int32_t i = 0; i < r->n_findings; i++)

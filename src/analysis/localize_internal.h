@@ -62,7 +62,14 @@ typedef struct nnd__act_io {
   nnd_localize_result *res;
 } nnd__act_io;
 
+/* Fills io->layers and io->res's output figures; when the stop flag is
+ * raised, returns NND_OK at once with io->res->stopped set. */
 nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err);
+
+/* The options' stop flag is raised (see nnd_localize_options). */
+static inline bool nnd__localize_stop(const nnd_localize_options *o) {
+  return o->stop_flag && *o->stop_flag;
+}
 
 /* Time in seconds (monotonic). */
 double nnd__now(void);

@@ -120,6 +120,12 @@ int nnd_cli_stopped(void) {
   return 128 + sig;
 }
 
+int nnd_cli_exit_code(nnd_status st, const nnd_error *err, bool committed, int ok_code) {
+  if (nnd_cli_stop_signal && !committed) return nnd_cli_stopped();
+  if (st != NND_OK) return nnd_cli_fail(err);
+  return ok_code;
+}
+
 /* ----------------------------------------------------------- progress */
 
 static double now_seconds(void) {

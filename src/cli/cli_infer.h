@@ -1,4 +1,4 @@
-/* What the commands that run models (run, compare) share: the options for
+/* What the commands that run models (run, compare, localize) share: the options for
  * data, preprocessing and the engine; the stop-on-signal handling that keeps
  * result files whole; the progress bar on stderr. */
 #ifndef NND_CLI_CLI_INFER_H
@@ -79,6 +79,12 @@ void nnd_cli_stop_handlers_install(void);
 /* Prints "nndiff: interrupted by SIGTERM: no result file written" and
  * returns the conventional exit code (128 + the signal: 130, 143). */
 int nnd_cli_stopped(void);
+
+/* The exit code a model-running command ends with: 128 + the signal (after
+ * nnd_cli_stopped's line) when a stop signal came before its results were
+ * committed, whatever st says (a write the signal cut short fails too);
+ * else nnd_cli_fail's code when st failed; else ok_code. */
+int nnd_cli_exit_code(nnd_status st, const nnd_error *err, bool committed, int ok_code);
 
 /* ---- progress bar ---- */
 

@@ -12,6 +12,7 @@
 #include "nndiff/infer.h"
 #include "nndiff/outputs.h"
 #include "nndiff/report.h"
+#include "util/output_set.h"
 
 static const char usage[] =
     "usage: nndiff compare A B [C ...] --data D [--chain] [--json F] [--preset P] [--pre SPEC]\n"
@@ -204,6 +205,9 @@ int nnd_cmd_compare(int argc, char **argv) {
   compare_ctx ctx = {0};
   nnd_chain_result chain_result = {0};
   bool have_chain = false;
+  nnd_output_set *results = NULL;
+  FILE *json_stream = NULL;
+  bool committed = false;
   int exit_code = NND_EXIT_OK;
   if (!graphs || !pps || !ims || !infos || !acc) {
     st = nnd_error_set(&err, NND_ERR_NOMEM, "out of memory");
@@ -220,6 +224,10 @@ int nnd_cmd_compare(int argc, char **argv) {
   }
   if (st) goto done;
   nnd_cli_stop_handlers_install();
+  /* The result path is checked before any work (see cmd_run.c). */
+  st = nnd_output_set_create(&results, &err);
+  if (!st && o.json) st = nnd_output_set_add(results, o.json, &json_stream, &err);
+  if (st) goto done;
   for (int i = 0; i < n_models && !st; i++) {
     st = nnd_cli_load_model(paths[i], &graphs[i], &err);
     ims[i] = (nnd_infer_model){.graph = graphs[i], .preprocess = &pps[i], .name = paths[i]};
@@ -307,27 +315,32 @@ int nnd_cmd_compare(int argc, char **argv) {
       .accuracy = acc,
   };
   bool json_on_stdout = o.json && strcmp(o.json, "-") == 0;
-  if (o.json) {
+  /* Nothing compared is not "the models agree": exit 2, and no result file
+   * (the text still lists what was skipped). */
+  bool nothing = nnd_outputs_compare_inputs(ctx.cmp) == 0;
+  if (o.json && !nothing) {
     st = nnd_compare_build_json(&cd, &json, &err);
+    if (!st) st = nnd_report_print_json(json_stream, o.json, json, &err);
     if (st) goto done;
-    if (nnd_cli_stop_signal) goto done;
-    st = nnd_report_write_json(o.json, json, &err);
+  }
+  if (nnd_cli_stop_signal) goto done;
+  if (!nothing) {
+    st = nnd_output_set_commit(results, &err);
+    results = NULL;
     if (st) goto done;
+    committed = true;
   }
   if (!json_on_stdout) st = nnd_compare_write_text(stdout, &cd, o.verbose, &err);
   if (st) goto done;
   for (int a = 0; a < n_models; a++)
     for (int b = a + 1; b < n_models; b++)
       if (nnd_outputs_compare_pair(ctx.cmp, a, b)->discrepant_count) exit_code = NND_EXIT_DIFFER;
-  /* Nothing compared is not "the models agree". */
-  if (nnd_outputs_compare_inputs(ctx.cmp) == 0)
+  if (nothing)
     st = nnd_error_set(&err, NND_ERR_USAGE, "%s: no input could be compared (%zu skipped)",
                        o.data, n_skipped);
 done:
-  if (nnd_cli_stop_signal && st == NND_OK)
-    exit_code = nnd_cli_stopped();
-  else if (st != NND_OK)
-    exit_code = nnd_cli_fail(&err);
+  nnd_output_set_abort(results);
+  exit_code = nnd_cli_exit_code(st, &err, committed, exit_code);
   json_object_put(json);
   nnd_chain_result_free(&chain_result);
   nnd_outputs_compare_destroy(ctx.cmp);

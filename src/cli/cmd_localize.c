@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/cli_infer.h"
 #include "nndiff/data.h"
 #include "nndiff/localize.h"
 #include "nndiff/report.h"
+#include "util/output_set.h"
 
 static const char usage[] =
     "usage: nndiff localize SOURCE TARGET --data D [--json F] [--images K|all] [--preset P]\n"
@@ -59,7 +61,8 @@ void nnd_cmd_localize_help(FILE *out) {
           "\n"
           "Exit status: 0 the models are equivalent (structurally, and on D within the\n"
           "noise floor); 1 they differ (suspects found); 2 bad usage or input; 3\n"
-          "internal error.\n"
+          "internal error; 130/143 interrupted by SIGINT/SIGTERM (no result file is\n"
+          "written).\n"
           "\n"
           "Examples:\n"
           "  nndiff localize resnet18.onnx resnet18_converted.onnx --data photos/\n"
@@ -166,7 +169,17 @@ int nnd_cmd_localize(int argc, char **argv) {
   nnd_dataset *ds = NULL;
   nnd_localize_result *r = NULL;
   json_object *json = NULL;
-  nnd_status st = nnd_cli_load_model(argv[optind], &gs, &err);
+  nnd_output_set *results = NULL;
+  FILE *json_stream = NULL;
+  bool committed = false;
+  /* Stopped like run and compare: exit 130/143, no result or temporary
+   * file left (the analysis polls the flag between inputs). */
+  nnd_cli_stop_handlers_install();
+  lo.stop_flag = &nnd_cli_stop_signal;
+  /* The result path is checked before any work (see cmd_run.c). */
+  nnd_status st = nnd_output_set_create(&results, &err);
+  if (st == NND_OK && json_path) st = nnd_output_set_add(results, json_path, &json_stream, &err);
+  if (st == NND_OK) st = nnd_cli_load_model(argv[optind], &gs, &err);
   if (st == NND_OK) st = nnd_cli_load_model(argv[optind + 1], &gt, &err);
   if (st == NND_OK && data_path) {
     nnd_preprocess pp;
@@ -176,18 +189,27 @@ int nnd_cmd_localize(int argc, char **argv) {
     dopt.no_auto_labels = 1;
     if (st == NND_OK) st = nnd_dataset_open(data_path, &dopt, &ds, &err);
   }
-  if (st == NND_OK) st = nnd_localize_run(gs, gt, ds, &lo, &r, &err);
-  if (st == NND_OK && ds) {
+  if (st == NND_OK && !nnd_cli_stop_signal) st = nnd_localize_run(gs, gt, ds, &lo, &r, &err);
+  bool go = st == NND_OK && !nnd_cli_stop_signal && r && !r->stopped;
+  if (go && ds) {
     nnd_dataset_describe(ds, r->data_desc, sizeof r->data_desc);
     const nnd_preprocess *pp = nnd_dataset_preprocess(ds);
     if (pp) nnd_preprocess_describe(pp, r->preprocess_desc, sizeof r->preprocess_desc);
   }
-  if (st == NND_OK && !json_stdout) st = nnd_localize_write_text(stdout, r, all_layers, &err);
-  if (st == NND_OK && json_path) {
+  if (go && json_path) {
     st = nnd_localize_build_json(r, NND_VERSION, &json, &err);
-    if (st == NND_OK) st = nnd_report_write_json(json_path, json, &err);
+    if (st == NND_OK) st = nnd_report_print_json(json_stream, json_path, json, &err);
   }
-  int rc = st != NND_OK ? nnd_cli_fail(&err) : (r->equivalent ? NND_EXIT_OK : NND_EXIT_DIFFER);
+  /* The result lands only now, complete, unless a signal came meanwhile. */
+  if (st == NND_OK && go && !nnd_cli_stop_signal) {
+    st = nnd_output_set_commit(results, &err);
+    results = NULL;
+    committed = st == NND_OK;
+  }
+  if (committed && !json_stdout) st = nnd_localize_write_text(stdout, r, all_layers, &err);
+  nnd_output_set_abort(results);
+  int rc =
+      nnd_cli_exit_code(st, &err, committed, r && r->equivalent ? NND_EXIT_OK : NND_EXIT_DIFFER);
   json_object_put(json);
   nnd_localize_result_destroy(r);
   nnd_dataset_close(ds);

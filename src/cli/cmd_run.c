@@ -11,6 +11,7 @@
 #include "nndiff/infer.h"
 #include "nndiff/outputs.h"
 #include "nndiff/report.h"
+#include "util/output_set.h"
 
 static const char usage[] =
     "usage: nndiff run MODEL --data D [--preset P] [--pre SPEC] [--labels F] [--top K]\n"
@@ -65,9 +66,10 @@ void nnd_cmd_run_help(FILE *out) {
           "                    first and last 5 and a summary)\n"
           "  -h, --help        show this help\n"
           "\n"
-          "Result files (--outputs, --json) are written to a temporary file and renamed\n"
-          "when the run is complete: a run stopped by Ctrl-C (SIGINT) or SIGTERM removes\n"
-          "its temporary files and exits 130 or 143, leaving no partial result.\n"
+          "Result files (--outputs, --json) are checked before the run starts, written\n"
+          "to temporary files and renamed together when the run is complete: a run that\n"
+          "fails, or is stopped by Ctrl-C (SIGINT) or SIGTERM (exit 130 or 143), leaves\n"
+          "no result file. A FIFO or device given as F is written into, not replaced.\n"
           "\n"
           "Exit status: 0 ok; 2 bad usage, an unreadable model or dataset, a tensor file\n"
           "of the wrong shape, or an unreadable image with --on-error fail; 3 internal\n"
@@ -185,6 +187,8 @@ int nnd_cmd_run(int argc, char **argv) {
       break;
     case OPT_OUTPUTS:
       if (!*optarg) return nnd_cli_usage_error(usage, "run: --outputs needs a file name");
+      if (strcmp(optarg, "-") == 0) /* stdout carries the report */
+        return nnd_cli_usage_error(usage, "run: --outputs needs a file name, not '-'");
       outputs_path = optarg;
       break;
     case ':': return nnd_cli_usage_error(usage, "run: option '%s' needs a value", argv[optind - 1]);
@@ -209,12 +213,21 @@ int nnd_cmd_run(int argc, char **argv) {
   nnd_dataset *ds = NULL;
   nnd_infer *runner = NULL;
   json_object *json = NULL;
+  nnd_output_set *results = NULL;
+  FILE *outputs_stream = NULL, *json_stream = NULL;
+  bool committed = false;
   run_ctx ctx = {.top_k = (int)top_k, .softmax = softmax};
-  int exit_code = NND_EXIT_OK;
+  int exit_code;
   nnd_preprocess pp;
   nnd_status st = nnd_cli_preprocess(o.preset, o.pre, &pp, &err);
   if (st) goto done;
   nnd_cli_stop_handlers_install();
+  /* Every result path is checked before any work (a missing directory fails
+   * now, not after the run); the results appear together or not at all. */
+  st = nnd_output_set_create(&results, &err);
+  if (!st && outputs_path) st = nnd_output_set_add(results, outputs_path, &outputs_stream, &err);
+  if (!st && o.json) st = nnd_output_set_add(results, o.json, &json_stream, &err);
+  if (st) goto done;
   st = nnd_cli_load_model(model_path, &g, &err);
   if (st) goto done;
   nnd_dataset_options dopt = {.labels_path = o.labels, .preprocess = &pp};
@@ -259,8 +272,8 @@ int nnd_cmd_run(int argc, char **argv) {
     shape[0] = (int64_t)ctx.total;
     for (int d = 0; d < info.output_rank; d++)
       shape[d + 1] = info.output_dims[d];
-    st = nnd_npy_writer_open(outputs_path, NND_NPY_F32, shape, (size_t)info.output_rank + 1,
-                             &ctx.writer, &err);
+    st = nnd_npy_writer_open_stream(outputs_stream, outputs_path, NND_NPY_F32, shape,
+                                    (size_t)info.output_rank + 1, &ctx.writer, &err);
     if (st) goto done;
   }
 
@@ -307,26 +320,25 @@ int nnd_cmd_run(int argc, char **argv) {
   bool json_on_stdout = o.json && strcmp(o.json, "-") == 0;
   if (o.json) {
     st = nnd_run_build_json(&rd, &json, &err);
+    if (!st) st = nnd_report_print_json(json_stream, o.json, json, &err);
     if (st) goto done;
   }
-  /* Results land only now, each complete, unless a signal came meanwhile. */
-  if (nnd_cli_stop_signal) goto done;
   if (ctx.writer) {
-    st = nnd_npy_writer_commit(ctx.writer, &err);
+    st = nnd_npy_writer_commit(ctx.writer, &err); /* checks every row is there */
     ctx.writer = NULL;
     if (st) goto done;
   }
-  if (o.json && !nnd_cli_stop_signal) {
-    st = nnd_report_write_json(o.json, json, &err);
-    if (st) goto done;
-  }
+  /* Results land only now, all together, unless a signal came meanwhile. */
+  if (nnd_cli_stop_signal) goto done;
+  st = nnd_output_set_commit(results, &err);
+  results = NULL;
+  if (st) goto done;
+  committed = true;
   if (!json_on_stdout) st = nnd_run_write_text(stdout, &rd, o.verbose, &err);
 done:
   nnd_npy_writer_abort(ctx.writer);
-  if (nnd_cli_stop_signal && st == NND_OK)
-    exit_code = nnd_cli_stopped();
-  else if (st != NND_OK)
-    exit_code = nnd_cli_fail(&err);
+  nnd_output_set_abort(results);
+  exit_code = nnd_cli_exit_code(st, &err, committed, NND_EXIT_OK);
   json_object_put(json);
   free(ctx.items);
   free(ctx.ranks);

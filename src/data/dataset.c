@@ -13,6 +13,7 @@
 #include "data/data_internal.h"
 #include "nndiff/data.h"
 #include "util/checked_math.h"
+#include "util/input_file.h"
 #include "util/mapped_file.h"
 
 enum { LABELS_MAX_BYTES = 256 << 20, WALK_MAX_DEPTH = 64 };
@@ -115,6 +116,8 @@ static nnd_status walk_dir(walk *w, const char *dir, const char *rel, const stru
     }
     struct stat sst;
     if (stat(full, &sst) != 0) continue; /* a dangling symlink */
+    /* Only directories and regular files count: a FIFO, a device or a
+     * socket is passed over by its stat, never opened (a FIFO would block). */
     if (S_ISDIR(sst.st_mode))
       st = walk_dir(w, full, sub, &sst);
     else if (S_ISREG(sst.st_mode) && nnd__is_image_name(de->d_name))
@@ -402,6 +405,9 @@ nnd_status nnd_dataset_open(const char *path, const nnd_dataset_options *opts, n
       }
     }
     const char *p = file ? file : path;
+    if (!st && !S_ISDIR(sst.st_mode) && !S_ISREG(sst.st_mode))
+      st = nnd_error_set(err, NND_ERR_IO, "%s: not a regular file (%s)", p,
+                         nnd_file_kind(sst.st_mode));
     if (!st) {
       if (S_ISDIR(sst.st_mode))
         st = open_images(ds, p, 1, opts, err);

@@ -372,8 +372,9 @@ nnd_status nnd_npy_to_i64(const nnd_npy_info *info, const void *raw, size_t coun
 /* ---- writer ---- */
 
 struct nnd_npy_writer {
-  nnd_atomic_file *af;
-  char *path;
+  nnd_atomic_file *af; /* NULL when writing onto the caller's stream */
+  FILE *stream;
+  char *path; /* or the stream's name */
   size_t itemsize;
   size_t count, written; /* elements the header promises, elements written */
 };
@@ -435,29 +436,51 @@ static nnd_status npy_header(const char *path, nnd_npy_dtype dtype, const int64_
   return NND_OK;
 }
 
-nnd_status nnd_npy_writer_open(const char *path, nnd_npy_dtype dtype, const int64_t *shape,
-                               size_t rank, nnd_npy_writer **out, nnd_error *err) {
+/* The writer of both opens: af is the atomic file the writer owns, or NULL
+ * with stream the caller's. */
+static nnd_status writer_open(const char *path, nnd_atomic_file *af, FILE *stream,
+                              nnd_npy_dtype dtype, const int64_t *shape, size_t rank,
+                              nnd_npy_writer **out, nnd_error *err) {
   *out = NULL;
   unsigned char header[64 + NND_NPY_MAX_RANK * 22 + 80];
   size_t len = 0, count = 0;
   nnd_status st = npy_header(path, dtype, shape, rank, header, sizeof header, &len, &count, err);
-  if (st) return st;
+  if (st) {
+    nnd_atomic_file_abort(af);
+    return st;
+  }
   nnd_npy_writer *w = calloc(1, sizeof *w);
   if (!w || !(w->path = strdup(path))) {
     free(w);
+    nnd_atomic_file_abort(af);
     return nnd_error_set(err, NND_ERR_NOMEM, "%s: out of memory", path);
   }
+  w->af = af;
+  w->stream = af ? nnd_atomic_file_stream(af) : stream;
   w->itemsize = nnd__npy_itemsize(dtype);
   w->count = count;
-  st = nnd_atomic_file_open(path, &w->af, err);
-  if (!st && fwrite(header, 1, len, nnd_atomic_file_stream(w->af)) != len)
+  if (fwrite(header, 1, len, w->stream) != len) {
     st = nnd_error_set(err, NND_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-  if (st) {
     nnd_npy_writer_abort(w);
     return st;
   }
   *out = w;
   return NND_OK;
+}
+
+nnd_status nnd_npy_writer_open(const char *path, nnd_npy_dtype dtype, const int64_t *shape,
+                               size_t rank, nnd_npy_writer **out, nnd_error *err) {
+  *out = NULL;
+  nnd_atomic_file *af;
+  nnd_status st = nnd_atomic_file_open(path, &af, err);
+  if (st) return st;
+  return writer_open(path, af, NULL, dtype, shape, rank, out, err);
+}
+
+nnd_status nnd_npy_writer_open_stream(FILE *stream, const char *name, nnd_npy_dtype dtype,
+                                      const int64_t *shape, size_t rank, nnd_npy_writer **out,
+                                      nnd_error *err) {
+  return writer_open(name, NULL, stream, dtype, shape, rank, out, err);
 }
 
 nnd_status nnd_npy_writer_append(nnd_npy_writer *w, const void *data, size_t count,
@@ -466,7 +489,7 @@ nnd_status nnd_npy_writer_append(nnd_npy_writer *w, const void *data, size_t cou
     return nnd_error_set(err, NND_ERR_USAGE,
                          "%s: %zu more elements than the .npy header promises (%zu)", w->path,
                          count - (w->count - w->written), w->count);
-  if (count && fwrite(data, w->itemsize, count, nnd_atomic_file_stream(w->af)) != count)
+  if (count && fwrite(data, w->itemsize, count, w->stream) != count)
     return nnd_error_set(err, NND_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));
   w->written += count;
   return NND_OK;
@@ -481,8 +504,8 @@ nnd_status nnd_npy_writer_commit(nnd_npy_writer *w, nnd_error *err) {
     nnd_npy_writer_abort(w);
     return st;
   }
-  st = nnd_atomic_file_commit(w->af, err);
-  w->af = NULL; /* committed or removed either way */
+  st = w->af ? nnd_atomic_file_commit(w->af, err) : NND_OK; /* a stream: the caller commits */
+  w->af = NULL;                                             /* committed or removed either way */
   nnd_npy_writer_abort(w);
   return st;
 }

@@ -6,9 +6,11 @@
  * it (stored members seek directly). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zip.h>
 
 #include "data/data_internal.h"
+#include "util/input_file.h"
 #include "util/str.h"
 
 enum { NPZ_HEADER_MAX = (1 << 20) + 12 };
@@ -74,9 +76,16 @@ nnd_status nnd__npz_open_file(const char *path, nnd__npz **out, nnd_error *err) 
   *out = NULL;
   nnd__npz *npz = calloc(1, sizeof *npz);
   if (!npz) return nnd_error_set(err, NND_ERR_NOMEM, "%s: out of memory", path);
-  int code = 0;
-  npz->za = zip_open(path, ZIP_RDONLY, &code);
+  /* Opened here, not by libzip, so that only a regular file is read. */
+  int fd, code = 0;
+  nnd_status st = nnd_input_open(path, &fd, NULL, err);
+  if (st != NND_OK) {
+    free(npz);
+    return st;
+  }
+  npz->za = zip_fdopen(fd, 0, &code); /* owns fd on success */
   if (!npz->za) {
+    close(fd);
     free(npz);
     return zip_open_error(path, code, err);
   }

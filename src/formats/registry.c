@@ -1,7 +1,6 @@
 /* The format registry (include/nndiff/model.h): content sniffing and
  * dispatch to each format's reader. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -10,6 +9,7 @@
 
 #include "nndiff/model.h"
 #include "nndiff/onnx.h"
+#include "util/input_file.h"
 
 static bool has_ext(const char *path, const char *ext) {
   size_t n = strlen(path), e = strlen(ext);
@@ -120,13 +120,10 @@ static const nnd_format_reader *reader_of(nnd_format f) {
  * refused before it is read, so it cannot block. */
 static nnd_status read_head(const char *path, unsigned char *head, size_t cap, size_t *n_out,
                             uint64_t *size_out, nnd_error *err) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return nnd_error_set(err, NND_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  int fd;
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return nnd_error_set(err, NND_ERR_IO, "%s: not a regular file", path);
-  }
+  nnd_status s = nnd_input_open(path, &fd, &st, err);
+  if (s != NND_OK) return s;
   ssize_t got = 0;
   size_t n = 0;
   while (n < cap && (got = read(fd, head + n, cap - n)) > 0) n += (size_t)got;

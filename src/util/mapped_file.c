@@ -1,29 +1,22 @@
-/* mmap-based file mapping; the page cache is shared, nothing is copied. */
+/* mmap-based file mapping; the page cache is shared, nothing is copied.
+ * Only regular files are mapped (util/input_file.h). */
 #include "util/mapped_file.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/input_file.h"
+
 nnd_status nnd_mapped_file_open(const char *path, nnd_mapped_file **out, nnd_error *err) {
   *out = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return nnd_error_set(err, NND_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  int fd;
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    close(fd);
-    return nnd_error_set(err, NND_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return nnd_error_set(err, NND_ERR_IO, "%s: not a regular file", path);
-  }
+  nnd_status status = nnd_input_open(path, &fd, &st, err);
+  if (status != NND_OK) return status;
   nnd_mapped_file *mf = calloc(1, sizeof *mf);
   char *path_copy = strdup(path);
   if (!mf || !path_copy) {

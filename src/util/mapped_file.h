@@ -14,7 +14,8 @@ typedef struct nnd_mapped_file {
 } nnd_mapped_file;
 
 /* Maps path read-only. Fails with NND_ERR_IO naming the path and the reason
- * (missing, a directory, unreadable). An empty file maps to size 0. */
+ * (missing, unreadable, not a regular file: a directory, a FIFO, a device). An empty file maps to
+ * size 0. */
 nnd_status nnd_mapped_file_open(const char *path, nnd_mapped_file **out, nnd_error *err);
 /* Unmaps and frees; NULL is a no-op. Signature fits nnd_graph_own. */
 void nnd_mapped_file_close(void *mf);

@@ -89,8 +89,20 @@ static nnd_status map_file(nnd_graph *g, const nnd__onnx_source *src, const char
     }
   {
     nnd_mapped_file *mf = NULL;
-    st = nnd_mapped_file_open(real_file, &mf, err);
-    if (st != NND_OK) goto done;
+    nnd_error local = {0};
+    st = nnd_mapped_file_open(real_file, &mf, &local);
+    if (st != NND_OK) {
+      /* Name the model and the tensor; the problem (not a regular file, a
+       * FIFO...) follows the resolved path in the mapper's message. */
+      size_t nr = strlen(real_file);
+      const char *why = strncmp(local.message, real_file, nr) == 0 && local.message[nr] == ':' &&
+                                local.message[nr + 1] == ' '
+                            ? local.message + nr + 2
+                            : local.message;
+      st = nnd_error_set(err, st, "%s: tensor '%s': external data file '%s': %s", src->label,
+                         tensor, joined, why);
+      goto done;
+    }
     st = nnd_graph_own(g, mf, nnd_mapped_file_close, err); /* closes mf on failure */
     if (st != NND_OK) goto done;
     struct nnd__onnx_ext_file *f = nnd_graph_alloc(g, 1, sizeof *f);
