@@ -392,6 +392,7 @@ typedef struct slot {
   size_t index; /* dataset index */
   int slot_pos; /* row in the pipelines' chunk buffers */
   nnd_status st;
+  bool item_error; /* st is this item's own failure (obeys on_error) */
   nnd_error err;
 } slot;
 
@@ -405,6 +406,7 @@ typedef struct load_job {
 /* Decodes (images) or reads (tensors) one item into every pipeline's row. */
 static void load_one(nnd_infer *r, slot *s) {
   s->st = NND_OK;
+  s->item_error = false;
   nnd_error_clear(&s->err);
   if (stop_requested(r)) return; /* the rows are not delivered anyway */
   if (!r->images) {
@@ -414,16 +416,25 @@ static void load_one(nnd_infer *r, slot *s) {
                                pl->chunk + (size_t)s->slot_pos * pl->item_numel, pl->item_numel,
                                NULL, &s->err);
     }
+    /* A tensor file fails as a whole (its shape, its size) except for an
+     * item it cannot read. */
+    s->item_error = s->st == NND_ERR_IO || s->st == NND_ERR_FORMAT || s->st == NND_ERR_UNSUPPORTED;
     return;
   }
   nnd_image img;
   s->st = nnd_dataset_decode(r->ds, s->index, &img, NULL, &s->err);
   for (int p = 0; p < r->n_pipes && !s->st; p++) {
     pipeline *pl = &r->p[p];
-    s->st = nnd_preprocess_image(&pl->pp, &img, pl->chunk + (size_t)s->slot_pos * pl->item_numel,
-                                 pl->item_numel, NULL, &s->err);
+    s->st = nnd_dataset_preprocess_image(r->ds, s->index, &pl->pp, &img,
+                                         pl->chunk + (size_t)s->slot_pos * pl->item_numel,
+                                         pl->item_numel, &s->err);
   }
   nnd_image_free(&img);
+  /* Whatever decoding or preprocessing one image refuses or runs out of
+   * memory on came from that image (its size, its bytes): it fails or is
+   * skipped alone. */
+  s->item_error = s->st == NND_ERR_IO || s->st == NND_ERR_FORMAT ||
+                  s->st == NND_ERR_UNSUPPORTED || s->st == NND_ERR_NOMEM;
 }
 
 static void *load_worker(void *arg) {
@@ -450,10 +461,6 @@ static void load_parallel(nnd_infer *r, slot *slots, size_t n) {
   load_worker(&job);
   for (int i = 0; i < started; i++)
     pthread_join(tids[i], NULL);
-}
-
-static bool is_item_error(nnd_status st) {
-  return st == NND_ERR_IO || st == NND_ERR_FORMAT || st == NND_ERR_UNSUPPORTED;
 }
 
 static nnd_status add_skip(nnd_infer *r, size_t index, const char *reason, nnd_error *err) {
@@ -494,7 +501,7 @@ static nnd_status load_chunk(nnd_infer *r, size_t *next, size_t *count_out, slot
     for (size_t j = 0; j < want; j++) {
       slot *s = &slots[j];
       if (s->st != NND_OK) {
-        if (!is_item_error(s->st) || r->opt.on_error == NND_ON_ERROR_FAIL)
+        if (!s->item_error || r->opt.on_error == NND_ON_ERROR_FAIL)
           return nnd_error_set(err, s->st, "%s", s->err.message);
         nnd_status st = add_skip(r, s->index, s->err.message, err);
         if (st) return st;
