@@ -200,6 +200,11 @@ typedef struct nnd_localize_options {
   double floor_factor; /* 0: NND_FLOOR_FACTOR */
   double param_rtol;   /* 0: NND_PARAM_RTOL */
   FILE *progress;      /* progress lines, or NULL */
+  /* Memory budget in bytes for the engines alive at once (a model's fast
+   * engine next to the other's, and the reference one): creating one that
+   * would pass it fails with NND_ERR_NOMEM naming the model, node or batch
+   * and the bytes (see nnd_engine_options.max_memory). 0: none. */
+  size_t max_memory;
 } nnd_localize_options;
 
 void nnd_localize_options_init(nnd_localize_options *o);
