@@ -303,7 +303,7 @@ nnd_status nnd_infer_create(nnd_dataset *ds, const nnd_infer_model *models, int 
     eo.precision = r->opt.precision;
     eo.batch = m->batch;
     eo.threads = r->opt.threads;
-    eo.max_memory = budget ? budget - used : 0;
+    eo.max_memory = !budget ? 0 : used < budget ? budget - used : 1; /* 0 would mean none */
     nnd_error local = {0};
     if (nnd_engine_create(m->g, &eo, &m->engine, &local) != NND_OK) {
       if (local.status == NND_ERR_NOMEM && budget)

@@ -772,8 +772,17 @@ nnd_status nnd_engine_run(nnd_engine *e, const nnd_tensor *inputs, int n_inputs,
   for (int32_t i = 0; i < e->n_s; i++) {
     const step *s = &e->s[i];
     double t0 = e->profiling ? now_seconds() : 0;
-    st = s->fn(e, s, err);
-    if (st != NND_OK) goto done;
+    nnd_error local = {0};
+    st = s->fn(e, s, &local);
+    if (st != NND_OK) {
+      /* A kernel failing at run time (oneDNN out of memory, say) is named
+       * by its node, like a planning error. */
+      if (s->node >= 0 && strncmp(local.message, "node '", 6) != 0)
+        nnd__node_error(e, s->node, err, st, "%s (%s)", local.message, s->what);
+      else
+        nnd_error_set(err, st, "%s", local.message);
+      goto done;
+    }
     if (e->profiling && s->node >= 0) e->node_seconds[s->node] += now_seconds() - t0;
     while (tap < e->n_taps && e->taps[tap].step == i)
       deliver(e, &e->taps[tap++]);

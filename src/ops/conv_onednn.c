@@ -186,6 +186,10 @@ nnd_status nnd__onednn_conv_create(nnd__onednn_ctx *ctx, const nnd__fconv_desc *
 
   const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
   const dnnl_memory_desc_t *sp_md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+  if (!w_md) {
+    st = nnd_error_set(err, NND_ERR_UNSUPPORTED, "oneDNN: the convolution has no weights layout");
+    goto error;
+  }
   c->scratch_bytes = sp_md ? dnnl_memory_desc_get_size(sp_md) : 0;
   c->weight_bytes = dnnl_memory_desc_get_size(w_md) + (size_t)g->o * sizeof(float);
   size_t wbytes = dnnl_memory_desc_get_size(w_md);
