@@ -107,12 +107,36 @@ static size_t read_limit_file(const char *path) {
 
 static size_t smaller(size_t a, size_t b) { return !a ? b : !b ? a : a < b ? a : b; }
 
+/* MemAvailable from /proc/meminfo (what can be allocated now without
+ * swapping, other processes' use counted); 0 when unknown. */
+static size_t mem_available(void) {
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (!f) return 0;
+  char line[256];
+  unsigned long long kb = 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+  fclose(f);
+  return kb > SIZE_MAX / 1024 ? SIZE_MAX : (size_t)kb * 1024;
+}
+
+/* What a cgroup v2 limit leaves: memory.max - memory.current; 0 without one. */
+static size_t cgroup_left(void) {
+  size_t max = read_limit_file("/sys/fs/cgroup/memory.max");
+  if (!max) return 0;
+  size_t cur = read_limit_file("/sys/fs/cgroup/memory.current");
+  return cur < max ? max - cur : 1;
+}
+
 size_t nnd_cli_default_max_memory(void) {
   size_t lim = 0;
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   if (pages > 0 && page > 0 && (size_t)pages <= SIZE_MAX / (size_t)page)
     lim = (size_t)pages * (size_t)page;
-  lim = smaller(lim, read_limit_file("/sys/fs/cgroup/memory.max"));
+  /* The operating system stops a process at what is available, not at
+   * what is installed: other processes' memory counts. */
+  lim = smaller(lim, mem_available());
+  lim = smaller(lim, cgroup_left());
   /* cgroup v1 reports "no limit" as a huge number; smaller() keeps RAM. */
   lim = smaller(lim, read_limit_file("/sys/fs/cgroup/memory/memory.limit_in_bytes"));
   static const int res[] = {RLIMIT_AS, RLIMIT_DATA};

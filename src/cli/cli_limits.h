@@ -20,7 +20,8 @@
 int nnd_cli_threads(const char *cmd, long long requested);
 
 /* Default memory budget: 3/4 of the smallest of physical memory, the
- * cgroup memory limit and ulimit -v / -d. 0 when none can be read. */
+ * memory available now (MemAvailable), what the cgroup memory limit
+ * leaves, and ulimit -v / -d. 0 when none can be read. */
 size_t nnd_cli_default_max_memory(void);
 
 /* Parses --max-memory SIZE ("512M", "4G", "1.5G", a byte count; "0" turns
