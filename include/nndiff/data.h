@@ -355,9 +355,8 @@ nnd_status nnd_dataset_decode(nnd_dataset *ds, size_t index, nnd_image *out, nnd
  * aspect ratio makes a resized side too large) is NND_ERR_UNSUPPORTED, an
  * item error like a corrupt file; NND_ERR_NOMEM stays itself. */
 nnd_status nnd_dataset_preprocess_image(const nnd_dataset *ds, size_t index,
-                                        const nnd_preprocess *resolved,
-                                        const nnd_image *decoded, float *out, size_t out_count,
-                                        nnd_error *err);
+                                        const nnd_preprocess *resolved, const nnd_image *decoded,
+                                        float *out, size_t out_count, nnd_error *err);
 
 /* One line describing the data source, e.g. "images: val/ (50000 JPEG/PNG
  * files; labels val/labels.txt, 50000 labelled)" or "tensor: x.npz:images

@@ -188,8 +188,8 @@ typedef struct nnd_engine_stats {
    * for messages about memory. */
   size_t largest_bytes;
   int32_t largest_value;
-  const char *conv_backend;      /* "onednn", "im2col+openblas", "im2col+naive" */
-  const char *isa;               /* "avx2" or "generic": our own kernels */
+  const char *conv_backend; /* "onednn", "im2col+openblas", "im2col+naive" */
+  const char *isa;          /* "avx2" or "generic": our own kernels */
 } nnd_engine_stats;
 
 void nnd_engine_get_stats(const nnd_engine *engine, nnd_engine_stats *stats_out);

@@ -132,8 +132,8 @@ static size_t engine_bytes(const nnd_engine *e) {
  * out of the budget. Errors name the model file. */
 static nnd_status make_engine(const nnd_graph *g, const nnd_localize_options *opt, nnd_precision p,
                               const int32_t *obs, int n_obs, nnd_tap_fn tap, void *user,
-                              const nnd_engine *alive0, const nnd_engine *alive1,
-                              nnd_engine **out, nnd_error *err) {
+                              const nnd_engine *alive0, const nnd_engine *alive1, nnd_engine **out,
+                              nnd_error *err) {
   nnd_engine_options eo;
   nnd_engine_options_init(&eo);
   eo.precision = p;
@@ -432,12 +432,10 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
 
   /* ---------------- pass 1: outputs */
   if ((st = make_engine(io->source, opt, NND_PRECISION_FAST, NULL, 0, NULL, NULL, NULL, NULL, &es,
-                         err)) !=
-      NND_OK)
+                        err)) != NND_OK)
     goto done;
   if ((st = make_engine(io->target, opt, NND_PRECISION_FAST, NULL, 0, NULL, NULL, es, NULL, &et,
-                         err)) !=
-      NND_OK)
+                        err)) != NND_OK)
     goto done;
   if ((st = setup_outputs(&ms, es, err)) != NND_OK || (st = setup_outputs(&mt, et, err)) != NND_OK)
     goto done;
@@ -562,11 +560,11 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
     tc.t_first[L->t_value] = l;
   }
   if (k > 0 && nl > 0) {
-    if ((st = make_engine(io->source, opt, NND_PRECISION_FAST, obs_s, n_os, on_tap, &tc, NULL,
-                          NULL, &es, err)) != NND_OK)
+    if ((st = make_engine(io->source, opt, NND_PRECISION_FAST, obs_s, n_os, on_tap, &tc, NULL, NULL,
+                          &es, err)) != NND_OK)
       goto done;
-    if ((st = make_engine(io->target, opt, NND_PRECISION_FAST, obs_t, n_ot, on_tap, &tc, es,
-                          NULL, &et, err)) != NND_OK)
+    if ((st = make_engine(io->target, opt, NND_PRECISION_FAST, obs_t, n_ot, on_tap, &tc, es, NULL,
+                          &et, err)) != NND_OK)
       goto done;
     progress(opt, "localize: comparing %d layers on %lld inputs\n", nl, (long long)k);
     double tf = 0;

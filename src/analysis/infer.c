@@ -125,8 +125,7 @@ static nnd_status attach_pipeline(nnd_infer *r, model_rt *m, const nnd_item_shap
   }
   size_t numel = 1, item_bytes;
   for (size_t d = 0; d < item->rank; d++)
-    if (!nnd__mul_size(numel, (size_t)item->dims[d], &numel))
-      numel = SIZE_MAX;
+    if (!nnd__mul_size(numel, (size_t)item->dims[d], &numel)) numel = SIZE_MAX;
   char a[NND_BYTES_FMT_SIZE], b[NND_BYTES_FMT_SIZE], shape[256];
   nnd_shape_format(&m->g->values[m->input_value].shape, shape, sizeof shape);
   if (numel == SIZE_MAX || !nnd__mul_size(numel, sizeof(float), &item_bytes))
@@ -136,13 +135,11 @@ static nnd_status attach_pipeline(nnd_infer *r, model_rt *m, const nnd_item_shap
   /* An impossible input shape is refused here, by size, before anything is
    * allocated for it. */
   if (r->opt.max_memory && item_bytes > r->opt.max_memory)
-    return nnd_error_set(err, NND_ERR_NOMEM,
-                         "%s: input '%s' %s: one item needs %s, over the %s memory budget%s%s%s",
-                         m->name, m->g->values[m->input_value].name, shape,
-                         nnd__fmt_bytes(item_bytes, a), nnd__fmt_bytes(r->opt.max_memory, b),
-                         r->opt.max_memory_hint ? " (" : "",
-                         r->opt.max_memory_hint ? r->opt.max_memory_hint : "",
-                         r->opt.max_memory_hint ? ")" : "");
+    return nnd_error_set(
+        err, NND_ERR_NOMEM, "%s: input '%s' %s: one item needs %s, over the %s memory budget%s%s%s",
+        m->name, m->g->values[m->input_value].name, shape, nnd__fmt_bytes(item_bytes, a),
+        nnd__fmt_bytes(r->opt.max_memory, b), r->opt.max_memory_hint ? " (" : "",
+        r->opt.max_memory_hint ? r->opt.max_memory_hint : "", r->opt.max_memory_hint ? ")" : "");
   cand.item_numel = numel;
   if (r->images) {
     size_t need = nnd_preprocess_describe(&cand.pp, NULL, 0) + 1;
@@ -327,14 +324,14 @@ nnd_status nnd_infer_create(nnd_dataset *ds, const nnd_infer_model *models, int 
     if (!nnd__mul_size(m->out_numel, r->chunk_rows, &n) ||
         !(m->chunk_out = malloc((n ? n : 1) * sizeof(float)))) {
       char a[NND_BYTES_FMT_SIZE];
-      st = nnd_error_set(err, NND_ERR_NOMEM, "%s: out of memory allocating %s for outputs",
-                         m->name, nnd__fmt_bytes(n * sizeof(float), a));
+      st = nnd_error_set(err, NND_ERR_NOMEM, "%s: out of memory allocating %s for outputs", m->name,
+                         nnd__fmt_bytes(n * sizeof(float), a));
     }
   }
   for (int i = 0; i < r->n_pipes && !st; i++) {
     size_t n = 0;
-    bool ok = nnd__mul_size(r->p[i].item_numel, r->chunk_rows, &n) &&
-              nnd__mul_size(n, sizeof(float), &n);
+    bool ok =
+        nnd__mul_size(r->p[i].item_numel, r->chunk_rows, &n) && nnd__mul_size(n, sizeof(float), &n);
     if (!ok || !(r->p[i].chunk = malloc(n ? n : 1))) {
       char a[NND_BYTES_FMT_SIZE];
       int model = 0;
@@ -452,8 +449,8 @@ static void load_one(nnd_infer *r, slot *s) {
   /* Whatever decoding or preprocessing one image refuses or runs out of
    * memory on came from that image (its size, its bytes): it fails or is
    * skipped alone. */
-  s->item_error = s->st == NND_ERR_IO || s->st == NND_ERR_FORMAT ||
-                  s->st == NND_ERR_UNSUPPORTED || s->st == NND_ERR_NOMEM;
+  s->item_error = s->st == NND_ERR_IO || s->st == NND_ERR_FORMAT || s->st == NND_ERR_UNSUPPORTED ||
+                  s->st == NND_ERR_NOMEM;
 }
 
 static void *load_worker(void *arg) {

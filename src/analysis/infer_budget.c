@@ -52,8 +52,8 @@ static size_t output_bytes(const model_rt *m, const nnd_engine *e, size_t chunk_
     for (int d = 0; d < rank; d++)
       numel = sat_mul(numel, dims[d] > 0 ? (size_t)dims[d] : 0);
     nnd_dtype dt = m->g->values[m->g->outputs[i]].dtype;
-    bool is_float = dt == NND_DTYPE_F32 || dt == NND_DTYPE_F64 || dt == NND_DTYPE_F16 ||
-                    dt == NND_DTYPE_BF16;
+    bool is_float =
+        dt == NND_DTYPE_F32 || dt == NND_DTYPE_F64 || dt == NND_DTYPE_F16 || dt == NND_DTYPE_BF16;
     if (i > 0) n = sat_add(n, sat_mul(numel, is_float ? sizeof(float) : sizeof(int64_t)));
     if (i == 0 && rank > 0 && dims[0] > 0) first = numel / (size_t)dims[0];
   }

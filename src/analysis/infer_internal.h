@@ -46,7 +46,7 @@ struct nnd_infer {
   size_t chunk_cap;  /* items loaded per chunk */
   size_t chunk_rows; /* rows of the pipelines' chunks: chunk_cap + room to pad
                         the last engine batch with zeros */
-  size_t *items;    /* chunk_cap dataset indices */
+  size_t *items;     /* chunk_cap dataset indices */
   nnd_infer_skip *skips;
   size_t n_skips, cap_skips;
   double *model_seconds;

@@ -69,10 +69,12 @@ static int threads_startable(int want, int *err_out) {
 
 int nnd_cli_threads(const char *cmd, long long requested) {
   const int cpus = cpus_available();
-  int n = requested <= 0 ? cpus : requested > NND_CLI_MAX_THREADS ? NND_CLI_MAX_THREADS
-                                                                  : (int)requested;
+  int n = requested <= 0                    ? cpus
+          : requested > NND_CLI_MAX_THREADS ? NND_CLI_MAX_THREADS
+                                            : (int)requested;
   if (n > cpus) {
-    fprintf(stderr, "nndiff: %s: warning: --threads %d is more than the %d CPU%s available; using %d\n",
+    fprintf(stderr,
+            "nndiff: %s: warning: --threads %d is more than the %d CPU%s available; using %d\n",
             cmd, n, cpus, cpus == 1 ? "" : "s", cpus);
     n = cpus;
   }

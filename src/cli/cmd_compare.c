@@ -95,8 +95,7 @@ void nnd_cmd_compare_help(FILE *out) {
           "  nndiff compare tf.onnx via_onnx.onnx final.onnx --data imgs/ --chain --json r.json\n"
           "  nndiff compare torch.onnx keras.onnx --data imgs/ --pre-for B=keras-caffe\n"
           "  nndiff compare a.onnx b.onnx --data x.npy && echo same labels\n",
-          usage, nnd_preprocess_preset_names(), NND_CLI_MAX_THREADS,
-          NND_INFER_DEFAULT_BATCH);
+          usage, nnd_preprocess_preset_names(), NND_CLI_MAX_THREADS, NND_INFER_DEFAULT_BATCH);
 }
 
 enum { OPT_CHAIN = NND_OPT_FIRST_OWN, OPT_PRE_FOR };

@@ -143,7 +143,8 @@ int nnd_cmd_localize(int argc, char **argv) {
     case OPT_MAX_MEMORY:
       if (!nnd_cli_parse_max_memory(optarg, &lo.max_memory))
         return nnd_cli_usage_error(
-            usage, "localize: --max-memory wants a size such as 512M or 4G (0: no budget), got '%s'",
+            usage,
+            "localize: --max-memory wants a size such as 512M or 4G (0: no budget), got '%s'",
             optarg);
       break;
     case OPT_LIMIT:

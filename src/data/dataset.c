@@ -579,9 +579,8 @@ nnd_status nnd_dataset_read(nnd_dataset *ds, size_t index, const nnd_item_shape 
 }
 
 nnd_status nnd_dataset_preprocess_image(const nnd_dataset *ds, size_t index,
-                                        const nnd_preprocess *resolved,
-                                        const nnd_image *decoded, float *out, size_t out_count,
-                                        nnd_error *err) {
+                                        const nnd_preprocess *resolved, const nnd_image *decoded,
+                                        float *out, size_t out_count, nnd_error *err) {
   if (ds->kind != NND_DATASET_IMAGES || index >= ds->count)
     return nnd_error_set(err, NND_ERR_USAGE, "%s: no image %zu to preprocess", ds->path, index);
   nnd_error local = {0};

@@ -732,7 +732,8 @@ nnd_status nnd_engine_run(nnd_engine *e, const nnd_tensor *inputs, int n_inputs,
                           nnd_tensor *outputs, int n_outputs, nnd_error *err) {
   if (!e) return nnd_error_set(err, NND_ERR_USAGE, "no engine");
   if (e->opt.plan_only)
-    return nnd_error_set(err, NND_ERR_USAGE, "the engine was planned only (plan_only): it cannot run");
+    return nnd_error_set(err, NND_ERR_USAGE,
+                         "the engine was planned only (plan_only): it cannot run");
   const nnd_graph *g = e->g;
   if (n_inputs != e->n_run_inputs || (n_inputs && !inputs))
     return nnd_error_set(err, NND_ERR_USAGE, "the engine takes %d input(s), got %d",

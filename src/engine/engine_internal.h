@@ -166,9 +166,9 @@ struct nnd_engine {
   /* Memory accounting against opt.max_memory (see nnd__hold). */
   size_t held_bytes; /* constants and packed weights held now */
   struct {
-    size_t bytes;      /* the allocation refused or failed; 0: none recorded */
-    int32_t value;     /* value it was for, -1 */
-    bool over_budget;  /* refused by the budget (else the allocator failed) */
+    size_t bytes;     /* the allocation refused or failed; 0: none recorded */
+    int32_t value;    /* value it was for, -1 */
+    bool over_budget; /* refused by the budget (else the allocator failed) */
   } oom;
 };
 

@@ -187,10 +187,10 @@ nnd_status nnd__plan_memory(nnd_engine *e, nnd_error *err) {
   free(placed);
   e->arena_bytes = total;
   note_largest(e);
-  const size_t need = sat_add(sat_add(total, e->held_bytes), sat_add(e->scratch_bytes, e->conv_bytes));
+  const size_t need =
+      sat_add(sat_add(total, e->held_bytes), sat_add(e->scratch_bytes, e->conv_bytes));
   if (e->opt.plan_only) return NND_OK;
-  if (e->opt.max_memory && need > e->opt.max_memory)
-    return memory_error(e, need, true, err);
+  if (e->opt.max_memory && need > e->opt.max_memory) return memory_error(e, need, true, err);
   e->arena = aligned_alloc(ALIGN, total ? (total + ALIGN - 1) / ALIGN * ALIGN : ALIGN);
   if (!e->arena) return memory_error(e, need, false, err);
   if (e->scratch_bytes &&

@@ -68,8 +68,7 @@ void nnd__cl_dims(const int64_t *l, int64_t *p) {
 /* Elements and bytes of a tensor of `dims`; false when they overflow (a
  * shape from the file can say 10^10 x 10^10). Bytes stay below SIZE_MAX / 2
  * so the memory plan can round and add them. */
-static bool tensor_size(int rank, const int64_t *dims, size_t elem, int64_t *numel,
-                        size_t *bytes) {
+static bool tensor_size(int rank, const int64_t *dims, size_t elem, int64_t *numel, size_t *bytes) {
   int64_t n = 1;
   for (int i = 0; i < rank; i++)
     if (!nnd__mul_i64(n, dims[i], &n)) return false;
@@ -198,8 +197,7 @@ int32_t nnd__runtime_tensor(nnd_engine *e, int32_t value, int rank, const int64_
   int64_t dims[NND_MAX_RANK], numel;
   memcpy(dims, dims_in, (size_t)rank * sizeof *dims);
   size_t bytes;
-  if (!tensor_size(rank, dims, e->rt_size, &numel, &bytes))
-    return nnd__oom(e, value, SIZE_MAX), -1;
+  if (!tensor_size(rank, dims, e->rt_size, &numel, &bytes)) return nnd__oom(e, value, SIZE_MAX), -1;
   int32_t id = new_tensor(e);
   if (id < 0) return -1;
   etensor *t = &e->t[id];

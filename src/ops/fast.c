@@ -92,8 +92,8 @@ void nnd__sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, flo
   /* dnnl_sgemm checks its arguments (and allocates its packing buffers)
    * before it writes C, so when it refuses a shape or runs out of memory
    * the loops still give the right answer. */
-  if (dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta,
-                 c, ldc) == dnnl_success)
+  if (dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c,
+                 ldc) == dnnl_success)
     return;
 #elif defined(NND_HAVE_OPENBLAS)
   /* blasint is usually 32 bits: a larger dimension would be truncated. */
