@@ -666,6 +666,48 @@ static int test_memory_reuse_chain(void) {
   return 0;
 }
 
+/* The budget bounds the arena before it is allocated; plan_only says what
+ * a create would hold without allocating it, and cannot run. */
+static int test_memory_budget(void) {
+  nnd_graph *g = nnd_graph_create(NULL);
+  int32_t x = tg_input(g, "x", F32, DIMS(-1, 1000));
+  int32_t a = -1, b = -1;
+  NODE(g, NND_OP_NEG, "neg", &a, x);
+  NODE(g, NND_OP_SIGMOID, "sig", &b, a);
+  set_io(g, &x, 1, &b, 1);
+  ASSERT_EQ_INT(0, infer(g));
+  nnd_engine_options opt;
+  nnd_engine_options_init(&opt);
+  opt.precision = NND_PRECISION_REFERENCE;
+  opt.batch = 64;
+  opt.plan_only = true;
+  nnd_engine *e = NULL;
+  nnd_error err = {0};
+  ASSERT_EQ_INT(NND_OK, nnd_engine_create(g, &opt, &e, &err));
+  nnd_engine_stats st;
+  nnd_engine_get_stats(e, &st);
+  ASSERT_TRUE(st.activation_bytes >= 64 * 1000 * 8);
+  ASSERT_TRUE(st.memory_bytes >= st.activation_bytes);
+  ASSERT_TRUE(st.largest_value >= 0);
+  double in_buf[1];
+  nnd_tensor in = {.dtype = NND_DTYPE_F64, .rank = 2, .dims = {64, 1000}, .data = in_buf};
+  ASSERT_EQ_INT(NND_ERR_USAGE, nnd_engine_run(e, &in, 1, NULL, 0, &err));
+  nnd_engine_destroy(e);
+  /* One byte short of what it needs: refused, naming the batch. */
+  opt.plan_only = false;
+  opt.max_memory = st.memory_bytes - 1;
+  nnd_error_clear(&err);
+  ASSERT_EQ_INT(NND_ERR_NOMEM, nnd_engine_create(g, &opt, &e, &err));
+  ASSERT_TRUE(e == NULL);
+  ASSERT_CONTAINS(err.message, "batch 64 needs");
+  ASSERT_CONTAINS(err.message, "over the memory budget");
+  opt.max_memory = st.memory_bytes;
+  ASSERT_EQ_INT(NND_OK, nnd_engine_create(g, &opt, &e, &err));
+  nnd_engine_destroy(e);
+  nnd_graph_destroy(g);
+  return 0;
+}
+
 static int test_frozen_input(void) {
   nnd_graph *g = nnd_graph_create(NULL);
   int32_t x = tg_input(g, "x", F32, DIMS(2, 6));
@@ -768,4 +810,5 @@ NND_TEST_MAIN(NND_TEST(test_cnn_both_precisions), NND_TEST(test_silu_pairs),
               NND_TEST(test_taps_list_breaks_fusion), NND_TEST(test_shape_arithmetic_folds),
               NND_TEST(test_nhwc_hwio_matches_nchw), NND_TEST(test_unsupported_names_node),
               NND_TEST(test_run_argument_errors), NND_TEST(test_threads_deterministic),
-              NND_TEST(test_memory_reuse_chain), NND_TEST(test_frozen_input))
+              NND_TEST(test_memory_reuse_chain), NND_TEST(test_memory_budget),
+              NND_TEST(test_frozen_input))

@@ -356,6 +356,15 @@ nnd_status nnd_dataset_read(nnd_dataset *ds, size_t index, const nnd_item_shape 
 nnd_status nnd_dataset_decode(nnd_dataset *ds, size_t index, nnd_image *out, nnd_item_info *info,
                               nnd_error *err);
 
+/* nnd_preprocess_image (no u8 copy) of item `index`'s decoded image, with an
+ * error that names the item's file: "photos/strip.png: cannot preprocess
+ * this 60000x1 image: resize: ...". An image the pipeline cannot take (its
+ * aspect ratio makes a resized side too large) is NND_ERR_UNSUPPORTED, an
+ * item error like a corrupt file; NND_ERR_NOMEM stays itself. */
+nnd_status nnd_dataset_preprocess_image(const nnd_dataset *ds, size_t index,
+                                        const nnd_preprocess *resolved, const nnd_image *decoded,
+                                        float *out, size_t out_count, nnd_error *err);
+
 /* One line describing the data source, e.g. "images: val/ (50000 JPEG/PNG
  * files; labels val/labels.txt, 50000 labelled)" or "tensor: x.npz:images
  * [100,3,224,224] <f4". snprintf semantics. */

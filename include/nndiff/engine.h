@@ -117,6 +117,20 @@ typedef struct nnd_engine_options {
   /* Fast path: keep every node a step of its own (no BatchNorm folding, no
    * activation fusion, no channels-last layout). For debugging the fusions. */
   bool no_fusion;
+  /* Memory budget in bytes: everything the engine holds (the activation
+   * arena, the kernels' scratch, conversion buffers for taps and outputs,
+   * and the constants and packed weights it copies from the graph). Create
+   * refuses with NND_ERR_NOMEM before an allocation would pass it, naming
+   * the node and tensor (a constant or folded value) or the batch and the
+   * bytes of activations. 0: no budget (allocations may still fail, with
+   * the same kind of message). */
+  size_t max_memory;
+  /* Plan everything but allocate no activation arena, scratch or conversion
+   * buffers (constants and packed weights still are, within max_memory):
+   * nnd_engine_get_stats then says what a real create would hold
+   * (memory_bytes) even past max_memory, and nnd_engine_run refuses. Cheap:
+   * how a caller finds the largest batch that fits a budget. */
+  bool plan_only;
 } nnd_engine_options;
 
 /* Defaults: fast precision, model batch, 1 thread, no taps. */
@@ -165,9 +179,17 @@ typedef struct nnd_engine_stats {
   int32_t n_layout_conversions;  /* NCHW <-> channels-last steps */
   size_t activation_bytes;       /* the planned arena for intermediate values */
   size_t naive_activation_bytes; /* what it would be without buffer reuse */
-  size_t weight_bytes;           /* packed weights and other constants */
-  const char *conv_backend;      /* "onednn", "im2col+openblas", "im2col+naive" */
-  const char *isa;               /* "avx2" or "generic": our own kernels */
+  size_t weight_bytes;           /* constants the engine copied (float64/float32, folded values) */
+  size_t scratch_bytes;          /* kernels' scratch + conversion buffers for taps and outputs */
+  /* Everything create holds: activations + scratch + constants + packed
+   * weights; what max_memory bounds. */
+  size_t memory_bytes;
+  /* The largest activation buffer and the value it first holds (-1: none),
+   * for messages about memory. */
+  size_t largest_bytes;
+  int32_t largest_value;
+  const char *conv_backend; /* "onednn", "im2col+openblas", "im2col+naive" */
+  const char *isa;          /* "avx2" or "generic": our own kernels */
 } nnd_engine_stats;
 
 void nnd_engine_get_stats(const nnd_engine *engine, nnd_engine_stats *stats_out);

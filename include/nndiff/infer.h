@@ -19,13 +19,13 @@
  * "caffe" model next to a torchvision one) each get their own pipeline from
  * the same decoded image.
  *
- * Item errors. An image that cannot be read or decoded (corrupt, truncated,
- * not an image, too large) is an item error: with NND_ON_ERROR_FAIL the run
- * stops with the decoder's message, which names the file; with
+ * Item errors. An image that cannot be read, decoded or preprocessed
+ * (corrupt, truncated, not an image, too large, an aspect ratio the resize
+ * cannot take, out of memory on that image) is an item error: with
+ * NND_ON_ERROR_FAIL the run stops with a message naming the file; with
  * NND_ON_ERROR_SKIP the item is left out for every model, counted and listed
  * (nnd_infer_skipped) and the run goes on. Everything else (a tensor file of
- * the wrong shape, an engine error, out of memory) stops the run whatever
- * the policy.
+ * the wrong shape, an engine error) stops the run whatever the policy.
  *
  * Batches hold the items that loaded: with skipping, a batch is filled with
  * later items, so every engine run but the last is full. The last one is
@@ -114,12 +114,21 @@ typedef struct nnd_infer_options {
   void *progress_user;
   /* Polled between items and batches; non-zero stops the run. May be NULL. */
   const volatile sig_atomic_t *stop_flag;
+  /* Memory budget in bytes for the whole run: the runner's input and output
+   * buffers and every model's engine (activations, scratch, the weights it
+   * copies and packs). Create refuses, before allocating, a run that would
+   * need more: NND_ERR_NOMEM with one line naming the models, the batch,
+   * the bytes needed and the largest batch that would fit. 0: no budget. */
+  size_t max_memory;
+  /* How users change that budget, named in the message (e.g.
+   * "--max-memory"); NULL: not named. */
+  const char *max_memory_hint;
 } nnd_infer_options;
 
 #define NND_INFER_DEFAULT_BATCH 8
 
 /* Defaults: fast precision, batch NND_INFER_DEFAULT_BATCH, 1 thread, fail on
- * item errors, no limit, no callbacks. */
+ * item errors, no limit, no callbacks, no memory budget. */
 void nnd_infer_options_init(nnd_infer_options *options);
 
 typedef struct nnd_infer nnd_infer;

@@ -208,6 +208,11 @@ typedef struct nnd_localize_options {
   /* Polled between phases, inputs and engine runs (a signal handler's flag);
    * non-zero stops the analysis: see nnd_localize_run. May be NULL. */
   const volatile sig_atomic_t *stop_flag;
+  /* Memory budget in bytes for the engines alive at once (a model's fast
+   * engine next to the other's, and the reference one): creating one that
+   * would pass it fails with NND_ERR_NOMEM naming the model, node or batch
+   * and the bytes (see nnd_engine_options.max_memory). 0: none. */
+  size_t max_memory;
 } nnd_localize_options;
 
 void nnd_localize_options_init(nnd_localize_options *o);

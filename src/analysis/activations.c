@@ -121,14 +121,28 @@ static nnd_status read_item(nnd_dataset *ds, size_t i, model_io *m, nnd_item_inf
   return nnd_dataset_read(ds, i, &m->item, m->in, (size_t)m->item_numel, info, err);
 }
 
+/* Bytes an engine holds (0 for none), for the budget of the next one. */
+static size_t engine_bytes(const nnd_engine *e) {
+  nnd_engine_stats st = {0};
+  if (e) nnd_engine_get_stats(e, &st);
+  return st.memory_bytes;
+}
+
+/* `alive`: the engines that exist while this one does, whose bytes come
+ * out of the budget. Errors name the model file. */
 static nnd_status make_engine(const nnd_graph *g, const nnd_localize_options *opt, nnd_precision p,
                               const int32_t *obs, int n_obs, nnd_tap_fn tap, void *user,
-                              nnd_engine **out, nnd_error *err) {
+                              const nnd_engine *alive0, const nnd_engine *alive1, nnd_engine **out,
+                              nnd_error *err) {
   nnd_engine_options eo;
   nnd_engine_options_init(&eo);
   eo.precision = p;
   eo.batch = 1;
   eo.threads = opt->threads > 0 ? opt->threads : 1;
+  if (opt->max_memory) {
+    size_t used = engine_bytes(alive0) + engine_bytes(alive1);
+    eo.max_memory = used < opt->max_memory ? opt->max_memory - used : 1;
+  }
   if (obs && n_obs > 0) {
     eo.observe = NND_OBSERVE_LIST;
     eo.observe_values = obs;
@@ -136,7 +150,11 @@ static nnd_status make_engine(const nnd_graph *g, const nnd_localize_options *op
     eo.tap = tap;
     eo.tap_user = user;
   }
-  return nnd_engine_create(g, &eo, out, err);
+  nnd_error local = {0};
+  nnd_status st = nnd_engine_create(g, &eo, out, &local);
+  if (st != NND_OK)
+    nnd_error_set(err, st, "%s: %s", g->info.path ? g->info.path : "model", local.message);
+  return st;
 }
 
 /* ------------------------------------------------------------ comparing */
@@ -420,11 +438,11 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
   }
 
   /* ---------------- pass 1: outputs */
-  if ((st = make_engine(io->source, opt, NND_PRECISION_FAST, NULL, 0, NULL, NULL, &es, err)) !=
-      NND_OK)
+  if ((st = make_engine(io->source, opt, NND_PRECISION_FAST, NULL, 0, NULL, NULL, NULL, NULL, &es,
+                        err)) != NND_OK)
     goto done;
-  if ((st = make_engine(io->target, opt, NND_PRECISION_FAST, NULL, 0, NULL, NULL, &et, err)) !=
-      NND_OK)
+  if ((st = make_engine(io->target, opt, NND_PRECISION_FAST, NULL, 0, NULL, NULL, es, NULL, &et,
+                        err)) != NND_OK)
     goto done;
   if ((st = setup_outputs(&ms, es, err)) != NND_OK || (st = setup_outputs(&mt, et, err)) != NND_OK)
     goto done;
@@ -550,11 +568,11 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
     tc.t_first[L->t_value] = l;
   }
   if (k > 0 && nl > 0 && !stop_now(io)) {
-    if ((st = make_engine(io->source, opt, NND_PRECISION_FAST, obs_s, n_os, on_tap, &tc, &es,
-                          err)) != NND_OK)
+    if ((st = make_engine(io->source, opt, NND_PRECISION_FAST, obs_s, n_os, on_tap, &tc, NULL, NULL,
+                          &es, err)) != NND_OK)
       goto done;
-    if ((st = make_engine(io->target, opt, NND_PRECISION_FAST, obs_t, n_ot, on_tap, &tc, &et,
-                          err)) != NND_OK)
+    if ((st = make_engine(io->target, opt, NND_PRECISION_FAST, obs_t, n_ot, on_tap, &tc, es, NULL,
+                          &et, err)) != NND_OK)
       goto done;
     progress(opt, "localize: comparing %d layers on %lld inputs\n", nl, (long long)k);
     double tf = 0;
@@ -576,7 +594,7 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
       if (i < n_floor && !stop_now(io)) {
         double tr = nnd__now();
         if (!er && (st = make_engine(io->source, opt, NND_PRECISION_REFERENCE, obs_s, n_os, on_tap,
-                                     &tc, &er, err)) != NND_OK)
+                                     &tc, es, et, &er, err)) != NND_OK)
           goto done;
         progress(opt, "localize: measuring the noise floor (reference path) on input %lld\n",
                  (long long)idx);

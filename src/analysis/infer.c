@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "analysis/infer_internal.h"
+#include "util/bytes.h"
 #include "util/checked_math.h"
 
 const char *nnd_on_error_name(nnd_on_error policy) {
@@ -29,51 +31,6 @@ static double now_seconds(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
-
-/* One input pipeline: a resolved preprocessing (image data) or an item shape
- * (tensor data), and the chunk of inputs it feeds its models. */
-typedef struct pipeline {
-  nnd_item_shape shape;
-  nnd_preprocess pp; /* resolved; unused for tensor data */
-  char *text;        /* nnd_preprocess_describe, "" for tensors */
-  size_t item_numel;
-  float *chunk; /* chunk_cap * item_numel */
-} pipeline;
-
-typedef struct model_rt {
-  char *name;
-  const nnd_graph *g;
-  nnd_engine *engine;
-  int pipeline;
-  int64_t batch; /* engine batch */
-  int32_t input_value;
-  int n_outputs;
-  nnd_tensor *outs; /* every graph output (the engine wants them all) */
-  float *padded;    /* batch * input numel: the zero-padded last run */
-  int out_rank;     /* of one item */
-  int64_t out_dims[NND_MAX_RANK];
-  size_t out_numel;
-  float *chunk_out; /* chunk_cap * out_numel: what the callback sees */
-  double engine_seconds;
-} model_rt;
-
-struct nnd_infer {
-  nnd_dataset *ds;
-  nnd_infer_options opt;
-  bool images;
-  int n_models;
-  model_rt *m;
-  int n_pipes;
-  pipeline *p;
-  size_t total;
-  size_t chunk_cap; /* items loaded per chunk */
-  size_t *items;    /* chunk_cap dataset indices */
-  nnd_infer_skip *skips;
-  size_t n_skips, cap_skips;
-  double *model_seconds;
-  double create_seconds;
-  bool ran;
-};
 
 /* ------------------------------------------------------------- create */
 
@@ -166,10 +123,23 @@ static nnd_status attach_pipeline(nnd_infer *r, model_rt *m, const nnd_item_shap
       return NND_OK;
     }
   }
-  size_t numel = 1;
+  size_t numel = 1, item_bytes;
   for (size_t d = 0; d < item->rank; d++)
-    if (!nnd__mul_size(numel, (size_t)item->dims[d], &numel))
-      return nnd_error_set(err, NND_ERR_UNSUPPORTED, "%s: input too large", m->name);
+    if (!nnd__mul_size(numel, (size_t)item->dims[d], &numel)) numel = SIZE_MAX;
+  char a[NND_BYTES_FMT_SIZE], b[NND_BYTES_FMT_SIZE], shape[256];
+  nnd_shape_format(&m->g->values[m->input_value].shape, shape, sizeof shape);
+  if (numel == SIZE_MAX || !nnd__mul_size(numel, sizeof(float), &item_bytes))
+    return nnd_error_set(err, NND_ERR_UNSUPPORTED,
+                         "%s: input '%s' %s: one item would need more than 2^64 bytes", m->name,
+                         m->g->values[m->input_value].name, shape);
+  /* An impossible input shape is refused here, by size, before anything is
+   * allocated for it. */
+  if (r->opt.max_memory && item_bytes > r->opt.max_memory)
+    return nnd_error_set(
+        err, NND_ERR_NOMEM, "%s: input '%s' %s: one item needs %s, over the %s memory budget%s%s%s",
+        m->name, m->g->values[m->input_value].name, shape, nnd__fmt_bytes(item_bytes, a),
+        nnd__fmt_bytes(r->opt.max_memory, b), r->opt.max_memory_hint ? " (" : "",
+        r->opt.max_memory_hint ? r->opt.max_memory_hint : "", r->opt.max_memory_hint ? ")" : "");
   cand.item_numel = numel;
   if (r->images) {
     size_t need = nnd_preprocess_describe(&cand.pp, NULL, 0) + 1;
@@ -177,10 +147,14 @@ static nnd_status attach_pipeline(nnd_infer *r, model_rt *m, const nnd_item_shap
     if (cand.text) nnd_preprocess_describe(&cand.pp, cand.text, need);
   } else {
     cand.text = strdup("");
-    float *probe = malloc(numel * sizeof *probe);
+    float *probe = malloc(item_bytes);
     nnd_error local = {0};
     nnd_status st = probe ? nnd_dataset_read(r->ds, 0, item, probe, numel, NULL, &local)
-                          : nnd_error_set(&local, NND_ERR_NOMEM, "out of memory");
+                          : nnd_error_set(&local, NND_ERR_NOMEM,
+                                          "%s: out of memory allocating %s for one item of input "
+                                          "'%s' %s",
+                                          m->name, nnd__fmt_bytes(item_bytes, a),
+                                          m->g->values[m->input_value].name, shape);
     free(probe);
     if (st) {
       free(cand.text);
@@ -222,8 +196,14 @@ static nnd_status plan_outputs(nnd_infer *r, model_rt *m, nnd_error *err) {
     bool is_int = g->values[vid].dtype != NND_DTYPE_F32 && g->values[vid].dtype != NND_DTYPE_F64 &&
                   g->values[vid].dtype != NND_DTYPE_F16 && g->values[vid].dtype != NND_DTYPE_BF16;
     t->dtype = is_int && i > 0 ? NND_DTYPE_I64 : NND_DTYPE_F32;
-    t->data = malloc((size_t)(numel ? numel : 1) * 8);
-    if (!t->data) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+    size_t bytes = (size_t)(numel ? numel : 1) * (t->dtype == NND_DTYPE_I64 ? 8 : 4);
+    /* The first output goes straight into chunk_out (run_model). */
+    t->data = i == 0 ? NULL : malloc(bytes);
+    if (i > 0 && !t->data) {
+      char b[NND_BYTES_FMT_SIZE];
+      return nnd_error_set(err, NND_ERR_NOMEM, "%s: out of memory allocating %s for output '%s'",
+                           m->name, nnd__fmt_bytes(bytes, b), g->values[vid].name);
+    }
     if (i > 0) continue;
     char shape[256];
     nnd_shape_format(&g->values[vid].shape, shape, sizeof shape);
@@ -286,11 +266,33 @@ nnd_status nnd_infer_create(nnd_dataset *ds, const nnd_infer_model *models, int 
     }
     nnd_item_shape item;
     st = model_input(m->g, m->name, r->opt.batch, &m->input_value, &m->batch, &item, err);
-    if (!st) st = attach_pipeline(r, m, &item, models[i].preprocess, err);
+    if (!st) {
+      int64_t b0 = m->g->values[m->input_value].shape.dims[0].size;
+      m->fixed_batch = b0 > 0 ? b0 : 0;
+      st = attach_pipeline(r, m, &item, models[i].preprocess, err);
+    }
     if (st) goto fail;
     /* Chunks are at least one engine batch of the largest fixed batch. */
     if ((size_t)m->batch > r->chunk_cap) r->chunk_cap = (size_t)m->batch;
   }
+  {
+    int64_t *batches = malloc((size_t)n_models * sizeof *batches);
+    if (!batches) {
+      st = nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+      goto fail;
+    }
+    for (int i = 0; i < n_models; i++)
+      batches[i] = r->m[i].batch;
+    r->chunk_rows = nnd__infer_chunk_rows(r, r->chunk_cap, batches);
+    free(batches);
+  }
+  /* The budget, checked before each allocation it covers: the input
+   * chunks, then each engine (given what is left), then its outputs. */
+  st = nnd__infer_check_inputs(r, err);
+  const size_t budget = r->opt.max_memory;
+  size_t used = 0;
+  for (int p = 0; p < r->n_pipes && budget; p++)
+    used += r->p[p].item_numel * r->chunk_rows * sizeof(float); /* <= budget: checked */
   for (int i = 0; i < n_models && !st; i++) {
     model_rt *m = &r->m[i];
     nnd_engine_options eo;
@@ -298,24 +300,48 @@ nnd_status nnd_infer_create(nnd_dataset *ds, const nnd_infer_model *models, int 
     eo.precision = r->opt.precision;
     eo.batch = m->batch;
     eo.threads = r->opt.threads;
+    eo.max_memory = !budget ? 0 : used < budget ? budget - used : 1; /* 0 would mean none */
     nnd_error local = {0};
     if (nnd_engine_create(m->g, &eo, &m->engine, &local) != NND_OK) {
-      st = nnd_error_set(err, local.status, "%s: %s", m->name, local.message);
+      if (local.status == NND_ERR_NOMEM && budget)
+        st = nnd__infer_memory_error(r, i, local.message, err);
+      else
+        st = nnd_error_set(err, local.status, "%s: %s", m->name, local.message);
       break;
     }
+    nnd_engine_stats es;
+    nnd_engine_get_stats(m->engine, &es);
+    used += es.memory_bytes;
+    size_t ob = nnd__infer_output_bytes(r, m);
+    if (budget && (used > budget || ob > budget - used)) {
+      st = nnd__infer_memory_error(r, i, "out of memory for its output buffers", err);
+      break;
+    }
+    used += ob;
     st = plan_outputs(r, m, err);
     if (st) break;
-    size_t in_numel = r->p[m->pipeline].item_numel, b = (size_t)m->batch, n;
-    if (!nnd__mul_size(in_numel, b, &n) || !(m->padded = calloc(n, sizeof(float))) ||
-        !nnd__mul_size(m->out_numel, r->chunk_cap, &n) ||
-        !(m->chunk_out = malloc((n ? n : 1) * sizeof(float))))
-      st = nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+    size_t n = 0;
+    if (!nnd__mul_size(m->out_numel, r->chunk_rows, &n) ||
+        !(m->chunk_out = malloc((n ? n : 1) * sizeof(float)))) {
+      char a[NND_BYTES_FMT_SIZE];
+      st = nnd_error_set(err, NND_ERR_NOMEM, "%s: out of memory allocating %s for outputs", m->name,
+                         nnd__fmt_bytes(n * sizeof(float), a));
+    }
   }
   for (int i = 0; i < r->n_pipes && !st; i++) {
-    size_t n;
-    if (!nnd__mul_size(r->p[i].item_numel, r->chunk_cap, &n) ||
-        !(r->p[i].chunk = malloc((n ? n : 1) * sizeof(float))))
-      st = nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+    size_t n = 0;
+    bool ok =
+        nnd__mul_size(r->p[i].item_numel, r->chunk_rows, &n) && nnd__mul_size(n, sizeof(float), &n);
+    if (!ok || !(r->p[i].chunk = malloc(n ? n : 1))) {
+      char a[NND_BYTES_FMT_SIZE];
+      int model = 0;
+      while (model < n_models - 1 && r->m[model].pipeline != i)
+        model++;
+      st = nnd_error_set(err, NND_ERR_NOMEM,
+                         "%s: out of memory allocating %s for a chunk of %zu inputs of '%s'",
+                         r->m[model].name, ok ? nnd__fmt_bytes(n, a) : "more than 2^64 bytes",
+                         r->chunk_rows, r->m[model].g->values[r->m[model].input_value].name);
+    }
   }
   if (!st && !(r->items = malloc(r->chunk_cap * sizeof *r->items)))
     st = nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
@@ -333,10 +359,9 @@ void nnd_infer_destroy(nnd_infer *r) {
   for (int i = 0; r->m && i < r->n_models; i++) {
     model_rt *m = &r->m[i];
     nnd_engine_destroy(m->engine);
-    for (int k = 0; m->outs && k < m->n_outputs; k++)
+    for (int k = 1; m->outs && k < m->n_outputs; k++) /* outs[0] points into chunk_out */
       free(m->outs[k].data);
     free(m->outs);
-    free(m->padded);
     free(m->chunk_out);
     free(m->name);
   }
@@ -387,14 +412,6 @@ const nnd_infer_skip *nnd_infer_skipped(const nnd_infer *r, size_t *count_out) {
 
 static bool stop_requested(const nnd_infer *r) { return r->opt.stop_flag && *r->opt.stop_flag; }
 
-/* One candidate item of a chunk being loaded. */
-typedef struct slot {
-  size_t index; /* dataset index */
-  int slot_pos; /* row in the pipelines' chunk buffers */
-  nnd_status st;
-  nnd_error err;
-} slot;
-
 typedef struct load_job {
   nnd_infer *r;
   slot *slots;
@@ -405,6 +422,7 @@ typedef struct load_job {
 /* Decodes (images) or reads (tensors) one item into every pipeline's row. */
 static void load_one(nnd_infer *r, slot *s) {
   s->st = NND_OK;
+  s->item_error = false;
   nnd_error_clear(&s->err);
   if (stop_requested(r)) return; /* the rows are not delivered anyway */
   if (!r->images) {
@@ -414,16 +432,25 @@ static void load_one(nnd_infer *r, slot *s) {
                                pl->chunk + (size_t)s->slot_pos * pl->item_numel, pl->item_numel,
                                NULL, &s->err);
     }
+    /* A tensor file fails as a whole (its shape, its size) except for an
+     * item it cannot read. */
+    s->item_error = s->st == NND_ERR_IO || s->st == NND_ERR_FORMAT || s->st == NND_ERR_UNSUPPORTED;
     return;
   }
   nnd_image img;
   s->st = nnd_dataset_decode(r->ds, s->index, &img, NULL, &s->err);
   for (int p = 0; p < r->n_pipes && !s->st; p++) {
     pipeline *pl = &r->p[p];
-    s->st = nnd_preprocess_image(&pl->pp, &img, pl->chunk + (size_t)s->slot_pos * pl->item_numel,
-                                 pl->item_numel, NULL, &s->err);
+    s->st = nnd_dataset_preprocess_image(r->ds, s->index, &pl->pp, &img,
+                                         pl->chunk + (size_t)s->slot_pos * pl->item_numel,
+                                         pl->item_numel, &s->err);
   }
   nnd_image_free(&img);
+  /* Whatever decoding or preprocessing one image refuses or runs out of
+   * memory on came from that image (its size, its bytes): it fails or is
+   * skipped alone. */
+  s->item_error = s->st == NND_ERR_IO || s->st == NND_ERR_FORMAT || s->st == NND_ERR_UNSUPPORTED ||
+                  s->st == NND_ERR_NOMEM;
 }
 
 static void *load_worker(void *arg) {
@@ -450,10 +477,6 @@ static void load_parallel(nnd_infer *r, slot *slots, size_t n) {
   load_worker(&job);
   for (int i = 0; i < started; i++)
     pthread_join(tids[i], NULL);
-}
-
-static bool is_item_error(nnd_status st) {
-  return st == NND_ERR_IO || st == NND_ERR_FORMAT || st == NND_ERR_UNSUPPORTED;
 }
 
 static nnd_status add_skip(nnd_infer *r, size_t index, const char *reason, nnd_error *err) {
@@ -494,7 +517,7 @@ static nnd_status load_chunk(nnd_infer *r, size_t *next, size_t *count_out, slot
     for (size_t j = 0; j < want; j++) {
       slot *s = &slots[j];
       if (s->st != NND_OK) {
-        if (!is_item_error(s->st) || r->opt.on_error == NND_ON_ERROR_FAIL)
+        if (!s->item_error || r->opt.on_error == NND_ON_ERROR_FAIL)
           return nnd_error_set(err, s->st, "%s", s->err.message);
         nnd_status st = add_skip(r, s->index, s->err.message, err);
         if (st) return st;
@@ -526,20 +549,19 @@ static nnd_status run_model(nnd_infer *r, model_rt *m, size_t count, double *sec
     in.dims[0] = (int64_t)b;
     for (size_t d = 0; d < pl->shape.rank; d++)
       in.dims[d + 1] = pl->shape.dims[d];
-    const float *src = pl->chunk + off * pl->item_numel;
-    if (n == b) {
-      in.data = (void *)src;
-    } else {
-      memcpy(m->padded, src, n * pl->item_numel * sizeof(float));
-      memset(m->padded + n * pl->item_numel, 0, (b - n) * pl->item_numel * sizeof(float));
-      in.data = m->padded;
-    }
+    float *src = pl->chunk + off * pl->item_numel;
+    /* The last run of a chunk is padded with zeros in place: chunk_rows
+     * leaves room, and rows past the chunk's count are never delivered. */
+    if (n < b) memset(src + n * pl->item_numel, 0, (b - n) * pl->item_numel * sizeof(float));
+    in.data = src;
     double t0 = now_seconds();
     nnd_error local = {0};
+    /* Like the inputs, the outputs of a last, padded run have room in
+     * chunk_out (chunk_rows rows); the padding rows are never delivered. */
+    m->outs[0].data = m->chunk_out + off * m->out_numel;
     nnd_status st = nnd_engine_run(m->engine, &in, 1, m->outs, m->n_outputs, &local);
     *seconds += now_seconds() - t0;
     if (st) return nnd_error_set(err, st, "%s: %s", m->name, local.message);
-    memcpy(m->chunk_out + off * m->out_numel, m->outs[0].data, n * m->out_numel * sizeof(float));
   }
   return NND_OK;
 }

@@ -10,10 +10,13 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/cli_limits.h"
 
 void nnd_cli_run_opts_init(nnd_cli_run_opts *o) {
   memset(o, 0, sizeof *o);
   nnd_infer_options_init(&o->infer);
+  o->infer.max_memory = nnd_cli_default_max_memory();
+  o->infer.max_memory_hint = "--max-memory";
 }
 
 bool nnd_cli_parse_count(const char *s, long long max, long long *out) {
@@ -41,14 +44,16 @@ int nnd_cli_run_opt(nnd_cli_run_opts *o, int code, const char *arg, const char *
     return 0;
   case NND_OPT_VERBOSE: o->verbose = true; return 0;
   case NND_OPT_THREADS:
-    if (!nnd_cli_parse_count(arg, 1024, &v))
-      return nnd_cli_usage_error(usage, "%s: --threads wants a number from 0 to 1024, got '%s'",
-                                 cmd, arg);
-    if (v == 0) {
-      long n = sysconf(_SC_NPROCESSORS_ONLN);
-      v = n > 0 ? n : 1;
-    }
-    o->infer.threads = (int)v;
+    if (!nnd_cli_parse_count(arg, NND_CLI_MAX_THREADS, &v))
+      return nnd_cli_usage_error(usage, "%s: --threads wants a number from 0 to %d, got '%s'", cmd,
+                                 NND_CLI_MAX_THREADS, arg);
+    o->infer.threads = nnd_cli_threads(cmd, v);
+    return 0;
+  case NND_OPT_MAX_MEMORY:
+    if (!nnd_cli_parse_max_memory(arg, &o->infer.max_memory))
+      return nnd_cli_usage_error(
+          usage, "%s: --max-memory wants a size such as 512M or 4G (0: no budget), got '%s'", cmd,
+          arg);
     return 0;
   case NND_OPT_BATCH:
     if (!nnd_cli_parse_count(arg, 4096, &v) || v < 1)

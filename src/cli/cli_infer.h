@@ -36,6 +36,7 @@ enum {
   NND_OPT_PRECISION,
   NND_OPT_LIMIT,
   NND_OPT_VERBOSE,
+  NND_OPT_MAX_MEMORY,
   NND_OPT_FIRST_OWN /* commands number their own options from here */
 };
 
@@ -50,10 +51,12 @@ enum {
       {"batch", required_argument, NULL, NND_OPT_BATCH},                                           \
       {"on-error", required_argument, NULL, NND_OPT_ON_ERROR},                                     \
       {"precision", required_argument, NULL, NND_OPT_PRECISION},                                   \
-      {"limit", required_argument, NULL, NND_OPT_LIMIT}, {                                         \
+      {"limit", required_argument, NULL, NND_OPT_LIMIT},                                           \
+      {"max-memory", required_argument, NULL, NND_OPT_MAX_MEMORY}, {                               \
     "verbose", no_argument, NULL, NND_OPT_VERBOSE                                                  \
   }
 
+/* Defaults; the memory budget from nnd_cli_default_max_memory. */
 void nnd_cli_run_opts_init(nnd_cli_run_opts *o);
 
 /* Handles one shared option. Returns 0 when handled, -1 when `code` is not

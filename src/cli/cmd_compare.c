@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_infer.h"
+#include "cli/cli_limits.h"
 #include "nndiff/infer.h"
 #include "nndiff/outputs.h"
 #include "nndiff/report.h"
@@ -18,7 +19,7 @@ static const char usage[] =
     "usage: nndiff compare A B [C ...] --data D [--chain] [--json F] [--preset P] [--pre SPEC]\n"
     "                      [--pre-for K=SPEC] [--labels F] [--threads N] [--batch B]\n"
     "                      [--on-error skip|fail] [--precision fast|reference] [--limit N]\n"
-    "                      [--verbose]";
+    "                      [--max-memory SIZE] [--verbose]";
 
 void nnd_cmd_compare_help(FILE *out) {
   fprintf(out,
@@ -59,11 +60,23 @@ void nnd_cmd_compare_help(FILE *out) {
           "                     ...); SPEC is complete, e.g. --pre-for 2=keras-tf or\n"
           "                     --pre-for B=\"inception;crop=299\". Repeatable\n"
           "  --labels F         ground-truth labels: adds top-1/top-5 accuracy per model\n"
-          "  --threads N        engine and decoding threads (default 1; 0 = every core)\n"
-          "  --batch B          inputs per engine run (default %d)\n"
+          "  --threads N        engine and decoding threads (default 1; 0 = every CPU\n"
+          "                     available; at most %d). More than the CPUs available, or\n"
+          "                     than the process can start (ulimit -u), is lowered to\n"
+          "                     that with a warning\n"
+          "  --batch B          inputs per engine run (default %d, at most 4096)\n"
+          "  --max-memory SIZE  memory budget for the run, every model together:\n"
+          "                     activations, weights, scratch, input and output buffers.\n"
+          "                     SIZE is bytes or K/M/G/T (powers of 1024), e.g. 512M, 4G;\n"
+          "                     0 turns it off. Default: 3/4 of the memory available at\n"
+          "                     start (MemAvailable, or the cgroup / ulimit -v limit\n"
+          "                     when lower). A run that needs more is refused before\n"
+          "                     allocating (exit 2) with the bytes needed and the\n"
+          "                     largest --batch that fits\n"
           "  --on-error skip|fail\n"
-          "                     an unreadable image stops the run (fail, the default) or\n"
-          "                     is left out for every model and listed (skip)\n"
+          "                     an image that cannot be read, decoded or preprocessed\n"
+          "                     stops the run naming the file (fail, the default) or is\n"
+          "                     left out for every model and listed (skip)\n"
           "  --precision fast|reference\n"
           "                     engine precision for every model (default fast)\n"
           "  --limit N          only the first N inputs\n"
@@ -73,7 +86,8 @@ void nnd_cmd_compare_help(FILE *out) {
           "\n"
           "Exit status: 0 every pair gives the same top-1 label on every input; 1 some\n"
           "pair differs on at least one input; 2 bad usage or input (unreadable model\n"
-          "or data, output shapes that differ); 3 internal error; 130/143 interrupted\n"
+          "or data, output shapes that differ, over the memory budget); 3 internal\n"
+          "error; 130/143 interrupted\n"
           "(no result file is written).\n"
           "\n"
           "Examples:\n"
@@ -82,7 +96,7 @@ void nnd_cmd_compare_help(FILE *out) {
           "  nndiff compare tf.onnx via_onnx.onnx final.onnx --data imgs/ --chain --json r.json\n"
           "  nndiff compare torch.onnx keras.onnx --data imgs/ --pre-for B=keras-caffe\n"
           "  nndiff compare a.onnx b.onnx --data x.npy && echo same labels\n",
-          usage, nnd_preprocess_preset_names(), NND_INFER_DEFAULT_BATCH);
+          usage, nnd_preprocess_preset_names(), NND_CLI_MAX_THREADS, NND_INFER_DEFAULT_BATCH);
 }
 
 enum { OPT_CHAIN = NND_OPT_FIRST_OWN, OPT_PRE_FOR };

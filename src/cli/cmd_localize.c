@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_infer.h"
+#include "cli/cli_limits.h"
 #include "nndiff/data.h"
 #include "nndiff/localize.h"
 #include "nndiff/report.h"
@@ -16,7 +17,8 @@
 
 static const char usage[] =
     "usage: nndiff localize SOURCE TARGET --data D [--json F] [--images K|all] [--preset P]\n"
-    "                       [--threads N] [--limit N] [--floor-images N] [--layers] [--verbose]";
+    "                       [--threads N] [--limit N] [--floor-images N] [--layers] [--verbose]\n"
+    "                       [--max-memory SIZE]";
 
 void nnd_cmd_localize_help(FILE *out) {
   fprintf(out,
@@ -49,7 +51,9 @@ void nnd_cmd_localize_help(FILE *out) {
           "  --images K|all   inputs analysed layer by layer (default 5): those whose\n"
           "                   top-1 labels differ, then those whose outputs differ most\n"
           "  --preset P       preprocessing for image folders (default torchvision): %s\n"
-          "  --threads N      engine threads (default 1; 0 = every core)\n"
+          "  --threads N      engine threads (default 1; 0 = every CPU available). More\n"
+          "                   than the CPUs available (or than the process may start,\n"
+          "                   ulimit -u) is lowered to that, with a warning; at most %d\n"
           "  --limit N        run only the first N inputs of D\n"
           "  --floor-images N measure the noise floor on the first N analysed inputs\n"
           "                   (default 1; the double-precision path is slow)\n"
@@ -57,6 +61,12 @@ void nnd_cmd_localize_help(FILE *out) {
           "                   first divergence\n"
           "  --verbose        trace the graph passes that bring each model to its\n"
           "                   analysis form (one line per pass and round, on stderr)\n"
+          "  --max-memory SIZE  memory budget for the engines alive at once, e.g. 512M,\n"
+          "                   4G (K/M/G/T: powers of 1024; 0: none). Default: 3/4 of\n"
+          "                   the memory available at start (MemAvailable, or the\n"
+          "                   cgroup / ulimit -v limit when lower). A model that\n"
+          "                   needs more is refused before allocating (exit 2),\n"
+          "                   naming what needs the memory\n"
           "  -h, --help       show this help\n"
           "\n"
           "Exit status: 0 the models are equivalent (structurally, and on D within the\n"
@@ -67,7 +77,7 @@ void nnd_cmd_localize_help(FILE *out) {
           "Examples:\n"
           "  nndiff localize resnet18.onnx resnet18_converted.onnx --data photos/\n"
           "  nndiff localize src.onnx dst.onnx --data x.npy --images all --json loc.json\n",
-          usage, nnd_preprocess_preset_names());
+          usage, nnd_preprocess_preset_names(), NND_CLI_MAX_THREADS);
 }
 
 enum {
@@ -79,7 +89,8 @@ enum {
   OPT_LIMIT,
   OPT_FLOOR,
   OPT_LAYERS,
-  OPT_VERBOSE
+  OPT_VERBOSE,
+  OPT_MAX_MEMORY
 };
 
 static bool parse_i64(const char *s, int64_t lo, int64_t *out) {
@@ -102,6 +113,7 @@ int nnd_cmd_localize(int argc, char **argv) {
       {"floor-images", required_argument, NULL, OPT_FLOOR},
       {"layers", no_argument, NULL, OPT_LAYERS},
       {"verbose", no_argument, NULL, OPT_VERBOSE},
+      {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -109,6 +121,7 @@ int nnd_cmd_localize(int argc, char **argv) {
   bool all_layers = false;
   nnd_localize_options lo;
   nnd_localize_options_init(&lo);
+  lo.max_memory = nnd_cli_default_max_memory();
   int c;
   int64_t v;
   opterr = 0;
@@ -130,10 +143,17 @@ int nnd_cmd_localize(int argc, char **argv) {
             usage, "localize: --images needs a count >= 1 or 'all', got '%s'", optarg);
       break;
     case OPT_THREADS:
-      if (!parse_i64(optarg, 0, &v) || v > 1024)
-        return nnd_cli_usage_error(usage, "localize: --threads needs a count 0..1024, got '%s'",
-                                   optarg);
-      lo.threads = v == 0 ? (int)sysconf(_SC_NPROCESSORS_ONLN) : (int)v;
+      if (!parse_i64(optarg, 0, &v) || v > NND_CLI_MAX_THREADS)
+        return nnd_cli_usage_error(usage, "localize: --threads needs a count 0..%d, got '%s'",
+                                   NND_CLI_MAX_THREADS, optarg);
+      lo.threads = nnd_cli_threads("localize", v);
+      break;
+    case OPT_MAX_MEMORY:
+      if (!nnd_cli_parse_max_memory(optarg, &lo.max_memory))
+        return nnd_cli_usage_error(
+            usage,
+            "localize: --max-memory wants a size such as 512M or 4G (0: no budget), got '%s'",
+            optarg);
       break;
     case OPT_LIMIT:
       if (!parse_i64(optarg, 1, &v))

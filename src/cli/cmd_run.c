@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_infer.h"
+#include "cli/cli_limits.h"
 #include "nndiff/infer.h"
 #include "nndiff/outputs.h"
 #include "nndiff/report.h"
@@ -17,7 +18,7 @@ static const char usage[] =
     "usage: nndiff run MODEL --data D [--preset P] [--pre SPEC] [--labels F] [--top K]\n"
     "                  [--softmax] [--outputs OUT.npy] [--json F] [--threads N] [--batch B]\n"
     "                  [--on-error skip|fail] [--precision fast|reference] [--limit N]\n"
-    "                  [--verbose]";
+    "                  [--max-memory SIZE] [--verbose]";
 
 void nnd_cmd_run_help(FILE *out) {
   fprintf(out,
@@ -53,12 +54,25 @@ void nnd_cmd_run_help(FILE *out) {
           "                    row is NaN), atomically\n"
           "  --json F          write the full report as JSON (F '-' prints it on stdout\n"
           "                    instead of the text); schema nndiff.run/1\n"
-          "  --threads N       engine and decoding threads (default 1; 0 = every core).\n"
-          "                    Results are identical for a given N\n"
-          "  --batch B         inputs per engine run (default %d)\n"
+          "  --threads N       engine and decoding threads (default 1; 0 = every CPU\n"
+          "                    available; at most %d). More than the CPUs available is\n"
+          "                    lowered to the CPU count with a warning, and so is more\n"
+          "                    than the process can start (ulimit -u). Results are\n"
+          "                    identical for a given N (the report shows the N used)\n"
+          "  --batch B         inputs per engine run (default %d, at most 4096)\n"
+          "  --max-memory SIZE memory budget for the run: activations, the engine's\n"
+          "                    weights and scratch, input and output buffers. SIZE is\n"
+          "                    bytes or K/M/G/T (powers of 1024), e.g. 512M, 4G; 0 turns\n"
+          "                    it off. Default: 3/4 of the memory available at start\n"
+          "                    (MemAvailable, or the cgroup / ulimit -v limit when\n"
+          "                    lower). A run that needs more is refused before\n"
+          "                    allocating (exit 2) with the bytes needed and the\n"
+          "                    largest --batch that fits\n"
           "  --on-error skip|fail\n"
-          "                    an unreadable image stops the run naming the file (fail,\n"
-          "                    the default), or is skipped, counted and listed (skip)\n"
+          "                    an image that cannot be read, decoded or preprocessed\n"
+          "                    (corrupt, too large, an extreme aspect ratio) stops the run\n"
+          "                    naming the file (fail, the default), or is skipped,\n"
+          "                    counted and listed (skip)\n"
           "  --precision fast|reference\n"
           "                    float32 fast path (default) or the float64 reference\n"
           "  --limit N         only the first N inputs\n"
@@ -72,8 +86,8 @@ void nnd_cmd_run_help(FILE *out) {
           "no result file. A FIFO or device given as F is written into, not replaced.\n"
           "\n"
           "Exit status: 0 ok; 2 bad usage, an unreadable model or dataset, a tensor file\n"
-          "of the wrong shape, or an unreadable image with --on-error fail; 3 internal\n"
-          "error; 130/143 interrupted.\n"
+          "of the wrong shape, an unreadable image with --on-error fail, or a run over\n"
+          "the memory budget; 3 internal error; 130/143 interrupted.\n"
           "\n"
           "Examples:\n"
           "  nndiff run resnet50.onnx --data photos/\n"
@@ -82,7 +96,7 @@ void nnd_cmd_run_help(FILE *out) {
           "  nndiff run model.onnx --data x.npy --outputs logits.npy --precision reference\n"
           "  nndiff run model.onnx --data imgs/ --on-error skip --json run.json\n"
           "  nndiff run inception.onnx --data imgs/ --pre \"preset=inception;crop=299\"\n",
-          usage, nnd_preprocess_preset_names(), NND_INFER_DEFAULT_BATCH);
+          usage, nnd_preprocess_preset_names(), NND_CLI_MAX_THREADS, NND_INFER_DEFAULT_BATCH);
 }
 
 enum { OPT_TOP = NND_OPT_FIRST_OWN, OPT_SOFTMAX, OPT_OUTPUTS };

@@ -579,9 +579,23 @@ nnd_status nnd_dataset_read(nnd_dataset *ds, size_t index, const nnd_item_shape 
   if (st) return st;
   nnd_image img;
   st = nnd_dataset_decode(ds, index, &img, NULL, err);
-  if (!st) st = nnd_preprocess_image(&resolved, &img, out, out_count, NULL, err);
+  if (!st) st = nnd_dataset_preprocess_image(ds, index, &resolved, &img, out, out_count, err);
   nnd_image_free(&img);
   return st;
+}
+
+nnd_status nnd_dataset_preprocess_image(const nnd_dataset *ds, size_t index,
+                                        const nnd_preprocess *resolved, const nnd_image *decoded,
+                                        float *out, size_t out_count, nnd_error *err) {
+  if (ds->kind != NND_DATASET_IMAGES || index >= ds->count)
+    return nnd_error_set(err, NND_ERR_USAGE, "%s: no image %zu to preprocess", ds->path, index);
+  nnd_error local = {0};
+  nnd_status st = nnd_preprocess_image(resolved, decoded, out, out_count, NULL, &local);
+  if (st == NND_OK) return NND_OK;
+  return nnd_error_set(err, st, "%s%s%s: cannot preprocess this %lldx%lld image: %s", ds->root,
+                       *ds->root ? "/" : "", ds->names[index],
+                       decoded ? (long long)decoded->width : 0LL,
+                       decoded ? (long long)decoded->height : 0LL, local.message);
 }
 
 nnd_status nnd_dataset_decode(nnd_dataset *ds, size_t index, nnd_image *out, nnd_item_info *info,

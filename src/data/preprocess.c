@@ -485,17 +485,24 @@ nnd_status nnd_preprocess_image(const nnd_preprocess *pp, const nnd_image *decod
   nnd_image a = {0}, b = {0};
   nnd_status st = NND_OK;
   const nnd_image *cur = decoded;
-  /* Each step reads *cur and writes b, which then becomes a. */
+  /* Each step reads *cur and writes b, which then becomes a. A step that
+   * refuses its sizes (bad arguments to it) was handed them by this image:
+   * an image the pipeline cannot take, not a bad call. */
+  nnd_error step_err = {0};
 #define STEP(call)                                                                                 \
   do {                                                                                             \
     st = (call);                                                                                   \
-    if (st) goto done;                                                                             \
+    if (st) {                                                                                      \
+      st = nnd_error_set(err, st == NND_ERR_USAGE ? NND_ERR_UNSUPPORTED : st, "%s",                \
+                         step_err.message);                                                        \
+      goto done;                                                                                   \
+    }                                                                                              \
     nnd_image_free(&a);                                                                            \
     a = b;                                                                                         \
     memset(&b, 0, sizeof b);                                                                       \
     cur = &a;                                                                                      \
   } while (0)
-  if (c == 1 && cur->channels != 1) STEP(nnd_image_to_gray(cur, &b, err));
+  if (c == 1 && cur->channels != 1) STEP(nnd_image_to_gray(cur, &b, &step_err));
   if (pp->central_fraction < 1.0) {
     /* tf.image.central_crop: start = int((size - size * fraction) / 2) in
      * float64, size' = size - 2 * start. */
@@ -503,7 +510,7 @@ nnd_status nnd_preprocess_image(const nnd_preprocess *pp, const nnd_image *decod
     int64_t left = (int64_t)(((double)cur->width - (double)cur->width * pp->central_fraction) / 2);
     int64_t ch = cur->height - 2 * top, cw = cur->width - 2 * left;
     if (ch > 0 && cw > 0 && (top > 0 || left > 0))
-      STEP(nnd_image_crop(cur, left, top, cw, ch, &b, err));
+      STEP(nnd_image_crop(cur, left, top, cw, ch, &b, &step_err));
   }
   int64_t rw, rh;
   if (pp->resize == NND_RESIZE_SHORTER) {
@@ -521,10 +528,10 @@ nnd_status nnd_preprocess_image(const nnd_preprocess *pp, const nnd_image *decod
     rh = oh;
   }
   if (rw != cur->width || rh != cur->height)
-    STEP(nnd_image_resize(cur, rw, rh, pp->filter, &b, err));
+    STEP(nnd_image_resize(cur, rw, rh, pp->filter, &b, &step_err));
   if (cur->width != ow || cur->height != oh)
     STEP(nnd_image_crop(cur, centre_offset(cur->width, ow), centre_offset(cur->height, oh), ow, oh,
-                        &b, err));
+                        &b, &step_err));
 #undef STEP
   {
     /* Normalise in float32 as the zoos do. */

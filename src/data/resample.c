@@ -233,7 +233,10 @@ nnd_status nnd_image_resize(const nnd_image *in, int64_t width, int64_t height,
   if (width <= 0 || height <= 0 || width > INT32_MAX / 4 || height > INT32_MAX / 4 ||
       in->width > INT32_MAX / 4 || in->height > INT32_MAX / 4 ||
       !nnd__mul_i64(width, height, &px) || px > ((int64_t)1 << 31))
-    return nnd_error_set(err, NND_ERR_USAGE, "resize: bad target size %lldx%lld", (long long)width,
+    return nnd_error_set(err, NND_ERR_USAGE,
+                         "resizing %lldx%lld to %lldx%lld: the target is past the resampler's "
+                         "limits (2^31 pixels, 2^29 per side)",
+                         (long long)in->width, (long long)in->height, (long long)width,
                          (long long)height);
   if (width == in->width && height == in->height) { /* Pillow returns a copy */
     size_t n = (size_t)width * (size_t)height * (size_t)in->channels;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "engine/engine_internal.h"
+#include "util/bytes.h"
 #include "util/checked_math.h"
 
 const char *nnd_precision_name(nnd_precision p) {
@@ -107,7 +108,11 @@ static nnd_status make_constant(nnd_engine *e, int32_t vid, const void *data, nn
   const char *name = e->g->values[vid].name;
   int32_t t =
       nnd__const_tensor(e, vid, ev->is_float ? NND_DTYPE_F64 : NND_DTYPE_I64, ev->rank, ev->dims);
-  if (t < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory loading constant '%s'", name);
+  if (t < 0) {
+    char detail[320];
+    snprintf(detail, sizeof detail, "out of memory loading constant '%s'", name);
+    return nnd__oom_error(e, -1, detail, err);
+  }
   etensor *ct = &e->t[t];
   if (count < ct->numel)
     return nnd_error_set(err, NND_ERR_GRAPH, "constant '%s' holds %lld elements, its shape %lld",
@@ -239,7 +244,7 @@ static nnd_status plan_inputs(nnd_engine *e, nnd_error *err) {
                            "integer inputs as frozen inputs)",
                            v->name, nnd_dtype_name(v->dtype));
     int32_t t = nnd__runtime_tensor(e, vid, ev->rank, ev->dims, false);
-    if (t < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory planning inputs");
+    if (t < 0) return nnd__oom_error(e, -1, "out of memory planning inputs", err);
     e->t[t].used = true;
     ev->tid[0][0] = t;
     e->run_input_t[k] = t;
@@ -280,6 +285,34 @@ static bool check_inferred(nnd_engine *e, int32_t id, int k, nnd_error *err, nnd
   return false;
 }
 
+typedef nnd_status (*node_fn)(nnd_engine *e, int32_t id, nnd_error *err);
+
+/* Runs one op's infer or build for node id. Running out of memory there
+ * (or past the budget) comes from sizes in the model, so the message names
+ * the node and, when an allocation recorded it, the tensor and the bytes. */
+static nnd_status call_node(nnd_engine *e, int32_t id, node_fn fn, nnd_error *err) {
+  nnd_error local = {0};
+  e->oom.bytes = 0;
+  e->oom.value = -1;
+  nnd_status st = fn(e, id, &local);
+  if (st == NND_OK) return NND_OK;
+  if (st == NND_ERR_NOMEM) return nnd__oom_error(e, id, local.message, err);
+  return nnd_error_set(err, st, "%s", local.message[0] ? local.message : nnd_status_str(st));
+}
+
+/* A folded node: its build on constants, then its own activation. */
+static nnd_status fold_node(nnd_engine *e, int32_t id, nnd_error *err) {
+  const nnd_node *nd = &e->g->nodes[id];
+  nnd_status st = nnd__engine_op(nd->op)->build(e, id, err);
+  if (st == NND_OK) st = nnd__emit_node_act(e, id, e->v[nd->outputs[0]].tid[0][0], err);
+  return st;
+}
+
+static nnd_status build_node(nnd_engine *e, int32_t id, nnd_error *err) {
+  if (e->n[id].silu_mul) return nnd__eng_build_silu(e, id, err);
+  return nnd__engine_op(e->g->nodes[id].op)->build(e, id, err);
+}
+
 static nnd_status plan_shapes(nnd_engine *e, nnd_error *err) {
   const nnd_graph *g = e->g;
   for (int32_t i = 0; i < e->n_topo; i++) {
@@ -293,7 +326,7 @@ static nnd_status plan_shapes(nnd_engine *e, nnd_error *err) {
         return nnd__node_error(e, id, err, NND_ERR_INTERNAL, "input '%s' has no planned shape",
                                g->values[nd->inputs[k]].name);
     e->cur_node = id;
-    nnd_status st = impl->infer(e, id, err);
+    nnd_status st = call_node(e, id, impl->infer, err);
     if (st != NND_OK) return st;
     bool all_const = true;
     for (int k = 0; k < nd->n_inputs; k++)
@@ -309,8 +342,7 @@ static nnd_status plan_shapes(nnd_engine *e, nnd_error *err) {
     }
     if ((all_const || nd->op == NND_OP_SHAPE) && !(impl->flags & OPF_NO_FOLD)) {
       e->folding = true;
-      st = impl->build(e, id, err);
-      if (st == NND_OK) st = nnd__emit_node_act(e, id, e->v[nd->outputs[0]].tid[0][0], err);
+      st = call_node(e, id, fold_node, err);
       e->folding = false;
       if (st != NND_OK) return st;
       e->n[id].folded = true;
@@ -395,15 +427,14 @@ static nnd_status plan_steps(nnd_engine *e, nnd_error *err) {
       /* A group is built at its last node, so the taps keep the order. */
       const int32_t head = n->head;
       if (e->n[head].fusion.last_node != id) continue;
-      const op_impl *impl = nnd__engine_op(g->nodes[head].op);
-      if ((st = impl->build(e, head, err)) != NND_OK) return st;
+      if ((st = call_node(e, head, build_node, err)) != NND_OK) return st;
       if ((st = tap_outputs(e, id, id, err)) != NND_OK) return st;
       continue;
     }
     if (n->is_head && n->fusion.last_node != id) continue;
     const op_impl *impl = nnd__engine_op(g->nodes[id].op);
     const int32_t before = e->n_s;
-    st = n->silu_mul ? nnd__eng_build_silu(e, id, err) : impl->build(e, id, err);
+    st = call_node(e, id, build_node, err);
     if (st != NND_OK) return st;
     if (!n->is_head && g->nodes[id].act.kind != NND_ACT_NONE) {
       int32_t out = value_tensor(e, g->nodes[id].outputs[0]);
@@ -432,10 +463,11 @@ static void plan_conv_buf(nnd_engine *e) {
       if (b > need) need = b;
     }
   }
+  /* Outputs go through it only to leave channels-last. */
   for (int i = 0; i < e->g->n_outputs; i++) {
     const etensor *t = &e->t[value_tensor(e, e->g->outputs[i])];
-    size_t b = (size_t)t->numel * 8;
-    if (b > need) need = b;
+    size_t b = (size_t)t->numel * nnd_dtype_size(t->dtype);
+    if (t->cl && b > need) need = b;
   }
   e->conv_bytes = need;
 }
@@ -444,6 +476,7 @@ static void free_unused_constants(nnd_engine *e) {
   for (int32_t i = 0; i < e->n_t; i++) {
     etensor *t = &e->t[i];
     if (t->is_const && t->owns && !t->used) {
+      nnd__release(e, (size_t)t->numel * nnd_dtype_size(t->dtype));
       free(t->data);
       t->data = NULL;
       t->owns = false;
@@ -566,6 +599,7 @@ nnd_status nnd_engine_create(const nnd_graph *g, const nnd_engine_options *opt,
   e->use_cl = e->fusion && nnd__fast_prefers_channels_last();
   e->onnx_opset = onnx_default_opset(g);
   e->cur_node = -1;
+  e->oom.value = -1;
   for (int32_t i = 0; i < g->n_values; i++) {
     e->v[i].tid[0][0] = e->v[i].tid[0][1] = e->v[i].tid[1][0] = e->v[i].tid[1][1] = -1;
   }
@@ -583,10 +617,14 @@ nnd_status nnd_engine_create(const nnd_graph *g, const nnd_engine_options *opt,
   plan_observed(e);
   if ((st = plan_steps(e, err)) != NND_OK) goto error;
   plan_conv_buf(e);
-  if ((st = nnd__plan_memory(e, err)) != NND_OK) goto error;
+  /* Before the memory plan, so its budget check sees what is kept. */
   free_unused_constants(e);
-  if (e->conv_bytes && !(e->conv_buf = alloc64(e->conv_bytes))) {
-    st = nnd_error_set(err, NND_ERR_NOMEM, "out of memory allocating conversion buffers");
+  if ((st = nnd__plan_memory(e, err)) != NND_OK) goto error;
+  if (e->conv_bytes && !opt->plan_only && !(e->conv_buf = alloc64(e->conv_bytes))) {
+    char a[NND_BYTES_FMT_SIZE];
+    st = nnd_error_set(err, NND_ERR_NOMEM,
+                       "out of memory allocating %s of conversion buffers for batch %lld",
+                       nnd__fmt_bytes(e->conv_bytes, a), (long long)e->batch);
     goto error;
   }
   e->stats.precision = opt->precision;
@@ -600,6 +638,8 @@ nnd_status nnd_engine_create(const nnd_graph *g, const nnd_engine_options *opt,
   for (int32_t i = 0; i < e->n_t; i++)
     if (e->t[i].is_const && e->t[i].owns)
       e->stats.weight_bytes += (size_t)e->t[i].numel * nnd_dtype_size(e->t[i].dtype);
+  e->stats.scratch_bytes = e->scratch_bytes + e->conv_bytes;
+  e->stats.memory_bytes = e->held_bytes + e->arena_bytes + e->stats.scratch_bytes;
   nnd__set_threads(prev_threads);
   e->create_opt = NULL;
   *engine_out = e;
@@ -691,6 +731,9 @@ static nnd_status check_tensor(const nnd_engine *e, const char *what, const nnd_
 nnd_status nnd_engine_run(nnd_engine *e, const nnd_tensor *inputs, int n_inputs,
                           nnd_tensor *outputs, int n_outputs, nnd_error *err) {
   if (!e) return nnd_error_set(err, NND_ERR_USAGE, "no engine");
+  if (e->opt.plan_only)
+    return nnd_error_set(err, NND_ERR_USAGE,
+                         "the engine was planned only (plan_only): it cannot run");
   const nnd_graph *g = e->g;
   if (n_inputs != e->n_run_inputs || (n_inputs && !inputs))
     return nnd_error_set(err, NND_ERR_USAGE, "the engine takes %d input(s), got %d",
@@ -730,8 +773,17 @@ nnd_status nnd_engine_run(nnd_engine *e, const nnd_tensor *inputs, int n_inputs,
   for (int32_t i = 0; i < e->n_s; i++) {
     const step *s = &e->s[i];
     double t0 = e->profiling ? now_seconds() : 0;
-    st = s->fn(e, s, err);
-    if (st != NND_OK) goto done;
+    nnd_error local = {0};
+    st = s->fn(e, s, &local);
+    if (st != NND_OK) {
+      /* A kernel failing at run time (oneDNN out of memory, say) is named
+       * by its node, like a planning error. */
+      if (s->node >= 0 && strncmp(local.message, "node '", 6) != 0)
+        nnd__node_error(e, s->node, err, st, "%s (%s)", local.message, s->what);
+      else
+        nnd_error_set(err, st, "%s", local.message);
+      goto done;
+    }
     if (e->profiling && s->node >= 0) e->node_seconds[s->node] += now_seconds() - t0;
     while (tap < e->n_taps && e->taps[tap].step == i)
       deliver(e, &e->taps[tap++]);

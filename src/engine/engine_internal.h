@@ -162,6 +162,14 @@ struct nnd_engine {
   bool profiling;
   double *node_seconds;
   nnd_engine_stats stats;
+
+  /* Memory accounting against opt.max_memory (see nnd__hold). */
+  size_t held_bytes; /* constants and packed weights held now */
+  struct {
+    size_t bytes;     /* the allocation refused or failed; 0: none recorded */
+    int32_t value;    /* value it was for, -1 */
+    bool over_budget; /* refused by the budget (else the allocator failed) */
+  } oom;
 };
 
 /* ------------------------------------------------------------ op table */
@@ -193,6 +201,21 @@ nnd_status nnd__node_error(nnd_engine *e, int32_t id, nnd_error *err, nnd_status
     __attribute__((format(printf, 5, 6)))
 #endif
     ;
+
+/* Accounts `bytes` the plan is about to hold for value `value` (-1: a node's
+ * packed weights): false, with e->oom recording what and why, when
+ * opt.max_memory would be passed or `bytes` is SIZE_MAX (a size that
+ * overflowed). On true the caller allocates, then records a failure with
+ * nnd__oom or keeps the bytes (nnd__release gives them back). */
+bool nnd__hold(nnd_engine *e, int32_t value, size_t bytes);
+void nnd__release(nnd_engine *e, size_t bytes);
+/* Records that allocating `bytes` for `value` failed (returns false). */
+bool nnd__oom(nnd_engine *e, int32_t value, size_t bytes);
+/* The message for an out-of-memory while building node id (id -1: while
+ * loading constants), from e->oom when it recorded one, else `detail`:
+ * "node 'n' (Expand): output 'y' needs 894.1 GiB (960000000128 bytes),
+ * over the memory budget of 17.9 GiB". */
+nnd_status nnd__oom_error(nnd_engine *e, int32_t id, const char *detail, nnd_error *err);
 
 /* Plan memory that lives as long as the engine (zeroed). */
 void *nnd__emem(nnd_engine *e, size_t count, size_t size);

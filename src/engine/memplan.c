@@ -6,16 +6,24 @@
  * step (in-place). Buffers are then placed greedily, largest first, at the
  * lowest offset that no buffer alive at the same time uses: one arena,
  * allocated once. */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "util/bytes.h"
 
 #define ALIGN 64
 
+/* Runtime tensors stay below SIZE_MAX / 2 bytes (plan.c), so this cannot wrap. */
 static size_t tensor_bytes(const etensor *t) {
   return ((size_t)t->numel * nnd_dtype_size(t->dtype) + ALIGN - 1) / ALIGN * ALIGN;
 }
+
+/* Sizes come from the model: sums saturate instead of wrapping, so an
+ * impossible plan reads as "needs more than the budget", never as small. */
+static size_t sat_add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
 
 static int32_t buf_root(const nnd_engine *e, int32_t b) {
   while (e->bufs[b].merged_into >= 0)
@@ -39,6 +47,49 @@ static int cmp_size_desc(const void *a, const void *b, void *ctx) {
   return x < y ? -1 : x > y;
 }
 
+/* The largest activation buffer and the value it holds, for messages. */
+static void note_largest(nnd_engine *e) {
+  e->stats.largest_bytes = 0;
+  e->stats.largest_value = -1;
+  for (int32_t i = 0; i < e->n_t; i++) {
+    const etensor *t = &e->t[i];
+    if (t->is_const || t->alias_of >= 0 || t->buf < 0) continue;
+    if (e->bufs[t->buf].bytes > e->stats.largest_bytes) {
+      e->stats.largest_bytes = e->bufs[t->buf].bytes;
+      e->stats.largest_value = t->value;
+    }
+  }
+}
+
+/* "batch 4096 needs 6.1 GiB: 6.0 GiB of activations (the largest, 'x' from
+ * node 'conv1' (Conv), 196.0 MiB), ...; over the memory budget of 3.2 GiB". */
+static nnd_status memory_error(nnd_engine *e, size_t need, bool over_budget, nnd_error *err) {
+  char n[NND_BYTES_FMT_SIZE], a[NND_BYTES_FMT_SIZE], l[NND_BYTES_FMT_SIZE], w[NND_BYTES_FMT_SIZE],
+      sc[NND_BYTES_FMT_SIZE], m[NND_BYTES_FMT_SIZE], largest[400] = "";
+  const int32_t v = e->stats.largest_value;
+  if (v >= 0) {
+    const nnd_value *val = &e->g->values[v];
+    const nnd_node *p = val->producer >= 0 ? &e->g->nodes[val->producer] : NULL;
+    snprintf(largest, sizeof largest, " (the largest, '%s'%s%s%s%s%s, %s)", val->name,
+             p ? " from node '" : "", p ? p->name : "", p ? "' (" : "",
+             p ? (p->prov.op_type ? p->prov.op_type : nnd_op_name(p->op)) : "", p ? ")" : "",
+             nnd__fmt_bytes(e->stats.largest_bytes, l));
+  }
+  nnd__fmt_bytes(need, n);
+  nnd__fmt_bytes(e->arena_bytes, a);
+  nnd__fmt_bytes(e->held_bytes, w);
+  nnd__fmt_bytes(e->scratch_bytes + e->conv_bytes, sc);
+  if (over_budget)
+    return nnd_error_set(err, NND_ERR_NOMEM,
+                         "batch %lld needs %s: %s of activations%s, %s of weights and constants, "
+                         "%s of scratch; over the memory budget of %s",
+                         (long long)e->batch, n, a, largest, w, sc,
+                         nnd__fmt_bytes(e->opt.max_memory, m));
+  return nnd_error_set(err, NND_ERR_NOMEM,
+                       "out of memory allocating %s of activations%s for batch %lld (%s in all)", a,
+                       largest, (long long)e->batch, n);
+}
+
 nnd_status nnd__plan_memory(nnd_engine *e, nnd_error *err) {
   /* 1. One buffer per root runtime tensor. */
   int32_t n = 0;
@@ -54,7 +105,7 @@ nnd_status nnd__plan_memory(nnd_engine *e, nnd_error *err) {
     b->first = INT32_MAX;
     b->last = INT32_MIN;
     b->merged_into = -1;
-    e->naive_bytes += b->bytes;
+    e->naive_bytes = sat_add(e->naive_bytes, b->bytes);
     t->buf = e->n_bufs++;
   }
   /* 2. Lifetimes in half steps. */
@@ -116,7 +167,7 @@ nnd_status nnd__plan_memory(nnd_engine *e, nnd_error *err) {
      * take the lowest that fits. */
     size_t best = SIZE_MAX;
     for (int32_t c = -1; c < n_placed; c++) {
-      size_t off = c < 0 ? 0 : e->bufs[placed[c]].offset + e->bufs[placed[c]].bytes;
+      size_t off = c < 0 ? 0 : sat_add(e->bufs[placed[c]].offset, e->bufs[placed[c]].bytes);
       if (c >= 0 && (e->bufs[placed[c]].last < b->first || e->bufs[placed[c]].first > b->last))
         continue;
       if (off >= best) continue;
@@ -124,24 +175,27 @@ nnd_status nnd__plan_memory(nnd_engine *e, nnd_error *err) {
       for (int32_t q = 0; q < n_placed && ok; q++) {
         const ebuffer *o = &e->bufs[placed[q]];
         if (o->last < b->first || o->first > b->last) continue;
-        if (off < o->offset + o->bytes && o->offset < off + b->bytes) ok = false;
+        if (off < sat_add(o->offset, o->bytes) && o->offset < sat_add(off, b->bytes)) ok = false;
       }
       if (ok) best = off;
     }
     b->offset = best;
-    if (best + b->bytes > total) total = best + b->bytes;
+    if (sat_add(best, b->bytes) > total) total = sat_add(best, b->bytes);
     placed[n_placed++] = order[i];
   }
   free(order);
   free(placed);
   e->arena_bytes = total;
-  e->arena = aligned_alloc(ALIGN, total ? total : ALIGN);
-  if (!e->arena)
-    return nnd_error_set(err, NND_ERR_NOMEM, "out of memory: %zu bytes of activations", total);
+  note_largest(e);
+  const size_t need =
+      sat_add(sat_add(total, e->held_bytes), sat_add(e->scratch_bytes, e->conv_bytes));
+  if (e->opt.plan_only) return NND_OK;
+  if (e->opt.max_memory && need > e->opt.max_memory) return memory_error(e, need, true, err);
+  e->arena = aligned_alloc(ALIGN, total ? (total + ALIGN - 1) / ALIGN * ALIGN : ALIGN);
+  if (!e->arena) return memory_error(e, need, false, err);
   if (e->scratch_bytes &&
       !(e->scratch = aligned_alloc(ALIGN, (e->scratch_bytes + ALIGN - 1) / ALIGN * ALIGN)))
-    return nnd_error_set(err, NND_ERR_NOMEM, "out of memory: %zu bytes of scratch",
-                         e->scratch_bytes);
+    return memory_error(e, need, false, err);
   /* 5. Every runtime tensor gets its pointer. */
   for (int32_t i = 0; i < e->n_t; i++) {
     etensor *t = &e->t[i];

@@ -307,11 +307,18 @@ nnd_status nnd__eng_build_conv(nnd_engine *e, int32_t id, nnd_error *err) {
     if (w64 < 0) return err->status;
     const int64_t per_o = e->t[w64].numel / g.o;
     const double *bias64 = bvid >= 0 ? nnd__const_f64(e, bvid) : NULL;
+    /* The float32 copy lives until the backend has packed it; the packed
+     * weights stay (counted again below, at their real size). */
+    const size_t tmp_bytes = ((size_t)e->t[w64].numel + (size_t)g.o) * sizeof(float);
+    if (!nnd__hold(e, -1, tmp_bytes))
+      return nnd_error_set(err, NND_ERR_NOMEM, "out of memory packing weights");
     float *w32 = malloc((size_t)e->t[w64].numel * sizeof *w32);
     float *b32 = malloc((size_t)g.o * sizeof *b32);
     if (!w32 || !b32) {
       free(w32);
       free(b32);
+      nnd__release(e, tmp_bytes);
+      nnd__oom(e, -1, tmp_bytes);
       return nnd_error_set(err, NND_ERR_NOMEM, "out of memory packing weights");
     }
     nnd_status st = NND_OK;
@@ -347,7 +354,12 @@ nnd_status nnd__eng_build_conv(nnd_engine *e, int32_t id, nnd_error *err) {
     }
     free(w32);
     free(b32);
+    nnd__release(e, tmp_bytes);
     if (st != NND_OK) return st;
+    if (!nnd__hold(e, -1, nnd__fconv_weight_bytes(cs->fast))) {
+      nnd__fconv_destroy(cs->fast);
+      return nnd_error_set(err, NND_ERR_NOMEM, "out of memory packing weights");
+    }
     size_t sb = nnd__fconv_scratch_bytes(cs->fast);
     if (sb > e->scratch_bytes) e->scratch_bytes = sb;
     int32_t y = nnd__output(e, last, 0, r, od, cl);

@@ -591,8 +591,16 @@ nnd_status nnd__eng_infer_slice(nnd_engine *e, int32_t id, nnd_error *err) {
       s = clamp64(s, -1, dim - 1);
       en = clamp64(en, -1, dim - 1);
     }
-    int64_t count = stp > 0 ? (en - s + stp - 1) / stp : (s - en + (-stp) - 1) / (-stp);
-    if (count < 0) count = 0;
+    /* As nnd__si_slice_range (src/ir/shape_common.c) counts: with the
+     * bounds clamped, a distance below dim divided by |step|, which may be
+     * INT64_MIN's (no negation) or INT64_MAX (no rounding-up sum). */
+    int64_t count;
+    if (stp > 0)
+      count = en > s ? (en - s - 1) / stp + 1 : 0;
+    else if (s <= en || s < 0)
+      count = 0;
+    else
+      count = stp == INT64_MIN ? 1 : (s - en - 1) / -stp + 1;
     p->start[ax] = count ? s : 0;
     p->step[ax] = stp;
     p->out_dims[ax] = count;

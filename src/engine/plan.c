@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "util/bytes.h"
 #include "util/checked_math.h"
 
 nnd_status nnd__node_error(nnd_engine *e, int32_t id, nnd_error *err, nnd_status st,
@@ -64,14 +65,81 @@ void nnd__cl_dims(const int64_t *l, int64_t *p) {
   p[3] = l[1];
 }
 
-static int64_t numel_of(int rank, const int64_t *dims) {
+/* Elements and bytes of a tensor of `dims`; false when they overflow (a
+ * shape from the file can say 10^10 x 10^10). Bytes stay below SIZE_MAX / 2
+ * so the memory plan can round and add them. */
+static bool tensor_size(int rank, const int64_t *dims, size_t elem, int64_t *numel, size_t *bytes) {
   int64_t n = 1;
   for (int i = 0; i < rank; i++)
-    n *= dims[i];
-  return n;
+    if (!nnd__mul_i64(n, dims[i], &n)) return false;
+  size_t b;
+  if (!nnd__mul_size((size_t)n, elem, &b) || b > SIZE_MAX / 2) return false;
+  *numel = n;
+  *bytes = b;
+  return true;
 }
 
 static size_t esize(nnd_dtype d) { return nnd_dtype_size(d); }
+
+/* ---------------------------------------------------- memory accounting */
+
+bool nnd__oom(nnd_engine *e, int32_t value, size_t bytes) {
+  if (!e->oom.bytes) {
+    e->oom.bytes = bytes ? bytes : 1;
+    e->oom.value = value;
+    e->oom.over_budget = false;
+  }
+  return false;
+}
+
+bool nnd__hold(nnd_engine *e, int32_t value, size_t bytes) {
+  const size_t max = e->opt.max_memory;
+  if (bytes == SIZE_MAX) return nnd__oom(e, value, bytes);
+  if (max && (bytes > max || e->held_bytes > max - bytes)) {
+    if (!e->oom.bytes) {
+      e->oom.bytes = bytes;
+      e->oom.value = value;
+      e->oom.over_budget = true;
+    }
+    return false;
+  }
+  e->held_bytes += bytes;
+  return true;
+}
+
+void nnd__release(nnd_engine *e, size_t bytes) {
+  e->held_bytes = bytes < e->held_bytes ? e->held_bytes - bytes : 0;
+}
+
+nnd_status nnd__oom_error(nnd_engine *e, int32_t id, const char *detail, nnd_error *err) {
+  char what[320], a[NND_BYTES_FMT_SIZE], b[NND_BYTES_FMT_SIZE], msg[768];
+  const size_t bytes = e->oom.bytes;
+  if (!bytes) {
+    snprintf(msg, sizeof msg, "%s", detail && *detail ? detail : "out of memory");
+  } else {
+    if (e->oom.value >= 0)
+      snprintf(what, sizeof what, "tensor '%s'", e->g->values[e->oom.value].name);
+    else
+      snprintf(what, sizeof what, "its packed weights");
+    if (bytes == SIZE_MAX)
+      snprintf(msg, sizeof msg, "%s would need more than 2^63 bytes (its shape overflows)", what);
+    else if (e->oom.over_budget && e->held_bytes) {
+      char h[NND_BYTES_FMT_SIZE];
+      snprintf(msg, sizeof msg,
+               "%s needs %s (%zu bytes) on top of the %s of constants and weights held so far, "
+               "over the memory budget of %s",
+               what, nnd__fmt_bytes(bytes, a), bytes, nnd__fmt_bytes(e->held_bytes, h),
+               nnd__fmt_bytes(e->opt.max_memory, b));
+    } else if (e->oom.over_budget)
+      snprintf(msg, sizeof msg, "%s needs %s (%zu bytes), over the memory budget of %s", what,
+               nnd__fmt_bytes(bytes, a), bytes, nnd__fmt_bytes(e->opt.max_memory, b));
+    else
+      snprintf(msg, sizeof msg, "out of memory allocating %s (%zu bytes) for %s",
+               nnd__fmt_bytes(bytes, a), bytes, what);
+  }
+  if (id < 0) return nnd_error_set(err, NND_ERR_NOMEM, "%s", msg);
+  return nnd__node_error(e, id, err, NND_ERR_NOMEM, "%s", msg);
+}
 
 /* ------------------------------------------------------------ tensors */
 
@@ -97,15 +165,18 @@ int32_t nnd__const_tensor(nnd_engine *e, int32_t value, nnd_dtype dtype, int ran
   /* dims_in may point into e->t, which new_tensor can move. */
   int64_t dims[NND_MAX_RANK];
   memcpy(dims, dims_in, (size_t)rank * sizeof *dims);
-  int64_t numel = 1;
-  for (int i = 0; i < rank; i++)
-    if (!nnd__mul_i64(numel, dims[i], &numel)) return -1;
+  int64_t numel;
   size_t bytes;
-  if (!nnd__mul_size((size_t)numel, esize(dtype), &bytes)) return -1;
+  if (!tensor_size(rank, dims, esize(dtype), &numel, &bytes)) bytes = SIZE_MAX;
+  if (!nnd__hold(e, value, bytes)) return -1;
   void *data = calloc(1, bytes ? bytes : 1);
-  if (!data) return -1;
+  if (!data) {
+    nnd__release(e, bytes);
+    return nnd__oom(e, value, bytes), -1;
+  }
   int32_t id = new_tensor(e);
   if (id < 0) {
+    nnd__release(e, bytes);
     free(data);
     return -1;
   }
@@ -123,15 +194,17 @@ int32_t nnd__const_tensor(nnd_engine *e, int32_t value, nnd_dtype dtype, int ran
 
 int32_t nnd__runtime_tensor(nnd_engine *e, int32_t value, int rank, const int64_t *dims_in,
                             bool cl) {
-  int64_t dims[NND_MAX_RANK];
+  int64_t dims[NND_MAX_RANK], numel;
   memcpy(dims, dims_in, (size_t)rank * sizeof *dims);
+  size_t bytes;
+  if (!tensor_size(rank, dims, e->rt_size, &numel, &bytes)) return nnd__oom(e, value, SIZE_MAX), -1;
   int32_t id = new_tensor(e);
   if (id < 0) return -1;
   etensor *t = &e->t[id];
   t->dtype = e->rt;
   t->rank = rank;
   memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
-  t->numel = numel_of(rank, dims);
+  t->numel = numel;
   t->cl = cl;
   t->value = value;
   return id;
@@ -168,9 +241,14 @@ static int32_t const_twin(nnd_engine *e, int32_t value, int32_t base, bool cl, b
   t->cl = cl;
   const void *src = b->data;
   void *tmp = NULL;
+  const size_t tmp_bytes = (size_t)b->numel * esize(b->dtype) + 1;
   if (cl) {
-    tmp = malloc((size_t)b->numel * esize(b->dtype) + 1);
-    if (!tmp) return -1;
+    if (!nnd__hold(e, value, tmp_bytes)) return -1;
+    tmp = malloc(tmp_bytes);
+    if (!tmp) {
+      nnd__release(e, tmp_bytes);
+      return nnd__oom(e, value, tmp_bytes), -1;
+    }
     static const int perm[4] = {0, 2, 3, 1};
     nnd__transpose(esize(b->dtype), 4, dims, perm, b->data, tmp);
     src = tmp;
@@ -179,7 +257,10 @@ static int32_t const_twin(nnd_engine *e, int32_t value, int32_t base, bool cl, b
     nnd__f64_to_f32(src, t->data, t->numel);
   else
     memcpy(t->data, src, (size_t)t->numel * esize(dt));
-  free(tmp);
+  if (tmp) {
+    free(tmp);
+    nnd__release(e, tmp_bytes);
+  }
   return id;
 }
 

@@ -29,22 +29,36 @@ struct nnd__onednn_conv {
   char impl[80];
 };
 
-#define DNNL_TRY(call, what)                                                                       \
+/* What a oneDNN status means for us. While planning, "invalid arguments"
+ * and "unimplemented" both say oneDNN cannot take this convolution (a
+ * stride of 2^62, dims past its limits, a post-op it lacks): the model is
+ * valid, so the caller falls back to another kernel (NND_ERR_UNSUPPORTED).
+ * Running, only an allocation failure is the surroundings' fault; anything
+ * else on a primitive that was created is a bug (NND_ERR_INTERNAL). */
+static nnd_status plan_status(dnnl_status_t s) {
+  return s == dnnl_out_of_memory ? NND_ERR_NOMEM : NND_ERR_UNSUPPORTED;
+}
+static nnd_status run_status(dnnl_status_t s) {
+  return s == dnnl_out_of_memory ? NND_ERR_NOMEM : NND_ERR_INTERNAL;
+}
+
+#define DNNL_TRY_AS(map, call, what)                                                               \
   do {                                                                                             \
     dnnl_status_t s_ = (call);                                                                     \
     if (s_ != dnnl_success) {                                                                      \
-      st = nnd_error_set(err, s_ == dnnl_unimplemented ? NND_ERR_UNSUPPORTED : NND_ERR_INTERNAL,   \
-                         "oneDNN: %s failed (status %d)", what, (int)s_);                          \
+      st = nnd_error_set(err, map(s_), "oneDNN: %s failed (status %d)", what, (int)s_);            \
       goto error;                                                                                  \
     }                                                                                              \
   } while (0)
+#define DNNL_TRY(call, what) DNNL_TRY_AS(plan_status, call, what)
+#define DNNL_RUN(call, what) DNNL_TRY_AS(run_status, call, what)
 
 nnd_status nnd__onednn_ctx_create(nnd__onednn_ctx **out, nnd_error *err) {
   nnd_status st = NND_OK;
   nnd__onednn_ctx *c = calloc(1, sizeof *c);
   if (!c) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory creating a oneDNN context");
-  DNNL_TRY(dnnl_engine_create(&c->engine, dnnl_cpu, 0), "creating the CPU engine");
-  DNNL_TRY(dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags),
+  DNNL_RUN(dnnl_engine_create(&c->engine, dnnl_cpu, 0), "creating the CPU engine");
+  DNNL_RUN(dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags),
            "creating a stream");
   *out = c;
   return NND_OK;
@@ -172,6 +186,10 @@ nnd_status nnd__onednn_conv_create(nnd__onednn_ctx *ctx, const nnd__fconv_desc *
 
   const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
   const dnnl_memory_desc_t *sp_md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+  if (!w_md) {
+    st = nnd_error_set(err, NND_ERR_UNSUPPORTED, "oneDNN: the convolution has no weights layout");
+    goto error;
+  }
   c->scratch_bytes = sp_md ? dnnl_memory_desc_get_size(sp_md) : 0;
   c->weight_bytes = dnnl_memory_desc_get_size(w_md) + (size_t)g->o * sizeof(float);
   size_t wbytes = dnnl_memory_desc_get_size(w_md);
@@ -239,15 +257,15 @@ nnd_status nnd__onednn_conv_run(nnd__onednn_conv *c, const float *x, float *y, v
                              {DNNL_ARG_SCRATCHPAD, c->scratch}};
   int nargs = 4;
   if (c->scratch) {
-    DNNL_TRY(dnnl_memory_set_data_handle(c->scratch, scratch), "binding the scratchpad");
+    DNNL_RUN(dnnl_memory_set_data_handle(c->scratch, scratch), "binding the scratchpad");
     nargs = 5;
   }
   for (int64_t i = 0; i < c->batch; i++) {
-    DNNL_TRY(dnnl_memory_set_data_handle(c->src, (void *)(x + i * c->in_stride)), "binding src");
-    DNNL_TRY(dnnl_memory_set_data_handle(c->dst, y + i * c->out_stride), "binding dst");
-    DNNL_TRY(dnnl_primitive_execute(c->prim, c->ctx->stream, nargs, args), "running a convolution");
+    DNNL_RUN(dnnl_memory_set_data_handle(c->src, (void *)(x + i * c->in_stride)), "binding src");
+    DNNL_RUN(dnnl_memory_set_data_handle(c->dst, y + i * c->out_stride), "binding dst");
+    DNNL_RUN(dnnl_primitive_execute(c->prim, c->ctx->stream, nargs, args), "running a convolution");
   }
-  DNNL_TRY(dnnl_stream_wait(c->ctx->stream), "running a convolution");
+  DNNL_RUN(dnnl_stream_wait(c->ctx->stream), "running a convolution");
   return NND_OK;
 error:
   return st;

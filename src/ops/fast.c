@@ -62,18 +62,11 @@ int nnd__get_threads(void) {
 #endif
 }
 
-void nnd__sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-                int64_t ldc) {
-  if (m <= 0 || n <= 0) return;
-#if defined(NND_HAVE_DNNL)
-  dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c,
-             ldc);
-#elif defined(NND_HAVE_OPENBLAS)
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k, alpha, a,
-              (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
-#else
+/* Portable loops: the kernel of builds without a BLAS, and the fallback
+ * when the BLAS cannot take a call. */
+static void sgemm_loops(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                        const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                        float *c, int64_t ldc) {
   NND_OMP_FOR(m * n * k >= NND_PAR_MIN_WORK && m > 1)
   for (int64_t i = 0; i < m; i++) {
     float *cr = c + i * ldc;
@@ -89,5 +82,28 @@ void nnd__sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, flo
           cr[j] += av * b[q * ldb + j];
     }
   }
+}
+
+void nnd__sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+#if defined(NND_HAVE_DNNL)
+  /* dnnl_sgemm checks its arguments (and allocates its packing buffers)
+   * before it writes C, so when it refuses a shape or runs out of memory
+   * the loops still give the right answer. */
+  if (dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c,
+                 ldc) == dnnl_success)
+    return;
+#elif defined(NND_HAVE_OPENBLAS)
+  /* blasint is usually 32 bits: a larger dimension would be truncated. */
+  const int64_t lim = (int64_t)(((uint64_t)1 << (8 * sizeof(blasint) - 1)) - 1);
+  if (m <= lim && n <= lim && k <= lim && lda <= lim && ldb <= lim && ldc <= lim) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k, alpha, a,
+                (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+    return;
+  }
 #endif
+  sgemm_loops(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

@@ -36,7 +36,8 @@ bool nnd__cpu_has_avx2_fma(void);
 void nnd__set_threads(int threads);
 int nnd__get_threads(void);
 
-/* C = alpha * op(A) op(B) + beta * C, row-major, float32. */
+/* C = alpha * op(A) op(B) + beta * C, row-major, float32. Never fails: a
+ * call the BLAS refuses (or cannot represent) runs on portable loops. */
 void nnd__sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                 int64_t ldc);

@@ -15,9 +15,14 @@ void SFX(nnd__batchnorm)(int64_t outer, int64_t c, int64_t inner, const T *x, co
 
 void SFX(nnd__lrn)(int64_t outer, int64_t c, int64_t inner, int64_t size, double alpha, double beta,
                    double bias, const T *x, T *y) {
+  /* ONNX's window [ch - floor((size-1)/2), ch + ceil((size-1)/2)], clipped
+   * to the channels; size may be anything up to INT64_MAX (the offsets stay
+   * below 2^62, so ch +- offset cannot overflow), and the work per output
+   * is the clipped window, at most c. */
   const int64_t lo_off = (size - 1) / 2, hi_off = size - 1 - lo_off;
+  const int64_t window = size < c ? size : c;
   const T a = (T)(alpha / (double)size), bb = (T)beta, k = (T)bias;
-  NND_OMP_FOR(outer * c * inner * size >= NND_PAR_MIN_WORK && outer * c > 1)
+  NND_OMP_FOR(outer * c * inner * window >= NND_PAR_MIN_WORK && outer * c > 1)
   for (int64_t p = 0; p < outer * c; p++) {
     const int64_t o = p / c, ch = p % c;
     const int64_t c0 = ch - lo_off < 0 ? 0 : ch - lo_off;
