@@ -17,8 +17,8 @@
 
 static const char usage[] =
     "usage: nndiff localize SOURCE TARGET --data D [--json F] [--images K|all] [--preset P]\n"
-    "                       [--threads N] [--limit N] [--floor-images N] [--layers] [--verbose]\n"
-    "                       [--max-memory SIZE]";
+    "                       [--pre SPEC] [--threads N] [--limit N] [--floor-images N]\n"
+    "                       [--layers] [--verbose] [--max-memory SIZE]";
 
 void nnd_cmd_localize_help(FILE *out) {
   fprintf(out,
@@ -51,6 +51,8 @@ void nnd_cmd_localize_help(FILE *out) {
           "  --images K|all   inputs analysed layer by layer (default 5): those whose\n"
           "                   top-1 labels differ, then those whose outputs differ most\n"
           "  --preset P       preprocessing for image folders (default torchvision): %s\n"
+          "  --pre SPEC       preprocessing items over the preset, as for `run`\n"
+          "                   (\"size=299;crop=299;mean=0.5,0.5,0.5;std=0.5,0.5,0.5\")\n"
           "  --threads N      engine threads (default 1; 0 = every CPU available). More\n"
           "                   than the CPUs available (or than the process may start,\n"
           "                   ulimit -u) is lowered to that, with a warning; at most %d\n"
@@ -80,88 +82,52 @@ void nnd_cmd_localize_help(FILE *out) {
           usage, nnd_preprocess_preset_names(), NND_CLI_MAX_THREADS);
 }
 
-enum {
-  OPT_DATA = 0x100,
-  OPT_JSON,
-  OPT_IMAGES,
-  OPT_PRESET,
-  OPT_THREADS,
-  OPT_LIMIT,
-  OPT_FLOOR,
-  OPT_LAYERS,
-  OPT_VERBOSE,
-  OPT_MAX_MEMORY
-};
-
-static bool parse_i64(const char *s, int64_t lo, int64_t *out) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || end == s || *end || v < lo) return false;
-  *out = v;
-  return true;
-}
+/* localize's own options; the shared ones (data, preprocessing, engine,
+ * JSON) come from cli_infer.h, parsed by nnd_cli_run_opt like run's. */
+enum { OPT_IMAGES = NND_OPT_FIRST_OWN, OPT_FLOOR, OPT_LAYERS };
 
 int nnd_cmd_localize(int argc, char **argv) {
   static const struct option long_opts[] = {
-      {"data", required_argument, NULL, OPT_DATA},
-      {"json", required_argument, NULL, OPT_JSON},
+      {"data", required_argument, NULL, NND_OPT_DATA},
+      {"json", required_argument, NULL, NND_OPT_JSON},
+      {"preset", required_argument, NULL, NND_OPT_PRESET},
+      {"pre", required_argument, NULL, NND_OPT_PRE},
+      {"threads", required_argument, NULL, NND_OPT_THREADS},
+      {"limit", required_argument, NULL, NND_OPT_LIMIT},
+      {"max-memory", required_argument, NULL, NND_OPT_MAX_MEMORY},
+      {"verbose", no_argument, NULL, NND_OPT_VERBOSE},
       {"images", required_argument, NULL, OPT_IMAGES},
-      {"preset", required_argument, NULL, OPT_PRESET},
-      {"threads", required_argument, NULL, OPT_THREADS},
-      {"limit", required_argument, NULL, OPT_LIMIT},
       {"floor-images", required_argument, NULL, OPT_FLOOR},
       {"layers", no_argument, NULL, OPT_LAYERS},
-      {"verbose", no_argument, NULL, OPT_VERBOSE},
-      {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  const char *data_path = NULL, *json_path = NULL, *preset = NULL;
+  nnd_cli_run_opts ro;
+  nnd_cli_run_opts_init(&ro);
   bool all_layers = false;
   nnd_localize_options lo;
   nnd_localize_options_init(&lo);
-  lo.max_memory = nnd_cli_default_max_memory();
   int c;
-  int64_t v;
+  long long v;
   opterr = 0;
   optind = 0;
   while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
+    int handled = nnd_cli_run_opt(&ro, c, optarg, "localize", usage);
+    if (handled > 0) return handled;
+    if (handled == 0) continue;
     switch (c) {
-    case OPT_DATA: data_path = optarg; break;
-    case OPT_JSON: json_path = optarg; break;
-    case OPT_PRESET: preset = optarg; break;
     case OPT_LAYERS: all_layers = true; break;
-    case OPT_VERBOSE: lo.trace = stderr; break;
     case OPT_IMAGES:
       if (strcmp(optarg, "all") == 0)
         lo.images = -1;
-      else if (parse_i64(optarg, 1, &v) && v <= 1000000)
+      else if (nnd_cli_parse_count(optarg, 1000000, &v) && v >= 1)
         lo.images = (int)v;
       else
         return nnd_cli_usage_error(
             usage, "localize: --images needs a count >= 1 or 'all', got '%s'", optarg);
       break;
-    case OPT_THREADS:
-      if (!parse_i64(optarg, 0, &v) || v > NND_CLI_MAX_THREADS)
-        return nnd_cli_usage_error(usage, "localize: --threads needs a count 0..%d, got '%s'",
-                                   NND_CLI_MAX_THREADS, optarg);
-      lo.threads = nnd_cli_threads("localize", v);
-      break;
-    case OPT_MAX_MEMORY:
-      if (!nnd_cli_parse_max_memory(optarg, &lo.max_memory))
-        return nnd_cli_usage_error(
-            usage,
-            "localize: --max-memory wants a size such as 512M or 4G (0: no budget), got '%s'",
-            optarg);
-      break;
-    case OPT_LIMIT:
-      if (!parse_i64(optarg, 1, &v))
-        return nnd_cli_usage_error(usage, "localize: --limit needs a count >= 1, got '%s'", optarg);
-      lo.limit = v;
-      break;
     case OPT_FLOOR:
-      if (!parse_i64(optarg, 1, &v) || v > 1000)
+      if (!nnd_cli_parse_count(optarg, 1000, &v) || v < 1)
         return nnd_cli_usage_error(
             usage, "localize: --floor-images needs a count 1..1000, got '%s'", optarg);
       lo.floor_images = (int)v;
@@ -174,12 +140,15 @@ int nnd_cmd_localize(int argc, char **argv) {
       return nnd_cli_usage_error(usage, "localize: unknown option '%s'", argv[optind - 1]);
     }
   }
+  const char *data_path = ro.data, *json_path = ro.json;
+  lo.threads = ro.infer.threads;
+  lo.limit = (int64_t)ro.infer.limit;
+  lo.max_memory = ro.infer.max_memory;
+  if (ro.verbose) lo.trace = stderr;
   if (argc - optind < 2)
     return nnd_cli_usage_error(usage, "localize: needs two models, SOURCE and TARGET");
   if (argc - optind > 2)
     return nnd_cli_usage_error(usage, "localize: two models only (got %d)", argc - optind);
-  if (json_path && !*json_path)
-    return nnd_cli_usage_error(usage, "localize: --json needs a file name, or '-' for stdout");
   if (data_path && !*data_path) return nnd_cli_usage_error(usage, "localize: --data needs a path");
   bool json_stdout = json_path && strcmp(json_path, "-") == 0;
   if (!json_stdout && isatty(STDERR_FILENO)) lo.progress = stderr;
@@ -204,7 +173,7 @@ int nnd_cmd_localize(int argc, char **argv) {
   if (st == NND_OK && data_path) {
     nnd_preprocess pp;
     nnd_dataset_options dopt = {0};
-    st = nnd_preprocess_from_options(preset, &pp, &err);
+    st = nnd_cli_preprocess(ro.preset, ro.pre, &pp, &err);
     dopt.preprocess = &pp;
     dopt.no_auto_labels = 1;
     if (st == NND_OK) st = nnd_dataset_open(data_path, &dopt, &ds, &err);
