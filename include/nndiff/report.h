@@ -104,7 +104,11 @@ typedef struct nnd_compare_data {
   const nnd_infer_model_info *models; /* n_models entries */
   nnd_run_setup setup;
   const nnd_outputs_compare *cmp;
-  nnd_dataset *dataset;               /* item names for the listings */
+  /* Name of dataset item `index` for the listings (a file name), or NULL;
+   * item_name may be NULL (tensor data). Reports take results, not the
+   * dataset: the caller answers from wherever it keeps the names. */
+  const char *(*item_name)(void *user, size_t index);
+  void *item_user;
   const nnd_chain_result *chain;      /* NULL unless --chain */
   bool has_labels;
   const nnd_accuracy *accuracy;       /* n_models entries when has_labels */

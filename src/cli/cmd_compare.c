@@ -148,6 +148,13 @@ static bool same_dims(const nnd_infer_model_info *a, const nnd_infer_model_info 
   return true;
 }
 
+/* Item names for the report, from the dataset. */
+static const char *dataset_item_name(void *user, size_t index) {
+  nnd_item_info info;
+  if (nnd_dataset_item((nnd_dataset *)user, index, &info, NULL) != NND_OK) return NULL;
+  return info.name;
+}
+
 int nnd_cmd_compare(int argc, char **argv) {
   static const struct option long_opts[] = {
       NND_CLI_RUN_LONG_OPTS,
@@ -323,7 +330,8 @@ int nnd_cmd_compare(int argc, char **argv) {
                 .n_skipped = n_skipped,
                 .tool_version = NND_VERSION},
       .cmp = ctx.cmp,
-      .dataset = ds,
+      .item_name = dataset_item_name,
+      .item_user = ds,
       .chain = have_chain ? &chain_result : NULL,
       .has_labels = has_labels,
       .accuracy = acc,

@@ -17,10 +17,8 @@
 
 /* The item's name for listings, or NULL for tensor data (no file). */
 static const char *item_file(const nnd_compare_data *d, size_t index) {
-  if (d->setup.tensor_data || !d->dataset) return NULL;
-  nnd_item_info info;
-  if (nnd_dataset_item(d->dataset, index, &info, NULL) != NND_OK) return NULL;
-  return info.name;
+  if (d->setup.tensor_data || !d->item_name) return NULL;
+  return d->item_name(d->item_user, index);
 }
 
 static size_t n_pairs(const nnd_compare_data *d) {
