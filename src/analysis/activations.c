@@ -25,6 +25,7 @@
 #include "analysis/localize_internal.h"
 #include "nndiff/data.h"
 #include "nndiff/engine.h"
+#include "nndiff/infer.h"
 
 double nnd__now(void) {
   struct timespec ts;
@@ -392,12 +393,6 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static bool is_classifier(const model_io *m) {
-  if (m->n_out < 1) return false;
-  const nnd_tensor *t = &m->out_t[0];
-  return t->rank == 2 && t->dims[1] > 1;
-}
-
 static void progress(const nnd_localize_options *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void progress(const nnd_localize_options *o, const char *fmt, ...) {
@@ -407,6 +402,99 @@ static void progress(const nnd_localize_options *o, const char *fmt, ...) {
   vfprintf(o->progress, fmt, ap);
   va_end(ap);
   fflush(o->progress);
+}
+
+/* ------------------------------------------------------------ pass 1 */
+
+/* Both models' outputs over the whole dataset, batch by batch through
+ * nnd_infer (infer.h), as run and compare do: per item, the top-1 of each
+ * and the largest output difference. */
+typedef struct pass1 {
+  img_stat *stats;
+  int64_t count;
+  nnd_localize_result *res;
+  const nnd_localize_options *opt;
+  float *ys; /* the source's batch, until the target's arrives */
+  size_t ys_cap;
+  size_t source_numel, target_numel;
+  bool classifier;
+  size_t delivered;
+} pass1;
+
+static nnd_status on_batch(void *user, const nnd_infer_batch *b, nnd_error *err) {
+  pass1 *p = user;
+  size_t n = b->count * b->item_numel;
+  if (b->model == 0) {
+    if (n > p->ys_cap) {
+      float *grown = realloc(p->ys, n * sizeof *grown);
+      if (!grown) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+      p->ys = grown;
+      p->ys_cap = n;
+    }
+    memcpy(p->ys, b->output, n * sizeof *p->ys);
+    return NND_OK;
+  }
+  for (size_t j = 0; j < b->count; j++) {
+    size_t i = b->items[j];
+    if ((int64_t)i >= p->count) continue;
+    const float *ys = p->ys + j * p->source_numel, *yt = b->output + j * p->target_numel;
+    img_stat *s = &p->stats[p->delivered++];
+    s->index = (int64_t)i;
+    s->ls = s->lt = -1;
+    if (p->source_numel == p->target_numel) {
+      double md = 0, ma = 0;
+      for (size_t k = 0; k < p->source_numel; k++) {
+        double d = fabs((double)yt[k] - (double)ys[k]);
+        if (d > md || isnan(d)) md = isnan(d) ? INFINITY : d;
+        if (fabs((double)ys[k]) > ma) ma = fabs((double)ys[k]);
+      }
+      s->rel = ma > 0 ? md / ma : md;
+    } else {
+      s->rel = INFINITY;
+    }
+    if (p->classifier) {
+      s->ls = argmax_f32(ys, (int64_t)p->source_numel);
+      s->lt = argmax_f32(yt, (int64_t)p->target_numel);
+      s->differs = s->ls != s->lt;
+    }
+    if (s->differs) p->res->n_label_diff++;
+    if (s->rel > p->res->max_output_rel_diff) p->res->max_output_rel_diff = s->rel;
+  }
+  if (p->opt->progress && p->delivered % 50 < b->count)
+    progress(p->opt, "localize: %zu/%lld inputs\n", p->delivered, (long long)p->count);
+  return NND_OK;
+}
+
+static nnd_status run_outputs(nnd__act_io *io, pass1 *p, nnd_error *err) {
+  const nnd_localize_options *opt = io->opt;
+  nnd_infer_options o;
+  nnd_infer_options_init(&o);
+  o.threads = opt->threads;
+  o.limit = (size_t)p->count;
+  o.stop_flag = opt->stop_flag;
+  o.max_memory = opt->max_memory;
+  o.max_memory_hint = opt->max_memory ? "--max-memory" : NULL;
+  o.on_output = on_batch;
+  o.output_user = p;
+  const nnd_preprocess *pp = nnd_dataset_preprocess(io->data);
+  nnd_infer_model models[2] = {{io->source, pp, "source"}, {io->target, pp, "target"}};
+  nnd_infer *runner = NULL;
+  nnd_status st = nnd_infer_create(io->data, models, 2, &o, &runner, err);
+  if (st == NND_OK) {
+    nnd_infer_model_info si, ti;
+    nnd_infer_get_model_info(runner, 0, &si);
+    nnd_infer_get_model_info(runner, 1, &ti);
+    p->source_numel = si.output_numel;
+    p->target_numel = ti.output_numel;
+    p->classifier = si.output_rank == 1 && si.output_dims[0] > 1 && ti.output_rank == 1 &&
+                    ti.output_dims[0] > 1;
+    progress(opt, "localize: running both models on %lld inputs\n", (long long)p->count);
+    st = nnd_infer_run(runner, NULL, err);
+  }
+  nnd_infer_destroy(runner);
+  free(p->ys);
+  p->ys = NULL;
+  return st;
 }
 
 nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
@@ -437,57 +525,14 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
     goto done;
   }
 
-  /* ---------------- pass 1: outputs */
-  if ((st = make_engine(io->source, opt, NND_PRECISION_FAST, NULL, 0, NULL, NULL, NULL, NULL, &es,
-                        err)) != NND_OK)
-    goto done;
-  if ((st = make_engine(io->target, opt, NND_PRECISION_FAST, NULL, 0, NULL, NULL, es, NULL, &et,
-                        err)) != NND_OK)
-    goto done;
-  if ((st = setup_outputs(&ms, es, err)) != NND_OK || (st = setup_outputs(&mt, et, err)) != NND_OK)
-    goto done;
-  bool classifier = is_classifier(&ms) && is_classifier(&mt);
-  bool same_item = ms.item_numel == mt.item_numel && ms.item.layout == mt.item.layout;
-  progress(opt, "localize: running both models on %lld inputs\n", (long long)count);
-  for (int64_t i = 0; i < count; i++) {
-    if (stop_now(io)) goto done;
-    if ((st = read_item(io->data, (size_t)i, &ms, NULL, err)) != NND_OK) goto done;
-    if (same_item)
-      memcpy(mt.in, ms.in, (size_t)ms.item_numel * sizeof(float));
-    else if ((st = read_item(io->data, (size_t)i, &mt, NULL, err)) != NND_OK)
-      goto done;
-    if ((st = nnd_engine_run(es, &ms.in_t, 1, ms.out_t, ms.n_out, err)) != NND_OK) goto done;
-    if ((st = nnd_engine_run(et, &mt.in_t, 1, mt.out_t, mt.n_out, err)) != NND_OK) goto done;
-    img_stat *s = &stats[i];
-    s->index = i;
-    s->ls = s->lt = -1;
-    const float *ys = ms.out_t[0].data, *yt = mt.out_t[0].data;
-    if (ms.out0_numel == mt.out0_numel) {
-      double md = 0, ma = 0;
-      for (int64_t k = 0; k < ms.out0_numel; k++) {
-        double d = fabs((double)yt[k] - (double)ys[k]);
-        if (d > md || isnan(d)) md = isnan(d) ? INFINITY : d;
-        if (fabs((double)ys[k]) > ma) ma = fabs((double)ys[k]);
-      }
-      s->rel = ma > 0 ? md / ma : md;
-    } else {
-      s->rel = INFINITY;
-    }
-    if (classifier) {
-      s->ls = argmax_f32(ys, ms.out0_numel);
-      s->lt = argmax_f32(yt, mt.out0_numel);
-      s->differs = s->ls != s->lt;
-    }
-    if (s->differs) res->n_label_diff++;
-    if (s->rel > res->max_output_rel_diff) res->max_output_rel_diff = s->rel;
-    if (opt->progress && (i + 1) % 50 == 0)
-      progress(opt, "localize: %lld/%lld inputs\n", (long long)(i + 1), (long long)count);
-  }
+  /* ---------------- pass 1: outputs, through the shared batched runner */
+  pass1 p1 = {.stats = stats, .count = count, .res = res, .opt = opt};
+  if ((st = run_outputs(io, &p1, err)) != NND_OK) goto done;
+  if (stop_now(io)) goto done;
+  count = (int64_t)p1.delivered;
   res->n_evaluated = count;
-  nnd_engine_destroy(es);
-  nnd_engine_destroy(et);
-  es = et = NULL;
   res->seconds_outputs = nnd__now() - t0;
+  const bool same_item = ms.item_numel == mt.item_numel && ms.item.layout == mt.item.layout;
 
   /* ---------------- choose the inputs */
   qsort(stats, (size_t)count, sizeof *stats, cmp_img);
@@ -573,6 +618,8 @@ nnd_status nnd__run_outputs_and_layers(nnd__act_io *io, nnd_error *err) {
       goto done;
     if ((st = make_engine(io->target, opt, NND_PRECISION_FAST, obs_t, n_ot, on_tap, &tc, es, NULL,
                           &et, err)) != NND_OK)
+      goto done;
+    if ((st = setup_outputs(&ms, es, err)) != NND_OK || (st = setup_outputs(&mt, et, err)) != NND_OK)
       goto done;
     progress(opt, "localize: comparing %d layers on %lld inputs\n", nl, (long long)k);
     double tf = 0;
