@@ -9,6 +9,7 @@
 #include "nndiff/report.h"
 #include "report/numfmt.h"
 #include "report/report_util.h"
+#include "util/strmap.h"
 
 #define INSPECT_SCHEMA "nndiff.inspect/1"
 /* The text report lists at most this many unsupported nodes; JSON has all. */
@@ -45,17 +46,20 @@ typedef struct op_count {
   int64_t count;
 } op_count;
 
+/* Items in first-seen order; `index` maps a key to its item (a file may
+ * hold as many op types as nodes, so no linear search per node). */
 typedef struct histogram {
   op_count *items;
   size_t n, cap;
+  nnd__strmap index; /* key -> item index + 1 */
 } histogram;
 
 static bool hist_add(histogram *h, const char *key, const char *canonical) {
-  for (size_t i = 0; i < h->n; i++)
-    if (strcmp(h->items[i].key, key) == 0) {
-      h->items[i].count++;
-      return true;
-    }
+  void **known = nnd__strmap_find(&h->index, key);
+  if (known) {
+    h->items[(uintptr_t)*known - 1].count++;
+    return true;
+  }
   if (h->n == h->cap) {
     size_t cap = h->cap ? h->cap * 2 : 32;
     op_count *items = realloc(h->items, cap * sizeof *items);
@@ -66,6 +70,10 @@ static bool hist_add(histogram *h, const char *key, const char *canonical) {
   char *k = strdup(key);
   if (!k) return false;
   h->items[h->n++] = (op_count){k, canonical, 1};
+  bool added;
+  void **slot = nnd__strmap_put(&h->index, k, &added);
+  if (!slot) return false;
+  *slot = (void *)(uintptr_t)h->n;
   return true;
 }
 
@@ -79,6 +87,7 @@ static void hist_free(histogram *h) {
   for (size_t i = 0; i < h->n; i++)
     free(h->items[i].key);
   free(h->items);
+  nnd__strmap_free(&h->index);
   memset(h, 0, sizeof *h);
 }
 
