@@ -166,7 +166,7 @@ typedef struct nnd__onnx_model {
 /* External data files mapped so far, by real path, and the folder's real
  * path (resolved once): a model may name thousands of tensors and files. */
 typedef struct nnd__onnx_ext_cache {
-  char *real_base; /* malloc'ed; NULL until the first external tensor */
+  char *real_base;   /* malloc'ed; NULL until the first external tensor */
   nnd__strmap files; /* real path (arena) -> const nnd_mapped_file * (owned by the graph) */
 } nnd__onnx_ext_cache;
 
@@ -175,9 +175,9 @@ void nnd__onnx_ext_cache_free(nnd__onnx_ext_cache *cache);
 
 /* Where the bytes came from: for messages and for external data. */
 typedef struct nnd__onnx_source {
-  const char *label;          /* file name as the user gave it, or "<memory>" */
-  const char *base_dir;       /* folder external data is resolved in; NULL = refused */
-  nnd__onnx_ext_cache *ext;   /* external files mapped so far */
+  const char *label;        /* file name as the user gave it, or "<memory>" */
+  const char *base_dir;     /* folder external data is resolved in; NULL = refused */
+  nnd__onnx_ext_cache *ext; /* external files mapped so far */
 } nnd__onnx_source;
 
 /* Decodes a ModelProto from data[0, size) into *model; arrays and strings
