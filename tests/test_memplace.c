@@ -19,8 +19,8 @@ static int cmp_size(const void *a, const void *b, void *ctx) {
   return x < y ? -1 : x > y;
 }
 
-static size_t naive_place(size_t n, const size_t *bytes, const int32_t *first,
-                          const int32_t *last, size_t *off) {
+static size_t naive_place(size_t n, const size_t *bytes, const int32_t *first, const int32_t *last,
+                          size_t *off) {
   int32_t *order = malloc(n * sizeof *order), *placed = malloc(n * sizeof *placed);
   for (size_t i = 0; i < n; i++)
     order[i] = (int32_t)i;
