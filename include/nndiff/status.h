@@ -41,7 +41,11 @@ typedef struct nnd_error {
 
 /* Records status and a printf-style message into err (may be NULL) unless an
  * error is already recorded. Returns status so callers can write
- * `return nnd_error_set(err, NND_ERR_FORMAT, "...")`. */
+ * `return nnd_error_set(err, NND_ERR_FORMAT, "...")`. The message is always
+ * one terminal-safe line: %s arguments (names from files) have control
+ * characters and bytes that are not UTF-8 shown as escapes (\n, \x1b,
+ * \xff, ...), and when the line would not fit, the longest arguments are
+ * shortened ("...") so that the text after them survives. */
 nnd_status nnd_error_set(nnd_error *err, nnd_status status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))

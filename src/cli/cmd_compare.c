@@ -14,6 +14,7 @@
 #include "nndiff/outputs.h"
 #include "nndiff/report.h"
 #include "util/output_set.h"
+#include "util/safe_text.h"
 
 static const char usage[] =
     "usage: nndiff compare A B [C ...] --data D [--chain] [--json F] [--preset P] [--pre SPEC]\n"
@@ -259,10 +260,10 @@ int nnd_cmd_compare(int argc, char **argv) {
   if (st) goto done;
   bool tensor = nnd_dataset_get_kind(ds) == NND_DATASET_TENSOR;
   if (tensor && (o.preset || o.pre || n_pre_for))
-    fprintf(stderr,
-            "nndiff: note: preprocessing options do not apply: %s holds preprocessed "
-            "tensors\n",
-            o.data);
+    nnd__fprintf_safe(stderr,
+                      "nndiff: note: preprocessing options do not apply: %s holds preprocessed "
+                      "tensors\n",
+                      o.data);
 
   nnd_cli_progress progress;
   nnd_cli_progress_init(&progress);

@@ -13,6 +13,7 @@
 #include "nndiff/outputs.h"
 #include "nndiff/report.h"
 #include "util/output_set.h"
+#include "util/safe_text.h"
 
 static const char usage[] =
     "usage: nndiff run MODEL --data D [--preset P] [--pre SPEC] [--labels F] [--top K]\n"
@@ -249,8 +250,9 @@ int nnd_cmd_run(int argc, char **argv) {
   if (st) goto done;
   bool tensor = nnd_dataset_get_kind(ds) == NND_DATASET_TENSOR;
   if (tensor && (o.preset || o.pre))
-    fprintf(stderr, "nndiff: note: --preset/--pre do not apply: %s holds preprocessed tensors\n",
-            o.data);
+    nnd__fprintf_safe(stderr,
+                      "nndiff: note: --preset/--pre do not apply: %s holds preprocessed tensors\n",
+                      o.data);
 
   nnd_cli_progress progress;
   nnd_cli_progress_init(&progress);

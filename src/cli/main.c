@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "util/safe_text.h"
 
 static const nnd_cli_command commands[] = {
     {"inspect", "summarise a model: inputs, outputs, parameters, MACs, FLOPs, ops", nnd_cmd_inspect,
@@ -43,19 +44,22 @@ static void print_help(FILE *out) {
                "Run 'nndiff help <command>' for a command's options and examples.\n");
 }
 
+/* Messages are sanitised where they are made (nnd_error_set); printing
+ * through the sanitiser again changes nothing for those and keeps any
+ * other line safe. */
 int nnd_cli_fail(const nnd_error *err) {
-  fprintf(stderr, "nndiff: %s\n", err->message[0] ? err->message : nnd_status_str(err->status));
+  nnd__fprintf_safe(stderr, "nndiff: %s\n",
+                    err->message[0] ? err->message : nnd_status_str(err->status));
   return nnd_status_exit_code(err->status);
 }
 
 int nnd_cli_usage_error(const char *usage, const char *fmt, ...) {
+  char line[1024];
   va_list ap;
   va_start(ap, fmt);
-  fputs("nndiff: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  nnd__format_line(line, sizeof line, fmt, ap); /* arguments may be file names */
   va_end(ap);
-  fprintf(stderr, "%s\n", usage);
+  fprintf(stderr, "nndiff: %s\n%s\n", line, usage);
   return NND_EXIT_USAGE;
 }
 
@@ -81,28 +85,28 @@ int main(int argc, char **argv) {
     }
     const nnd_cli_command *cmd = find_command(argv[2]);
     if (!cmd) {
-      fprintf(stderr,
-              "nndiff: no help for '%s': not a command\n"
-              "Run 'nndiff --help' for the list of commands.\n",
-              argv[2]);
+      nnd__fprintf_safe(stderr,
+                        "nndiff: no help for '%s': not a command\n"
+                        "Run 'nndiff --help' for the list of commands.\n",
+                        argv[2]);
       return NND_EXIT_USAGE;
     }
     cmd->help(stdout);
     return NND_EXIT_OK;
   }
   if (arg[0] == '-') {
-    fprintf(stderr,
-            "nndiff: unknown option '%s'\n"
-            "usage: nndiff <command> [options] [arguments]\n",
-            arg);
+    nnd__fprintf_safe(stderr,
+                      "nndiff: unknown option '%s'\n"
+                      "usage: nndiff <command> [options] [arguments]\n",
+                      arg);
     return NND_EXIT_USAGE;
   }
   const nnd_cli_command *cmd = find_command(arg);
   if (!cmd) {
-    fprintf(stderr,
-            "nndiff: unknown command '%s'\n"
-            "Run 'nndiff --help' for the list of commands.\n",
-            arg);
+    nnd__fprintf_safe(stderr,
+                      "nndiff: unknown command '%s'\n"
+                      "Run 'nndiff --help' for the list of commands.\n",
+                      arg);
     return NND_EXIT_USAGE;
   }
   return cmd->run(argc - 1, argv + 1);

@@ -62,7 +62,7 @@ static nnd_status plan_needed(nnd_engine *e, nnd_error *err) {
     e->v[g->outputs[i]].needed = true;
   if (e->opt.observe == NND_OBSERVE_LIST)
     for (int i = 0; i < e->opt.n_observe_values; i++)
-      e->v[e->observe_list[i]].needed = true;
+      e->v[e->observe_list[i]].needed = e->v[e->observe_list[i]].listed = true;
   if (e->opt.observe == NND_OBSERVE_ALL) {
     for (int32_t i = 0; i < g->n_nodes; i++)
       for (int k = 0; k < g->nodes[i].n_outputs; k++)
@@ -366,12 +366,6 @@ static nnd_status plan_shapes(nnd_engine *e, nnd_error *err) {
 
 /* ------------------------------------------------ phase C: steps */
 
-static bool observed_by_list(const nnd_engine *e, int32_t vid) {
-  for (int i = 0; i < e->opt.n_observe_values; i++)
-    if (e->observe_list[i] == vid) return true;
-  return false;
-}
-
 static void plan_observed(nnd_engine *e) {
   const nnd_graph *g = e->g;
   if (e->opt.observe == NND_OBSERVE_NONE || !e->opt.tap) return;
@@ -379,7 +373,7 @@ static void plan_observed(nnd_engine *e) {
     evalue *ev = &e->v[vid];
     if (!ev->needed || !ev->known) continue;
     if (e->opt.observe == NND_OBSERVE_LIST) {
-      ev->observed = observed_by_list(e, vid);
+      ev->observed = ev->listed;
     } else {
       const nnd_value *v = &g->values[vid];
       ev->observed = !ev->absorbed && (v->producer >= 0 || v->kind == NND_VALUE_INPUT);

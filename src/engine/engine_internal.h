@@ -57,6 +57,7 @@ typedef struct evalue {
   bool absorbed; /* inside a fused group: never materialised */
   bool want_cl;  /* fast path: the producer writes it channels-last */
   bool nhwc;     /* the graph defines it channels-last (TFLite, Keras) */
+  bool listed;   /* in the caller's observe list (looked up per value, so not a scan) */
   int rank;
   int64_t dims[NND_MAX_RANK]; /* logical */
   int32_t n_consumers;        /* needed nodes reading it, + 1 per graph output use */

@@ -28,10 +28,7 @@
 #include "engine/engine_internal.h"
 
 static bool listed(const nnd_engine *e, int32_t vid) {
-  if (e->opt.observe != NND_OBSERVE_LIST || !e->opt.tap) return false;
-  for (int i = 0; i < e->opt.n_observe_values; i++)
-    if (e->observe_list[i] == vid) return true;
-  return false;
+  return e->opt.observe == NND_OBSERVE_LIST && e->opt.tap && e->v[vid].listed;
 }
 
 /* The value must exist on its own (cannot disappear into a group). */

@@ -4,14 +4,15 @@
  * tap after step i (2i + 1) keeps its buffer alive past the step. A step
  * that allows it writes its output over an input whose buffer dies at that
  * step (in-place). Buffers are then placed greedily, largest first, at the
- * lowest offset that no buffer alive at the same time uses: one arena,
- * allocated once. */
+ * lowest offset that no buffer alive at the same time uses (memplace.c):
+ * one arena, allocated once. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "engine/memplace.h"
 #include "util/bytes.h"
 
 #define ALIGN 64
@@ -38,13 +39,6 @@ static void touch(nnd_engine *e, int32_t tensor, int32_t pos) {
   ebuffer *b = &e->bufs[t->buf];
   if (pos < b->first) b->first = pos;
   if (pos > b->last) b->last = pos;
-}
-
-static int cmp_size_desc(const void *a, const void *b, void *ctx) {
-  const nnd_engine *e = ctx;
-  const int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-  if (e->bufs[x].bytes != e->bufs[y].bytes) return e->bufs[x].bytes < e->bufs[y].bytes ? 1 : -1;
-  return x < y ? -1 : x > y;
 }
 
 /* The largest activation buffer and the value it holds, for messages. */
@@ -147,44 +141,31 @@ nnd_status nnd__plan_memory(nnd_engine *e, nnd_error *err) {
     e->bufs[b].merged_into = a;
     if (e->bufs[b].last > e->bufs[a].last) e->bufs[a].last = e->bufs[b].last;
   }
-  /* 4. Offsets, largest first. */
+  /* 4. Offsets, largest first (memplace.c). */
   int32_t *order = malloc((size_t)(e->n_bufs ? e->n_bufs : 1) * sizeof *order);
-  int32_t *placed = malloc((size_t)(e->n_bufs ? e->n_bufs : 1) * sizeof *placed);
-  if (!order || !placed) {
-    free(order);
-    free(placed);
-    return nnd_error_set(err, NND_ERR_NOMEM, "out of memory planning memory");
-  }
+  size_t *bytes = malloc((size_t)(e->n_bufs ? e->n_bufs : 1) * sizeof *bytes);
+  size_t *offset = malloc((size_t)(e->n_bufs ? e->n_bufs : 1) * sizeof *offset);
+  int32_t *first = malloc((size_t)(e->n_bufs ? e->n_bufs : 1) * sizeof *first);
+  int32_t *last = malloc((size_t)(e->n_bufs ? e->n_bufs : 1) * sizeof *last);
   int32_t m = 0;
-  for (int32_t b = 0; b < e->n_bufs; b++)
-    if (e->bufs[b].merged_into < 0 && e->bufs[b].first <= e->bufs[b].last) order[m++] = b;
-  qsort_r(order, (size_t)m, sizeof *order, cmp_size_desc, e);
-  int32_t n_placed = 0;
   size_t total = 0;
-  for (int32_t i = 0; i < m; i++) {
-    ebuffer *b = &e->bufs[order[i]];
-    /* Candidate offsets: 0 and the end of every overlapping placed buffer;
-     * take the lowest that fits. */
-    size_t best = SIZE_MAX;
-    for (int32_t c = -1; c < n_placed; c++) {
-      size_t off = c < 0 ? 0 : sat_add(e->bufs[placed[c]].offset, e->bufs[placed[c]].bytes);
-      if (c >= 0 && (e->bufs[placed[c]].last < b->first || e->bufs[placed[c]].first > b->last))
-        continue;
-      if (off >= best) continue;
-      bool ok = true;
-      for (int32_t q = 0; q < n_placed && ok; q++) {
-        const ebuffer *o = &e->bufs[placed[q]];
-        if (o->last < b->first || o->first > b->last) continue;
-        if (off < sat_add(o->offset, o->bytes) && o->offset < sat_add(off, b->bytes)) ok = false;
-      }
-      if (ok) best = off;
+  bool placed = order && bytes && offset && first && last;
+  for (int32_t b = 0; placed && b < e->n_bufs; b++)
+    if (e->bufs[b].merged_into < 0 && e->bufs[b].first <= e->bufs[b].last) {
+      bytes[m] = e->bufs[b].bytes;
+      first[m] = e->bufs[b].first;
+      last[m] = e->bufs[b].last;
+      order[m++] = b;
     }
-    b->offset = best;
-    if (sat_add(best, b->bytes) > total) total = sat_add(best, b->bytes);
-    placed[n_placed++] = order[i];
-  }
+  placed = placed && nnd__place_buffers((size_t)m, bytes, first, last, offset, &total);
+  for (int32_t i = 0; placed && i < m; i++)
+    e->bufs[order[i]].offset = offset[i];
   free(order);
-  free(placed);
+  free(bytes);
+  free(offset);
+  free(first);
+  free(last);
+  if (!placed) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory planning memory");
   e->arena_bytes = total;
   note_largest(e);
   const size_t need =

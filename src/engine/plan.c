@@ -10,6 +10,7 @@
 #include "engine/engine_internal.h"
 #include "util/bytes.h"
 #include "util/checked_math.h"
+#include "util/safe_text.h"
 
 nnd_status nnd__node_error(nnd_engine *e, int32_t id, nnd_error *err, nnd_status st,
                            const char *fmt, ...) {
@@ -17,7 +18,7 @@ nnd_status nnd__node_error(nnd_engine *e, int32_t id, nnd_error *err, nnd_status
   char msg[768];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  nnd__format_line(msg, sizeof msg, fmt, ap);
   va_end(ap);
   return nnd_error_set(err, st, "node '%s' (%s): %s", nd->name,
                        nd->prov.op_type ? nd->prov.op_type : nnd_op_name(nd->op), msg);

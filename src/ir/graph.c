@@ -6,12 +6,16 @@
 
 #include "nndiff/ir.h"
 #include "util/arena.h"
+#include "util/hash.h"
 
-/* Open-addressing hash from value name to value index. */
+/* Open-addressing hash from value name to value index. The seed is drawn
+ * per graph (util/hash.h): names come from the file, and a fixed hash would
+ * let a crafted model make every lookup a scan. */
 struct nnd__name_index {
   int32_t *slots; /* value index or -1 */
   size_t cap;     /* power of two */
   size_t count;
+  uint64_t seed;
 };
 
 struct nnd__owned {
@@ -20,22 +24,17 @@ struct nnd__owned {
   void (*free_fn)(void *);
 };
 
-static uint64_t hash_name(const char *s) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
 static bool index_grow(nnd_graph *g) {
   struct nnd__name_index *ix = g->index;
   size_t cap = ix->cap ? ix->cap * 2 : 256;
+  if (!ix->cap) ix->seed = nnd__hash_seed(ix);
   int32_t *slots = malloc(cap * sizeof *slots);
   if (!slots) return false;
   for (size_t i = 0; i < cap; i++) slots[i] = -1;
   for (size_t i = 0; i < ix->cap; i++) {
     int32_t v = ix->slots[i];
     if (v < 0) continue;
-    size_t h = (size_t)hash_name(g->values[v].name) & (cap - 1);
+    size_t h = (size_t)nnd__hash_str(ix->seed, g->values[v].name) & (cap - 1);
     while (slots[h] >= 0) h = (h + 1) & (cap - 1);
     slots[h] = v;
   }
@@ -104,7 +103,7 @@ nnd_status nnd_graph_own(nnd_graph *g, void *ptr, void (*free_fn)(void *), nnd_e
 int32_t nnd_graph_find_value(const nnd_graph *g, const char *name) {
   const struct nnd__name_index *ix = g->index;
   if (!name || ix->cap == 0) return -1;
-  size_t h = (size_t)hash_name(name) & (ix->cap - 1);
+  size_t h = (size_t)nnd__hash_str(ix->seed, name) & (ix->cap - 1);
   while (ix->slots[h] >= 0) {
     int32_t v = ix->slots[h];
     if (strcmp(g->values[v].name, name) == 0) return v;
@@ -139,7 +138,7 @@ nnd_status nnd_graph_add_value(nnd_graph *g, const char *name, int32_t *id_out, 
   v->prov.name = copy;
   v->prov.index = -1;
   struct nnd__name_index *ix = g->index;
-  size_t h = (size_t)hash_name(copy) & (ix->cap - 1);
+  size_t h = (size_t)nnd__hash_str(ix->seed, copy) & (ix->cap - 1);
   while (ix->slots[h] >= 0) h = (h + 1) & (ix->cap - 1);
   ix->slots[h] = id;
   ix->count++;

@@ -7,6 +7,7 @@
 
 #include "ir/shape_infer.h"
 #include "util/checked_math.h"
+#include "util/safe_text.h"
 
 const nnd_value *nnd__si_in(const nnd__infer *c, int i) {
   int32_t id = nnd__si_in_id(c, i);
@@ -23,7 +24,7 @@ nnd_status nnd__si_fail(nnd__infer *c, const char *fmt, ...) {
   char what[700];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(what, sizeof what, fmt, ap);
+  nnd__format_line(what, sizeof what, fmt, ap);
   va_end(ap);
   const nnd_node *n = c->node;
   const char *op = n->prov.op_type ? n->prov.op_type : nnd_op_name(n->op);
@@ -36,7 +37,7 @@ nnd_status nnd__si_graph_fail(const nnd_graph *g, nnd_error *err, const char *fm
   char what[900];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(what, sizeof what, fmt, ap);
+  nnd__format_line(what, sizeof what, fmt, ap);
   va_end(ap);
   const char *path = g->info.path;
   return nnd_error_set(err, NND_ERR_GRAPH, "%s%s%s", path ? path : "", path ? ": " : "", what);

@@ -9,6 +9,7 @@
 
 #include "nndiff/report.h"
 #include "report/report_util.h"
+#include "util/safe_text.h"
 
 #define COMPARE_SCHEMA "nndiff.compare/1"
 /* Text lists at most this many discrepant inputs per pair (and chain
@@ -46,7 +47,7 @@ static void write_models(FILE *out, const nnd_compare_data *d, bool *oom) {
     snprintf(outs, sizeof outs, "output [N,%s", o + 1);
     nnd__table_row(&t, (const char *const[]){letter, d->model_paths[i], ins, outs});
   }
-  fprintf(out, "models\n");
+  nnd__fprintf_safe(out, "models\n");
   nnd__table_print(out, &t, "  ");
   *oom |= t.oom;
   nnd__table_free(&t);
@@ -54,7 +55,8 @@ static void write_models(FILE *out, const nnd_compare_data *d, bool *oom) {
 
 static void write_preprocessing(FILE *out, const nnd_compare_data *d) {
   if (d->setup.tensor_data) {
-    fprintf(out, "preprocessing  none: tensor data is fed as stored, the same to every model\n");
+    nnd__fprintf_safe(
+        out, "preprocessing  none: tensor data is fed as stored, the same to every model\n");
     return;
   }
   int n_pipes = 0;
@@ -71,15 +73,15 @@ static void write_preprocessing(FILE *out, const nnd_compare_data *d) {
       n += (size_t)snprintf(who + n, sizeof who - n, "%s%s", n ? ", " : "", letter);
       text = d->models[i].preprocess_text;
     }
-    fprintf(out, "%s%s: %s\n", p ? "               " : "preprocessing  ",
-            n_pipes == 1 ? "all models" : who, text);
+    nnd__fprintf_safe(out, "%s%s: %s\n", p ? "               " : "preprocessing  ",
+                      n_pipes == 1 ? "all models" : who, text);
   }
 }
 
 static void write_matrix(FILE *out, const nnd_compare_data *d, bool *oom) {
   int n = d->n_models;
   if (n > NND__TABLE_MAX_COLS - 1) {
-    fprintf(out, "\n(%d models: the matrix is in the JSON; pairs follow)\n", n);
+    nnd__fprintf_safe(out, "\n(%d models: the matrix is in the JSON; pairs follow)\n", n);
     return;
   }
   bool right[NND__TABLE_MAX_COLS];
@@ -107,7 +109,8 @@ static void write_matrix(FILE *out, const nnd_compare_data *d, bool *oom) {
     }
     nnd__table_row(&t, row);
   }
-  fprintf(out, "\ntop-1 label discrepancy (share of the inputs whose top-1 class differs)\n");
+  nnd__fprintf_safe(out,
+                    "\ntop-1 label discrepancy (share of the inputs whose top-1 class differs)\n");
   nnd__table_print(out, &t, "  ");
   *oom |= t.oom;
   nnd__table_free(&t);
@@ -120,16 +123,16 @@ static void write_pair(FILE *out, const nnd_compare_data *d, const nnd_pair_resu
   nnd__model_letter(p->b, lb);
   nnd__fmt_pct(p->label_discrepancy, pct, sizeof pct);
   if (p->discrepant_count)
-    fprintf(out, "  %s vs %s  top-1 differs on %zu of %zu inputs (%s)\n", la, lb,
-            p->discrepant_count, p->inputs, pct);
+    nnd__fprintf_safe(out, "  %s vs %s  top-1 differs on %zu of %zu inputs (%s)\n", la, lb,
+                      p->discrepant_count, p->inputs, pct);
   else
-    fprintf(out, "  %s vs %s  same top-1 on all %zu inputs\n", la, lb, p->inputs);
-  fprintf(out,
-          "          grades: none %zu, minor %zu, major %zu; Kendall's tau (top-5) mean %.4f\n",
-          p->grades[NND_GRADE_NONE], p->grades[NND_GRADE_MINOR], p->grades[NND_GRADE_MAJOR],
-          p->kendall_tau_mean);
-  fprintf(out, "          outputs: max |diff| %.4g, mean |diff| %.4g, cosine %.8f\n",
-          p->max_abs_diff, p->mean_abs_diff, p->cosine_mean);
+    nnd__fprintf_safe(out, "  %s vs %s  same top-1 on all %zu inputs\n", la, lb, p->inputs);
+  nnd__fprintf_safe(
+      out, "          grades: none %zu, minor %zu, major %zu; Kendall's tau (top-5) mean %.4f\n",
+      p->grades[NND_GRADE_NONE], p->grades[NND_GRADE_MINOR], p->grades[NND_GRADE_MAJOR],
+      p->kendall_tau_mean);
+  nnd__fprintf_safe(out, "          outputs: max |diff| %.4g, mean |diff| %.4g, cosine %.8f\n",
+                    p->max_abs_diff, p->mean_abs_diff, p->cosine_mean);
   if (!p->discrepant_count) return;
   nnd__table t = {.n_cols = 5, .right = (const bool[]){true, false, true, true, true}};
   nnd__table_row(&t, (const char *const[]){"#", d->setup.tensor_data ? "" : "file", la, lb, "tau"});
@@ -145,11 +148,11 @@ static void write_pair(FILE *out, const nnd_compare_data *d, const nnd_pair_resu
     const char *f = item_file(d, e->index);
     nnd__table_row(&t, (const char *const[]){idx, f ? f : "", ca, cb, tau});
   }
-  fprintf(out, "          discrepant inputs (top-1 class of each model):\n");
+  nnd__fprintf_safe(out, "          discrepant inputs (top-1 class of each model):\n");
   nnd__table_print(out, &t, "            ");
   if (shown < p->discrepant_count)
-    fprintf(out, "            ... %zu more (--verbose or --json lists them all)\n",
-            p->discrepant_count - shown);
+    nnd__fprintf_safe(out, "            ... %zu more (--verbose or --json lists them all)\n",
+                      p->discrepant_count - shown);
   *oom |= t.oom;
   nnd__table_free(&t);
 }
@@ -164,12 +167,14 @@ static void write_chain(FILE *out, const nnd_compare_data *d, bool verbose, bool
     n += (size_t)snprintf(path + n, sizeof path - n, "%s%s", i ? " -> " : "", l);
   }
   nnd__fmt_pct(c->discrepant_fraction, pct, sizeof pct);
-  fprintf(out, "\nconversion chain %s\n", path);
-  fprintf(out, "  top-1 changed end to end (last model vs first) on %zu of %zu inputs (%s)\n",
-          c->discrepant, c->inputs, pct);
+  nnd__fprintf_safe(out, "\nconversion chain %s\n", path);
+  nnd__fprintf_safe(out,
+                    "  top-1 changed end to end (last model vs first) on %zu of %zu inputs (%s)\n",
+                    c->discrepant, c->inputs, pct);
   if (c->restored)
-    fprintf(out, "  %zu more input%s changed on the way and came back to the first label\n",
-            c->restored, c->restored == 1 ? "" : "s");
+    nnd__fprintf_safe(out,
+                      "  %zu more input%s changed on the way and came back to the first label\n",
+                      c->restored, c->restored == 1 ? "" : "s");
   nnd__table t = {.n_cols = 5, .right = (const bool[]){false, true, true, true, true}};
   nnd__table_row(&t, (const char *const[]){"step", "changed", "broke", "share", "of discrepant"});
   for (int s = 0; s < c->n_models - 1; s++) {
@@ -187,8 +192,9 @@ static void write_chain(FILE *out, const nnd_compare_data *d, bool verbose, bool
   nnd__table_print(out, &t, "  ");
   *oom |= t.oom;
   nnd__table_free(&t);
-  fprintf(out, "  (changed: inputs whose top-1 differs across the step; broke: inputs changed "
-               "end to end whose label first changed at this step; share: of all inputs)\n");
+  nnd__fprintf_safe(out,
+                    "  (changed: inputs whose top-1 differs across the step; broke: inputs changed "
+                    "end to end whose label first changed at this step; share: of all inputs)\n");
   if (!c->discrepant) return;
   int cols = c->n_models + 3;
   if (cols > NND__TABLE_MAX_COLS) return;
@@ -226,10 +232,11 @@ static void write_chain(FILE *out, const nnd_compare_data *d, bool verbose, bool
     row[cols - 1] = cells[cols - 1];
     nnd__table_row(&it, row);
   }
-  fprintf(out, "  inputs changed end to end (top-1 class per model):\n");
+  nnd__fprintf_safe(out, "  inputs changed end to end (top-1 class per model):\n");
   nnd__table_print(out, &it, "    ");
   if (shown < c->discrepant)
-    fprintf(out, "    ... %zu more (--verbose or --json lists them all)\n", c->discrepant - shown);
+    nnd__fprintf_safe(out, "    ... %zu more (--verbose or --json lists them all)\n",
+                      c->discrepant - shown);
   *oom |= it.oom;
   nnd__table_free(&it);
 }
@@ -238,27 +245,27 @@ nnd_status nnd_compare_write_text(FILE *out, const nnd_compare_data *d, bool ver
                                   nnd_error *err) {
   bool oom = false;
   write_models(out, d, &oom);
-  fprintf(out, "data           %s\n", d->setup.data_text);
+  nnd__fprintf_safe(out, "data           %s\n", d->setup.data_text);
   write_preprocessing(out, d);
   size_t inputs = nnd_outputs_compare_inputs(d->cmp);
-  fprintf(out, "inputs         %zu compared", inputs);
-  if (d->setup.n_skipped) fprintf(out, ", %zu skipped", d->setup.n_skipped);
+  nnd__fprintf_safe(out, "inputs         %zu compared", inputs);
+  if (d->setup.n_skipped) nnd__fprintf_safe(out, ", %zu skipped", d->setup.n_skipped);
   fputc('\n', out);
   if (d->n_models > 2) write_matrix(out, d, &oom);
-  fprintf(out, "\npairs\n");
+  nnd__fprintf_safe(out, "\npairs\n");
   for (int a = 0; a < d->n_models; a++)
     for (int b = a + 1; b < d->n_models; b++)
       write_pair(out, d, nnd_outputs_compare_pair(d->cmp, a, b), verbose, &oom);
   if (d->chain) write_chain(out, d, verbose, &oom);
   if (d->has_labels && d->accuracy) {
-    fprintf(out, "\naccuracy (%zu labelled inputs)\n", d->accuracy[0].labelled);
+    nnd__fprintf_safe(out, "\naccuracy (%zu labelled inputs)\n", d->accuracy[0].labelled);
     for (int i = 0; i < d->n_models; i++) {
       char l[16], p1[32], p5[32];
       nnd__model_letter(i, l);
       nnd__fmt_pct(d->accuracy[i].top1, p1, sizeof p1);
       nnd__fmt_pct(d->accuracy[i].top5, p5, sizeof p5);
-      fprintf(out, "  %s  top-1 %s (%zu), top-5 %s (%zu)\n", l, p1, d->accuracy[i].top1_correct, p5,
-              d->accuracy[i].top5_correct);
+      nnd__fprintf_safe(out, "  %s  top-1 %s (%zu), top-5 %s (%zu)\n", l, p1,
+                        d->accuracy[i].top1_correct, p5, d->accuracy[i].top5_correct);
     }
   }
   nnd__write_skipped(out, &d->setup, verbose);
@@ -268,10 +275,11 @@ nnd_status nnd_compare_write_text(FILE *out, const nnd_compare_data *d, bool ver
     for (int b = a + 1; b < d->n_models; b++)
       differing += nnd_outputs_compare_pair(d->cmp, a, b)->discrepant_count > 0;
   if (differing)
-    fprintf(out, "\nresult: the models differ: %zu of %zu pair%s change top-1 labels\n", differing,
-            n_pairs(d), n_pairs(d) == 1 ? "" : "s");
+    nnd__fprintf_safe(out, "\nresult: the models differ: %zu of %zu pair%s change top-1 labels\n",
+                      differing, n_pairs(d), n_pairs(d) == 1 ? "" : "s");
   else
-    fprintf(out, "\nresult: every model gives the same top-1 label on all %zu inputs\n", inputs);
+    nnd__fprintf_safe(out, "\nresult: every model gives the same top-1 label on all %zu inputs\n",
+                      inputs);
   if (oom) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory writing the report");
   if (ferror(out)) return nnd_error_set(err, NND_ERR_IO, "cannot write the report");
   return NND_OK;

@@ -9,6 +9,8 @@
 #include "nndiff/report.h"
 #include "report/numfmt.h"
 #include "report/report_util.h"
+#include "util/safe_text.h"
+#include "util/strmap.h"
 
 #define INSPECT_SCHEMA "nndiff.inspect/1"
 /* The text report lists at most this many unsupported nodes; JSON has all. */
@@ -45,17 +47,20 @@ typedef struct op_count {
   int64_t count;
 } op_count;
 
+/* Items in first-seen order; `index` maps a key to its item (a file may
+ * hold as many op types as nodes, so no linear search per node). */
 typedef struct histogram {
   op_count *items;
   size_t n, cap;
+  nnd__strmap index; /* key -> item index + 1 */
 } histogram;
 
 static bool hist_add(histogram *h, const char *key, const char *canonical) {
-  for (size_t i = 0; i < h->n; i++)
-    if (strcmp(h->items[i].key, key) == 0) {
-      h->items[i].count++;
-      return true;
-    }
+  void **known = nnd__strmap_find(&h->index, key);
+  if (known) {
+    h->items[(uintptr_t)*known - 1].count++;
+    return true;
+  }
   if (h->n == h->cap) {
     size_t cap = h->cap ? h->cap * 2 : 32;
     op_count *items = realloc(h->items, cap * sizeof *items);
@@ -66,6 +71,10 @@ static bool hist_add(histogram *h, const char *key, const char *canonical) {
   char *k = strdup(key);
   if (!k) return false;
   h->items[h->n++] = (op_count){k, canonical, 1};
+  bool added;
+  void **slot = nnd__strmap_put(&h->index, k, &added);
+  if (!slot) return false;
+  *slot = (void *)(uintptr_t)h->n;
   return true;
 }
 
@@ -79,6 +88,7 @@ static void hist_free(histogram *h) {
   for (size_t i = 0; i < h->n; i++)
     free(h->items[i].key);
   free(h->items);
+  nnd__strmap_free(&h->index);
   memset(h, 0, sizeof *h);
 }
 
@@ -127,7 +137,7 @@ static void print_tensors(FILE *out, const nnd_graph *g, const char *title, cons
                           int n, bool *oom) {
   char shape[512];
   nnd__table t = {.n_cols = 3};
-  fprintf(out, "\n%s\n", title);
+  nnd__fprintf_safe(out, "\n%s\n", title);
   nnd__table_row(&t, (const char *const[]){"name", "dtype", "shape"});
   for (int i = 0; i < n; i++) {
     if (ids[i] < 0 || ids[i] >= g->n_values) continue;
@@ -136,7 +146,7 @@ static void print_tensors(FILE *out, const nnd_graph *g, const char *title, cons
     nnd__table_row(&t, (const char *const[]){v->name, nnd_dtype_name(v->dtype), shape});
   }
   if (n == 0)
-    fprintf(out, "  (none)\n");
+    nnd__fprintf_safe(out, "  (none)\n");
   else
     nnd__table_print(out, &t, "  ");
   *oom |= t.oom;
@@ -145,20 +155,23 @@ static void print_tensors(FILE *out, const nnd_graph *g, const char *title, cons
 
 static void print_header(FILE *out, const nnd_graph *g) {
   const nnd_model_info *info = &g->info;
-  fprintf(out, "%s: %s model", info->path ? info->path : "(model)", nnd_format_name(info->format));
-  if (info->ir_version > 0) fprintf(out, ", IR version %lld", (long long)info->ir_version);
+  nnd__fprintf_safe(out, "%s: %s model", info->path ? info->path : "(model)",
+                    nnd_format_name(info->format));
+  if (info->ir_version > 0)
+    nnd__fprintf_safe(out, ", IR version %lld", (long long)info->ir_version);
   for (int i = 0; i < info->n_opsets; i++)
-    fprintf(out, "%s %s %lld", i ? "," : ", opset", domain_name(g, info->opsets[i].domain),
-            (long long)info->opsets[i].version);
+    nnd__fprintf_safe(out, "%s %s %lld", i ? "," : ", opset",
+                      domain_name(g, info->opsets[i].domain), (long long)info->opsets[i].version);
   if (info->producer_name && *info->producer_name) {
-    fprintf(out, ", producer %s", info->producer_name);
+    nnd__fprintf_safe(out, ", producer %s", info->producer_name);
     if (info->producer_version && *info->producer_version)
-      fprintf(out, " %s", info->producer_version);
+      nnd__fprintf_safe(out, " %s", info->producer_version);
   }
   fputc('\n', out);
-  fprintf(out, "%lld nodes, %d input%s, %d output%s", (long long)g->n_nodes, g->n_inputs,
-          g->n_inputs == 1 ? "" : "s", g->n_outputs, g->n_outputs == 1 ? "" : "s");
-  if (info->graph_name && *info->graph_name) fprintf(out, ", graph '%s'", info->graph_name);
+  nnd__fprintf_safe(out, "%lld nodes, %d input%s, %d output%s", (long long)g->n_nodes, g->n_inputs,
+                    g->n_inputs == 1 ? "" : "s", g->n_outputs, g->n_outputs == 1 ? "" : "s");
+  if (info->graph_name && *info->graph_name)
+    nnd__fprintf_safe(out, ", graph '%s'", info->graph_name);
   fputc('\n', out);
 }
 
@@ -166,26 +179,27 @@ static void print_cost(FILE *out, const nnd_node_cost *total) {
   char exact[NND_NUMFMT_SIZE], si[NND_NUMFMT_SIZE];
   nnd__fmt_count(total->parameters, exact);
   nnd__fmt_si(total->parameters, si);
-  fprintf(out, "\nParameters: %s (%s)\n", exact, si);
+  nnd__fprintf_safe(out, "\nParameters: %s (%s)\n", exact, si);
   nnd__fmt_count(total->macs, exact);
   nnd__fmt_si(total->macs, si);
-  fprintf(out, "MACs:       %s (%s)\n", si, exact);
+  nnd__fprintf_safe(out, "MACs:       %s (%s)\n", si, exact);
   nnd__fmt_count(total->flops, exact);
   nnd__fmt_si(total->flops, si);
-  fprintf(out, "FLOPs:      %s (%s)\n", si, exact);
-  fprintf(out, "  per sample (unknown dims count as 1); definitions in docs/METRICS.md\n");
+  nnd__fprintf_safe(out, "FLOPs:      %s (%s)\n", si, exact);
+  nnd__fprintf_safe(out,
+                    "  per sample (unknown dims count as 1); definitions in docs/METRICS.md\n");
   if (total->uncounted > 0)
-    fprintf(out,
-            "  lower bounds: %d node%s not counted (unsupported op or unknown shape; "
-            "see --layers)\n",
-            total->uncounted, total->uncounted == 1 ? "" : "s");
+    nnd__fprintf_safe(out,
+                      "  lower bounds: %d node%s not counted (unsupported op or unknown shape; "
+                      "see --layers)\n",
+                      total->uncounted, total->uncounted == 1 ? "" : "s");
 }
 
 static void print_histogram(FILE *out, const histogram *h, int32_t n_nodes, bool *oom) {
   nnd__table t = {.n_cols = 3, .right = (const bool[]){false, true, false}};
   char count[NND_NUMFMT_SIZE], canon[300];
-  fprintf(out, "\nOps: %lld node%s, %zu type%s\n", (long long)n_nodes, n_nodes == 1 ? "" : "s",
-          h->n, h->n == 1 ? "" : "s");
+  nnd__fprintf_safe(out, "\nOps: %lld node%s, %zu type%s\n", (long long)n_nodes,
+                    n_nodes == 1 ? "" : "s", h->n, h->n == 1 ? "" : "s");
   for (size_t i = 0; i < h->n; i++) {
     const op_count *c = &h->items[i];
     nnd__fmt_count(c->count, count);
@@ -205,10 +219,11 @@ static void print_histogram(FILE *out, const histogram *h, int32_t n_nodes, bool
 static void print_unsupported(FILE *out, const nnd_graph *g, bool *oom) {
   int n_unsupported = nnd_graph_count_unsupported(g);
   if (n_unsupported == 0) return;
-  fprintf(out,
-          "\nUnsupported ops: %d node%s. These nodes load but `nndiff run` will refuse the "
-          "model; see docs/OPS.md.\n",
-          n_unsupported, n_unsupported == 1 ? "" : "s");
+  nnd__fprintf_safe(
+      out,
+      "\nUnsupported ops: %d node%s. These nodes load but `nndiff run` will refuse the "
+      "model; see docs/OPS.md.\n",
+      n_unsupported, n_unsupported == 1 ? "" : "s");
   nnd__table t = {.n_cols = 3};
   nnd__table_row(&t, (const char *const[]){"name", "op_type", "domain"});
   int shown = 0;
@@ -220,7 +235,7 @@ static void print_unsupported(FILE *out, const nnd_graph *g, bool *oom) {
   }
   nnd__table_print(out, &t, "  ");
   if (n_unsupported > shown)
-    fprintf(out, "  ... and %d more (all of them in --json)\n", n_unsupported - shown);
+    nnd__fprintf_safe(out, "  ... and %d more (all of them in --json)\n", n_unsupported - shown);
   *oom |= t.oom;
   nnd__table_free(&t);
 }
@@ -229,7 +244,7 @@ static void print_layers(FILE *out, const nnd_inspect_data *d, const int32_t *or
   const nnd_graph *g = d->graph;
   nnd__table t = {.n_cols = 7, .right = (const bool[]){true, false, false, false, true, true, true}};
   char idx[24], shape[512], params[NND_NUMFMT_SIZE], macs[NND_NUMFMT_SIZE], flops[NND_NUMFMT_SIZE];
-  fprintf(out, "\nLayers (topological order)\n");
+  nnd__fprintf_safe(out, "\nLayers (topological order)\n");
   nnd__table_row(&t,
             (const char *const[]){"#", "name", "op", "output shape", "params", "MACs", "FLOPs"});
   for (int32_t k = 0; k < g->n_nodes; k++) {

@@ -10,6 +10,7 @@
 
 #include "nndiff/localize.h"
 #include "nndiff/report.h"
+#include "util/safe_text.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -39,13 +40,21 @@ static void fmt_num(char *buf, size_t cap, double v) {
     snprintf(buf, cap, "%.2g", v);
 }
 
+/* The name sanitised (it comes from the file), then cut to its last
+ * `width` bytes behind "..." when longer. */
 static void shorten(const char *s, char *buf, size_t cap, size_t width) {
-  size_t n = strlen(s);
-  if (n <= width || width < 4) {
-    snprintf(buf, cap, "%s", s);
-    return;
+  char safe[512];
+  size_t n = nnd__safe_copy(safe, sizeof safe, s, strlen(s)), at = 0;
+  const char *from = safe;
+  if (n > width && width >= 4 && cap > 3) {
+    memcpy(buf, "...", 3);
+    at = 3;
+    from = safe + (n - (width - 3));
   }
-  snprintf(buf, cap, "...%s", s + (n - (width - 3)));
+  size_t k = strlen(from);
+  if (k > cap - 1 - at) k = cap - 1 - at;
+  memcpy(buf + at, from, k);
+  buf[at + k] = '\0';
 }
 
 /* ------------------------------------------------------------ text */
@@ -66,14 +75,14 @@ static void write_wrapped(FILE *out, const char *text, int first, int indent, in
       e++;
     int len = (int)(e - p);
     if (!line_start && col + 1 + len > width) {
-      fprintf(out, "\n%*s", indent, "");
+      nnd__fprintf_safe(out, "\n%*s", indent, "");
       col = indent;
     } else if (!line_start) {
       fputc(' ', out);
       col++;
     }
     line_start = false;
-    fwrite(p, 1, (size_t)len, out);
+    nnd__fwrite_safe(p, (size_t)len, out); /* the text quotes node names */
     col += len;
     p = e;
   }
@@ -95,50 +104,55 @@ static void write_layer_row(FILE *out, const nnd_localize_result *r, int32_t l) 
   else
     fmt_num(ra, sizeof ra, L->observed ? L->ratio : NAN);
   const char *mark = L->first_divergence ? "<- first divergence" : L->spike ? "<- spike" : "";
-  fprintf(out, "  %4d  %-44s  %-40s  %-13s  %8s %8s  %8s %8s %8s %2d/%-2d %s\n", l, sname, tname,
-          nnd_cnode_op_type(r->ct, p->t), dw, db, re, fl, ra, L->n_over, L->n_images, mark);
+  nnd__fprintf_safe(out, "  %4d  %-44s  %-40s  %-13s  %8s %8s  %8s %8s %8s %2d/%-2d %s\n", l, sname,
+                    tname, nnd_cnode_op_type(r->ct, p->t), dw, db, re, fl, ra, L->n_over,
+                    L->n_images, mark);
 }
 
 nnd_status nnd_localize_write_text(FILE *out, const nnd_localize_result *r, bool all_layers,
                                    nnd_error *err) {
   const nnd_alignment *A = r->align;
-  fprintf(
+  nnd__fprintf_safe(
       out,
       "source: %s (%d nodes -> %d canonical layers; %d BatchNorm folded, %d activations fused)\n",
       r->source->info.path ? r->source->info.path : "?", r->source_file_nodes, r->cs->n_nodes,
       r->cs->n_folded_bn, r->cs->n_fused_act);
-  fprintf(
+  nnd__fprintf_safe(
       out,
       "target: %s (%d nodes -> %d canonical layers; %d BatchNorm folded, %d activations fused)\n",
       r->target->info.path ? r->target->info.path : "?", r->target_file_nodes, r->ct->n_nodes,
       r->ct->n_folded_bn, r->ct->n_fused_act);
   if (r->dynamic) {
-    fprintf(out, "data:   %s\n", r->data_desc);
-    if (r->preprocess_desc[0]) fprintf(out, "        %s\n", r->preprocess_desc);
-    fprintf(out,
-            "        %lld input%s run through both models: top-1 differs on %lld (%.1f%%), "
-            "max |ys - yt| / max |ys| = %.3g\n",
-            (long long)r->n_evaluated, r->n_evaluated == 1 ? "" : "s", (long long)r->n_label_diff,
-            r->n_evaluated ? 100.0 * (double)r->n_label_diff / (double)r->n_evaluated : 0.0,
-            r->max_output_rel_diff);
-    fprintf(out, "        layers compared on %lld input%s (", (long long)r->n_used,
-            r->n_used == 1 ? "" : "s");
+    nnd__fprintf_safe(out, "data:   %s\n", r->data_desc);
+    if (r->preprocess_desc[0]) nnd__fprintf_safe(out, "        %s\n", r->preprocess_desc);
+    nnd__fprintf_safe(
+        out,
+        "        %lld input%s run through both models: top-1 differs on %lld (%.1f%%), "
+        "max |ys - yt| / max |ys| = %.3g\n",
+        (long long)r->n_evaluated, r->n_evaluated == 1 ? "" : "s", (long long)r->n_label_diff,
+        r->n_evaluated ? 100.0 * (double)r->n_label_diff / (double)r->n_evaluated : 0.0,
+        r->max_output_rel_diff);
+    nnd__fprintf_safe(out, "        layers compared on %lld input%s (", (long long)r->n_used,
+                      r->n_used == 1 ? "" : "s");
     for (int64_t i = 0; i < r->n_used && i < 8; i++)
-      fprintf(out, "%s%s", i ? ", " : "", r->used[i].name);
-    fprintf(out, "%s); noise floor on %d\n", r->n_used > 8 ? ", ..." : "", r->n_floor_images);
+      nnd__fprintf_safe(out, "%s%s", i ? ", " : "", r->used[i].name);
+    nnd__fprintf_safe(out, "%s); noise floor on %d\n", r->n_used > 8 ? ", ..." : "",
+                      r->n_floor_images);
   } else {
-    fprintf(out, "data:   none (static comparison only; give --data to compare activations)\n");
+    nnd__fprintf_safe(
+        out, "data:   none (static comparison only; give --data to compare activations)\n");
   }
-  fprintf(out, "\n");
+  nnd__fprintf_safe(out, "\n");
   if (r->equivalent) {
-    fprintf(out,
-            "Verdict: EQUIVALENT. The target computes the same function as the source:\n"
-            "every layer is aligned, parameters agree within float rounding (after BatchNorm\n"
-            "folding), hyperparameters agree%s.\n",
-            r->dynamic ? ", and every layer's activations stay within the noise floor" : "");
+    nnd__fprintf_safe(
+        out,
+        "Verdict: EQUIVALENT. The target computes the same function as the source:\n"
+        "every layer is aligned, parameters agree within float rounding (after BatchNorm\n"
+        "folding), hyperparameters agree%s.\n",
+        r->dynamic ? ", and every layer's activations stay within the noise floor" : "");
   } else {
-    fprintf(out, "Verdict: the models DIFFER: %d suspect%s.\n", r->n_suspects,
-            r->n_suspects == 1 ? "" : "s");
+    nnd__fprintf_safe(out, "Verdict: the models DIFFER: %d suspect%s.\n", r->n_suspects,
+                      r->n_suspects == 1 ? "" : "s");
   }
   /* many low-confidence pairs: probably two different networks */
   double conf_sum = 0;
@@ -148,25 +162,25 @@ nnd_status nnd_localize_write_text(FILE *out, const nnd_localize_result *r, bool
   int32_t n_nodes = r->cs->n_nodes > r->ct->n_nodes ? r->cs->n_nodes : r->ct->n_nodes;
   if (!r->equivalent && n_nodes > 0 &&
       (conf_mean < 0.8 || (double)(A->n_extra + A->n_missing) > 0.25 * (double)n_nodes))
-    fprintf(out,
-            "Note: only %d of %d layers align (mean confidence %.2f): these look like "
-            "different networks rather than one network converted with a fault; the\n"
-            "suspects below describe how they differ, not a single fault.\n",
-            A->n_pairs, n_nodes, conf_mean);
+    nnd__fprintf_safe(out,
+                      "Note: only %d of %d layers align (mean confidence %.2f): these look like "
+                      "different networks rather than one network converted with a fault; the\n"
+                      "suspects below describe how they differ, not a single fault.\n",
+                      A->n_pairs, n_nodes, conf_mean);
   const int32_t max_text = 10;
   for (int32_t i = 0; i < r->n_suspects && i < max_text; i++) {
     const nnd_suspect *s = &r->suspects[i];
     char head[64];
     int n = snprintf(head, sizeof head, "Suspect %d (score %.2f, %s):", s->rank, s->score,
                      nnd_finding_kind_name(s->kind));
-    fprintf(out, "\n%s ", head);
+    nnd__fprintf_safe(out, "\n%s ", head);
     write_wrapped(out, s->headline, n + 1, 4, 100);
-    fprintf(out, "  ");
+    nnd__fprintf_safe(out, "  ");
     write_wrapped(out, s->evidence, 2, 2, 100);
     if (s->fix[0]) {
       char fix[300];
       snprintf(fix, sizeof fix, "Fix: %s.", s->fix);
-      fprintf(out, "  ");
+      nnd__fprintf_safe(out, "  ");
       write_wrapped(out, fix, 2, 7, 100);
     }
     for (int k = 0; k < s->n_findings; k++) {
@@ -180,27 +194,28 @@ nnd_status nnd_localize_write_text(FILE *out, const nnd_localize_result *r, bool
     }
   }
   if (r->n_suspects > max_text)
-    fprintf(out, "\n... %d more suspect%s (scores %.2f and below) in --json.\n",
-            r->n_suspects - max_text, r->n_suspects - max_text == 1 ? "" : "s",
-            r->suspects[max_text].score);
+    nnd__fprintf_safe(out, "\n... %d more suspect%s (scores %.2f and below) in --json.\n",
+                      r->n_suspects - max_text, r->n_suspects - max_text == 1 ? "" : "s",
+                      r->suspects[max_text].score);
   /* equivalent differences */
   int n_eq = 0;
   for (int32_t i = 0; i < r->n_findings; i++)
     n_eq += r->findings[i].equivalent;
   if (n_eq || r->cs->n_folded_bn != r->ct->n_folded_bn) {
-    fprintf(out, "\nDifferences judged equivalent:\n");
+    nnd__fprintf_safe(out, "\nDifferences judged equivalent:\n");
     if (r->cs->n_folded_bn != r->ct->n_folded_bn)
-      fprintf(out,
-              "  - BatchNorm: %d folded in the source, %d in the target (folded here in double "
-              "precision; the parameters compare after folding)\n",
-              r->cs->n_folded_bn, r->ct->n_folded_bn);
+      nnd__fprintf_safe(
+          out,
+          "  - BatchNorm: %d folded in the source, %d in the target (folded here in double "
+          "precision; the parameters compare after folding)\n",
+          r->cs->n_folded_bn, r->ct->n_folded_bn);
     int shown = 0;
     for (int32_t i = 0; i < r->n_findings && shown < 12; i++) {
       if (!r->findings[i].equivalent) continue;
-      fprintf(out, "  - %s\n", r->findings[i].text);
+      nnd__fprintf_safe(out, "  - %s\n", r->findings[i].text);
       shown++;
     }
-    if (n_eq > shown) fprintf(out, "  - ... %d more (see --json)\n", n_eq - shown);
+    if (n_eq > shown) nnd__fprintf_safe(out, "  - ... %d more (see --json)\n", n_eq - shown);
   }
   /* alignment */
   double cmin = 1, csum = 0;
@@ -209,20 +224,22 @@ nnd_status nnd_localize_write_text(FILE *out, const nnd_localize_result *r, bool
     if (A->pairs[i].confidence < cmin) cmin = A->pairs[i].confidence;
     csum += A->pairs[i].confidence;
   }
-  fprintf(out,
-          "\nAlignment: %d target layers matched to source layers (confidence min %.2f, mean "
-          "%.2f); %d extra in the target, %d missing from it.\n",
-          A->n_pairs, A->n_pairs ? cmin : 0, A->n_pairs ? csum / A->n_pairs : 0, A->n_extra,
-          A->n_missing);
+  nnd__fprintf_safe(
+      out,
+      "\nAlignment: %d target layers matched to source layers (confidence min %.2f, mean "
+      "%.2f); %d extra in the target, %d missing from it.\n",
+      A->n_pairs, A->n_pairs ? cmin : 0, A->n_pairs ? csum / A->n_pairs : 0, A->n_extra,
+      A->n_missing);
   /* layers */
   if (r->n_layers) {
-    fprintf(out,
-            "\nLayers (source order; mean|dW|, mean|db|: mean |Ps - Pt| after folding; rel.err: "
-            "||t - s|| / ||s||,\nmedian over the inputs; floor: source float32 vs float64; "
-            "ratio = rel.err / floor; over: inputs above %.0fx floor):\n",
-            r->floor_factor);
-    fprintf(out, "  %4s  %-44s  %-40s  %-13s  %8s %8s  %8s %8s %8s %5s\n", "#", "source", "target",
-            "op", "mean|dW|", "mean|db|", "rel.err", "floor", "ratio", "over");
+    nnd__fprintf_safe(
+        out,
+        "\nLayers (source order; mean|dW|, mean|db|: mean |Ps - Pt| after folding; rel.err: "
+        "||t - s|| / ||s||,\nmedian over the inputs; floor: source float32 vs float64; "
+        "ratio = rel.err / floor; over: inputs above %.0fx floor):\n",
+        r->floor_factor);
+    nnd__fprintf_safe(out, "  %4s  %-44s  %-40s  %-13s  %8s %8s  %8s %8s %8s %5s\n", "#", "source",
+                      "target", "op", "mean|dW|", "mean|db|", "rel.err", "floor", "ratio", "over");
     int32_t fd = r->first_divergence;
     int32_t last_printed = -1;
     for (int32_t l = 0; l < r->n_layers; l++) {
@@ -233,14 +250,14 @@ nnd_status nnd_localize_write_text(FILE *out, const nnd_localize_result *r, bool
                   (L->has_weight && L->weight.pattern != NND_PARAM_EQUAL) ||
                   (L->has_bias && L->bias.pattern != NND_PARAM_EQUAL) || l == r->n_layers - 1;
       if (!show) continue;
-      if (last_printed >= 0 && l > last_printed + 1) fprintf(out, "  %4s\n", "...");
+      if (last_printed >= 0 && l > last_printed + 1) nnd__fprintf_safe(out, "  %4s\n", "...");
       write_layer_row(out, r, l);
       last_printed = l;
     }
   }
   if (r->dynamic)
-    fprintf(out, "\nTime: %.1f s (outputs %.1f s, layers %.1f s, noise floor %.1f s)\n",
-            r->seconds_total, r->seconds_outputs, r->seconds_layers, r->seconds_floor);
+    nnd__fprintf_safe(out, "\nTime: %.1f s (outputs %.1f s, layers %.1f s, noise floor %.1f s)\n",
+                      r->seconds_total, r->seconds_outputs, r->seconds_layers, r->seconds_floor);
   if (fflush(out) != 0 || ferror(out))
     return nnd_error_set(err, NND_ERR_IO, "cannot write the report: %s", strerror(errno));
   return NND_OK;

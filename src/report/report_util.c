@@ -1,5 +1,6 @@
 /* Shared report pieces (see report_util.h). */
 #include "report/report_util.h"
+#include "util/safe_text.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -118,7 +119,12 @@ void nnd__table_row(nnd__table *t, const char *const *cells) {
   }
   char **row = t->cells + t->n_rows * (size_t)t->n_cols;
   for (int i = 0; i < t->n_cols; i++) {
-    row[i] = strdup(cells[i] ? cells[i] : "");
+    /* cells hold names from the file: stored sanitised, so the widths are
+     * those of what is printed */
+    const char *c = cells[i] ? cells[i] : "";
+    size_t n = strlen(c), safe = nnd__safe_len(c, n);
+    row[i] = malloc(safe + 1);
+    if (row[i]) nnd__safe_copy(row[i], safe + 1, c, n);
     if (!row[i]) {
       for (int k = 0; k < i; k++)
         free(row[k]);
@@ -145,11 +151,11 @@ void nnd__table_print(FILE *out, const nnd__table *t, const char *indent) {
     for (int c = 0; c < n; c++) {
       bool last = c == n - 1;
       if (t->right && t->right[c])
-        fprintf(out, "%*s", width[c], row[c]);
+        nnd__fprintf_safe(out, "%*s", width[c], row[c]);
       else if (last)
         fputs(row[c], out);
       else
-        fprintf(out, "%-*s", width[c], row[c]);
+        nnd__fprintf_safe(out, "%-*s", width[c], row[c]);
       if (!last) fputs("  ", out);
     }
     fputc('\n', out);
@@ -194,13 +200,15 @@ void nnd__fmt_pct(double f, char *buf, size_t cap) {
 
 void nnd__write_skipped(FILE *out, const nnd_run_setup *s, bool verbose) {
   if (!s->n_skipped) return;
-  fprintf(out, "\nskipped %zu of %zu input%s (--on-error skip):\n", s->n_skipped, s->total,
-          s->total == 1 ? "" : "s");
+  nnd__fprintf_safe(out, "\nskipped %zu of %zu input%s (--on-error skip):\n", s->n_skipped,
+                    s->total, s->total == 1 ? "" : "s");
   size_t shown = verbose || s->n_skipped <= 20 ? s->n_skipped : 20;
   for (size_t i = 0; i < shown; i++)
-    fprintf(out, "  #%zu %s: %s\n", s->skipped[i].index, s->skipped[i].name, s->skipped[i].reason);
+    nnd__fprintf_safe(out, "  #%zu %s: %s\n", s->skipped[i].index, s->skipped[i].name,
+                      s->skipped[i].reason);
   if (shown < s->n_skipped)
-    fprintf(out, "  ... %zu more (--verbose or --json lists them all)\n", s->n_skipped - shown);
+    nnd__fprintf_safe(out, "  ... %zu more (--verbose or --json lists them all)\n",
+                      s->n_skipped - shown);
 }
 
 void nnd__write_throughput(FILE *out, const nnd_run_setup *s, int n_models) {
@@ -208,17 +216,18 @@ void nnd__write_throughput(FILE *out, const nnd_run_setup *s, int n_models) {
   size_t n = st->delivered;
   if (!n) return;
   size_t runs = n * (size_t)(n_models > 0 ? n_models : 1);
-  fprintf(out, "\nthroughput (%s, batch %lld, %d thread%s):\n", nnd_precision_name(s->precision),
-          (long long)s->batch, s->threads, s->threads == 1 ? "" : "s");
-  fprintf(out,
-          "  end to end   %8.1f images/s  %8.2f ms/image  (%zu images in %.2f s: decode, "
-          "preprocess, %s)\n",
-          st->seconds > 0 ? (double)n / st->seconds : 0, 1000.0 * st->seconds / (double)n, n,
-          st->seconds, n_models > 1 ? "every model" : "engine");
-  fprintf(out, "  engine only  %8.1f images/s  %8.2f ms/image%s\n",
-          st->engine_seconds > 0 ? (double)runs / st->engine_seconds : 0,
-          1000.0 * st->engine_seconds / (double)runs,
-          n_models > 1 ? "  (per image and model)" : "");
-  fprintf(out, "  decode + preprocess %.2f s, planning %.2f s\n", st->load_seconds,
-          st->create_seconds);
+  nnd__fprintf_safe(out, "\nthroughput (%s, batch %lld, %d thread%s):\n",
+                    nnd_precision_name(s->precision), (long long)s->batch, s->threads,
+                    s->threads == 1 ? "" : "s");
+  nnd__fprintf_safe(out,
+                    "  end to end   %8.1f images/s  %8.2f ms/image  (%zu images in %.2f s: decode, "
+                    "preprocess, %s)\n",
+                    st->seconds > 0 ? (double)n / st->seconds : 0, 1000.0 * st->seconds / (double)n,
+                    n, st->seconds, n_models > 1 ? "every model" : "engine");
+  nnd__fprintf_safe(out, "  engine only  %8.1f images/s  %8.2f ms/image%s\n",
+                    st->engine_seconds > 0 ? (double)runs / st->engine_seconds : 0,
+                    1000.0 * st->engine_seconds / (double)runs,
+                    n_models > 1 ? "  (per image and model)" : "");
+  nnd__fprintf_safe(out, "  decode + preprocess %.2f s, planning %.2f s\n", st->load_seconds,
+                    st->create_seconds);
 }

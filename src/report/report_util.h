@@ -1,5 +1,10 @@
 /* Pieces shared by the text and JSON reports of run and compare: a sticky
- * out-of-memory JSON builder, an aligned text table, short formats. */
+ * out-of-memory JSON builder, an aligned text table, short formats.
+ *
+ * Text reports print names, paths and op types from files: they write
+ * through nnd__fprintf_safe (util/safe_text.h), which sanitises every %s
+ * argument, and table cells are stored sanitised. JSON needs nothing here:
+ * nnd_report_write_json emits valid UTF-8 whatever the strings hold. */
 #ifndef NND_REPORT_REPORT_UTIL_H
 #define NND_REPORT_REPORT_UTIL_H
 

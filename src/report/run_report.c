@@ -7,6 +7,7 @@
 
 #include "nndiff/report.h"
 #include "report/report_util.h"
+#include "util/safe_text.h"
 
 #define RUN_SCHEMA "nndiff.run/1"
 /* Up to this many inputs the text lists every one; beyond, the first and
@@ -61,10 +62,10 @@ static bool write_class_summary(FILE *out, const nnd_run_data *d) {
       cc[distinct++] = cc[i];
   }
   qsort(cc, distinct, sizeof *cc, cmp_count);
-  fprintf(out, "  %zu inputs, %zu distinct top-1 class%s; most frequent:", d->n_items, distinct,
-          distinct == 1 ? "" : "es");
+  nnd__fprintf_safe(out, "  %zu inputs, %zu distinct top-1 class%s; most frequent:", d->n_items,
+                    distinct, distinct == 1 ? "" : "es");
   for (size_t i = 0; i < distinct && i < SUMMARY_CLASSES; i++)
-    fprintf(out, "%s %d (%zu)", i ? "," : "", (int)cc[i].cls, cc[i].count);
+    nnd__fprintf_safe(out, "%s %d (%zu)", i ? "," : "", (int)cc[i].cls, cc[i].count);
   fputc('\n', out);
   free(cc);
   return true;
@@ -75,15 +76,16 @@ nnd_status nnd_run_write_text(FILE *out, const nnd_run_data *d, bool verbose, nn
   char in_dims[160], out_dims[160];
   nnd__fmt_dims(m->input.dims, m->input.rank, in_dims, sizeof in_dims);
   nnd__fmt_dims(m->output_dims, (size_t)m->output_rank, out_dims, sizeof out_dims);
-  fprintf(out, "model          %s: input '%s' [N,%s -> output '%s' [N,%s\n", d->model_path,
-          m->input_name, in_dims + 1, m->output_name, out_dims + 1);
-  fprintf(out, "data           %s\n", d->setup.data_text);
-  fprintf(out, "preprocessing  %s\n",
-          d->setup.tensor_data ? "none: tensor data is fed as stored" : m->preprocess_text);
-  fprintf(out, "scores         %s\n",
-          d->softmax ? "softmax of the first output (probabilities)"
-                     : "the first output as the model emits it (logits); --softmax for "
-                       "probabilities");
+  nnd__fprintf_safe(out, "model          %s: input '%s' [N,%s -> output '%s' [N,%s\n",
+                    d->model_path, m->input_name, in_dims + 1, m->output_name, out_dims + 1);
+  nnd__fprintf_safe(out, "data           %s\n", d->setup.data_text);
+  nnd__fprintf_safe(out, "preprocessing  %s\n",
+                    d->setup.tensor_data ? "none: tensor data is fed as stored"
+                                         : m->preprocess_text);
+  nnd__fprintf_safe(out, "scores         %s\n",
+                    d->softmax ? "softmax of the first output (probabilities)"
+                               : "the first output as the model emits it (logits); --softmax for "
+                                 "probabilities");
   bool oom = false;
   if (d->n_items) {
     nnd__table t = {.n_cols = d->has_labels ? 4 : 3,
@@ -110,11 +112,11 @@ nnd_status nnd_run_write_text(FILE *out, const nnd_run_data *d, bool verbose, nn
     oom = t.oom;
     nnd__table_free(&t);
     if (!all) {
-      fprintf(out, "\nsummary (--verbose lists every input, --json writes them all):\n");
+      nnd__fprintf_safe(out, "\nsummary (--verbose lists every input, --json writes them all):\n");
       if (!write_class_summary(out, d)) oom = true;
     }
   } else {
-    fprintf(out, "\nno input was run\n");
+    nnd__fprintf_safe(out, "\nno input was run\n");
   }
   nnd__write_skipped(out, &d->setup, verbose);
   if (d->has_labels) {
@@ -123,16 +125,17 @@ nnd_status nnd_run_write_text(FILE *out, const nnd_run_data *d, bool verbose, nn
     nnd__fmt_pct(a->top1, p1, sizeof p1);
     nnd__fmt_pct(a->top5, p5, sizeof p5);
     if (a->labelled)
-      fprintf(out, "\naccuracy on %zu labelled input%s: top-1 %s (%zu), top-5 %s (%zu)\n",
-              a->labelled, a->labelled == 1 ? "" : "s", p1, a->top1_correct, p5, a->top5_correct);
+      nnd__fprintf_safe(out, "\naccuracy on %zu labelled input%s: top-1 %s (%zu), top-5 %s (%zu)\n",
+                        a->labelled, a->labelled == 1 ? "" : "s", p1, a->top1_correct, p5,
+                        a->top5_correct);
     else
-      fprintf(out, "\naccuracy: none of the inputs run has a label\n");
+      nnd__fprintf_safe(out, "\naccuracy: none of the inputs run has a label\n");
   }
   nnd__write_throughput(out, &d->setup, 1);
   if (d->outputs_path)
-    fprintf(out, "\noutputs: %s (float32 [%zu,%s, dataset order%s)\n", d->outputs_path,
-            d->setup.total, out_dims + 1,
-            d->setup.n_skipped ? "; skipped inputs' rows are NaN" : "");
+    nnd__fprintf_safe(out, "\noutputs: %s (float32 [%zu,%s, dataset order%s)\n", d->outputs_path,
+                      d->setup.total, out_dims + 1,
+                      d->setup.n_skipped ? "; skipped inputs' rows are NaN" : "");
   if (oom) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory writing the report");
   if (ferror(out)) return nnd_error_set(err, NND_ERR_IO, "cannot write the report");
   return NND_OK;

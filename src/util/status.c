@@ -1,8 +1,10 @@
-/* Status names, exit codes and the first-error-wins error context. */
+/* Status names, exit codes and the first-error-wins error context, whose
+ * messages are always one terminal-safe line (util/safe_text.h). */
 #include <stdio.h>
 #include <string.h>
 
 #include "nndiff/status.h"
+#include "util/safe_text.h"
 
 const char *nnd_status_str(nnd_status status) {
   switch (status) {
@@ -29,7 +31,10 @@ int nnd_status_exit_code(nnd_status status) {
 nnd_status nnd_error_vset(nnd_error *err, nnd_status status, const char *fmt, va_list ap) {
   if (!err || err->status != NND_OK || status == NND_OK) return status;
   err->status = status;
-  vsnprintf(err->message, sizeof err->message, fmt, ap);
+  /* Names in messages come from files: sanitised (one line, no escape
+   * sequences) and, when the line would overflow, shortened so that the
+   * problem at its end is not cut off. */
+  nnd__format_line(err->message, sizeof err->message, fmt, ap);
   return status;
 }
 

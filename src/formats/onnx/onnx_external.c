@@ -5,7 +5,9 @@
  * inside the model's folder: absolute paths and '..' components are refused
  * outright, and the real path (symlinks resolved) must stay under the real
  * path of the folder. Each distinct file is mapped once and kept alive by
- * the graph; tensors point into the mapping (zero copy). */
+ * the graph; tensors point into the mapping (zero copy). The mapped files
+ * are indexed by real path and the folder is resolved once, so a model
+ * naming many tensors and files loads in linear time. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,11 +17,12 @@
 #include "formats/onnx/onnx_internal.h"
 #include "util/mapped_file.h"
 
-struct nnd__onnx_ext_file {
-  struct nnd__onnx_ext_file *next;
-  const char *real_path;     /* arena copy */
-  const nnd_mapped_file *mf; /* owned by the graph */
-};
+void nnd__onnx_ext_cache_free(nnd__onnx_ext_cache *cache) {
+  if (!cache) return;
+  free(cache->real_base);
+  cache->real_base = NULL;
+  nnd__strmap_free(&cache->files);
+}
 
 /* Parses a non-negative decimal integer; false on anything else. */
 static bool parse_u64(const char *s, uint64_t *out) {
@@ -53,18 +56,16 @@ static bool location_is_safe(const char *loc) {
 
 static nnd_status map_file(nnd_graph *g, const nnd__onnx_source *src, const char *tensor,
                            const char *location, const nnd_mapped_file **out, nnd_error *err) {
+  nnd__onnx_ext_cache *cache = src->ext;
   nnd_status st = NND_OK;
-  char *joined = NULL, *real_base = NULL, *real_file = NULL;
+  char *joined = NULL, *real_file = NULL;
+  if (!cache->real_base && !(cache->real_base = realpath(src->base_dir, NULL)))
+    return nnd_error_set(err, NND_ERR_IO, "%s: cannot resolve the model's folder '%s': %s",
+                         src->label, src->base_dir, strerror(errno));
   size_t n = strlen(src->base_dir) + strlen(location) + 2;
   joined = malloc(n);
   if (!joined) return nnd_error_set(err, NND_ERR_NOMEM, "%s: out of memory", src->label);
   snprintf(joined, n, "%s/%s", src->base_dir, location);
-  real_base = realpath(src->base_dir, NULL);
-  if (!real_base) {
-    st = nnd_error_set(err, NND_ERR_IO, "%s: cannot resolve the model's folder '%s': %s",
-                       src->label, src->base_dir, strerror(errno));
-    goto done;
-  }
   real_file = realpath(joined, NULL);
   if (!real_file) {
     st = nnd_error_set(err, NND_ERR_IO,
@@ -72,6 +73,7 @@ static nnd_status map_file(nnd_graph *g, const nnd__onnx_source *src, const char
                        tensor, joined, strerror(errno));
     goto done;
   }
+  const char *real_base = cache->real_base;
   size_t nb = strlen(real_base);
   bool inside = strncmp(real_file, real_base, nb) == 0 &&
                 (real_file[nb] == '/' || (nb == 1 && real_base[0] == '/'));
@@ -82,11 +84,11 @@ static nnd_status map_file(nnd_graph *g, const nnd__onnx_source *src, const char
                        src->label, tensor, location);
     goto done;
   }
-  for (struct nnd__onnx_ext_file *f = *src->ext_files; f; f = f->next)
-    if (strcmp(f->real_path, real_file) == 0) {
-      *out = f->mf;
-      goto done;
-    }
+  void **known = nnd__strmap_find(&cache->files, real_file);
+  if (known) {
+    *out = *known;
+    goto done;
+  }
   {
     nnd_mapped_file *mf = NULL;
     nnd_error local = {0};
@@ -105,21 +107,18 @@ static nnd_status map_file(nnd_graph *g, const nnd__onnx_source *src, const char
     }
     st = nnd_graph_own(g, mf, nnd_mapped_file_close, err); /* closes mf on failure */
     if (st != NND_OK) goto done;
-    struct nnd__onnx_ext_file *f = nnd_graph_alloc(g, 1, sizeof *f);
     const char *rp = nnd_graph_strdup(g, real_file);
-    if (!f || !rp) {
+    bool added;
+    void **slot = rp ? nnd__strmap_put(&cache->files, rp, &added) : NULL;
+    if (!slot) {
       st = nnd_error_set(err, NND_ERR_NOMEM, "%s: out of memory", src->label);
       goto done;
     }
-    f->real_path = rp;
-    f->mf = mf;
-    f->next = *src->ext_files;
-    *src->ext_files = f;
+    *slot = mf;
     *out = mf;
   }
 done:
   free(joined);
-  free(real_base);
   free(real_file);
   return st;
 }
@@ -141,7 +140,7 @@ nnd_status nnd__onnx_external_data(nnd_graph *g, const nnd__onnx_source *src,
     return nnd_error_set(err, NND_ERR_FORMAT,
                          "%s: tensor '%s' uses external data but names no location", src->label,
                          t->name);
-  if (!src->base_dir || !src->ext_files)
+  if (!src->base_dir || !src->ext)
     return nnd_error_set(err, NND_ERR_UNSUPPORTED,
                          "%s: tensor '%s' keeps its data in external file '%s', which needs the "
                          "model to be loaded from a path",

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "formats/onnx/onnx_internal.h"
+#include "util/strmap.h"
 
 typedef struct import_ctx {
   nnd_graph *g;
@@ -263,6 +264,37 @@ static nnd_status output_value(import_ctx *c, const nnd__onnx_node *n, const cha
   return NND_OK;
 }
 
+/* A node may not list an output twice (the second write would be lost).
+ * The count comes from the file, so past a handful of outputs the check uses
+ * a hash set of the values' names (unique per value) instead of comparing
+ * every pair. */
+static nnd_status check_distinct_outputs(import_ctx *c, const nnd__onnx_node *n,
+                                         const char *display, const int32_t *out, int n_out,
+                                         nnd_error *err) {
+  enum { PAIRWISE_MAX = 8 };
+  int dup = -1;
+  if (n_out <= PAIRWISE_MAX) {
+    for (int k = 1; k < n_out && dup < 0; k++)
+      for (int j = 0; j < k; j++)
+        if (out[j] == out[k]) dup = k;
+  } else {
+    nnd__strmap seen;
+    nnd__strmap_init(&seen);
+    for (int k = 0; k < n_out && dup < 0; k++) {
+      bool added;
+      if (!nnd__strmap_put(&seen, c->g->values[out[k]].name, &added)) {
+        nnd__strmap_free(&seen);
+        return nomem(c, err);
+      }
+      if (!added) dup = k;
+    }
+    nnd__strmap_free(&seen);
+  }
+  if (dup < 0) return NND_OK;
+  return nnd_error_set(err, NND_ERR_FORMAT, "%s: node '%s' (%s) lists output '%s' twice",
+                       c->src->label, display, n->op_type, c->g->values[out[dup]].name);
+}
+
 static bool has_subgraph(const nnd__onnx_node *n) {
   for (int i = 0; i < n->n_attrs; i++)
     if (n->attrs[i].type == NND__ONNX_ATTR_GRAPH || n->attrs[i].type == NND__ONNX_ATTR_GRAPHS)
@@ -301,13 +333,9 @@ static nnd_status add_node(import_ctx *c, int index, int32_t *in_buf, int32_t *o
   nnd_status st;
   for (int k = 0; k < n_in; k++)
     if ((st = input_value(c, n->inputs[k], &in_buf[k], err)) != NND_OK) return st;
-  for (int k = 0; k < n_out; k++) {
+  for (int k = 0; k < n_out; k++)
     if ((st = output_value(c, n, display, k, &out_buf[k], err)) != NND_OK) return st;
-    for (int j = 0; j < k; j++)
-      if (out_buf[j] == out_buf[k])
-        return nnd_error_set(err, NND_ERR_FORMAT, "%s: node '%s' (%s) lists output '%s' twice",
-                             c->src->label, display, n->op_type, n->outputs[k]);
-  }
+  if ((st = check_distinct_outputs(c, n, display, out_buf, n_out, err)) != NND_OK) return st;
 
   const nnd__onnx_op_entry *entry =
       has_subgraph(n)  ? NULL

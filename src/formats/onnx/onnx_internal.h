@@ -21,6 +21,7 @@
 
 #include "formats/protobuf/pb_wire.h"
 #include "nndiff/ir.h"
+#include "util/strmap.h"
 
 /* TensorProto.DataType */
 enum {
@@ -162,13 +163,21 @@ typedef struct nnd__onnx_model {
   int n_functions; /* model-local functions: their ops load as unsupported */
 } nnd__onnx_model;
 
-struct nnd__onnx_ext_file; /* a mapped external-data file (onnx_external.c) */
+/* External data files mapped so far, by real path, and the folder's real
+ * path (resolved once): a model may name thousands of tensors and files. */
+typedef struct nnd__onnx_ext_cache {
+  char *real_base;   /* malloc'ed; NULL until the first external tensor */
+  nnd__strmap files; /* real path (arena) -> const nnd_mapped_file * (owned by the graph) */
+} nnd__onnx_ext_cache;
+
+/* Frees what the cache holds (the mappings belong to the graph). */
+void nnd__onnx_ext_cache_free(nnd__onnx_ext_cache *cache);
 
 /* Where the bytes came from: for messages and for external data. */
 typedef struct nnd__onnx_source {
-  const char *label;                     /* file name as the user gave it, or "<memory>" */
-  const char *base_dir;                  /* folder external data is resolved in; NULL = refused */
-  struct nnd__onnx_ext_file **ext_files; /* external files mapped so far (list head) */
+  const char *label;        /* file name as the user gave it, or "<memory>" */
+  const char *base_dir;     /* folder external data is resolved in; NULL = refused */
+  nnd__onnx_ext_cache *ext; /* external files mapped so far */
 } nnd__onnx_source;
 
 /* Decodes a ModelProto from data[0, size) into *model; arrays and strings

@@ -13,8 +13,8 @@ static nnd_status load(const uint8_t *data, size_t size, const char *label, cons
                        const char *base_dir, nnd_mapped_file *mf, nnd_graph **graph_out,
                        nnd_error *err) {
   static const uint8_t empty[1];
-  struct nnd__onnx_ext_file *ext_files = NULL;
-  nnd__onnx_source src = {NULL, NULL, &ext_files};
+  nnd__onnx_ext_cache ext = {NULL, {NULL, 0, 0, 0}};
+  nnd__onnx_source src = {NULL, NULL, &ext};
   nnd__onnx_model model;
   nnd_pb_reader file;
   *graph_out = NULL;
@@ -39,9 +39,11 @@ static nnd_status load(const uint8_t *data, size_t size, const char *label, cons
   g->info.file_size = size;
   if ((st = nnd_graph_infer_shapes(g, err)) != NND_OK) goto error;
   if ((st = nnd_graph_validate(g, err)) != NND_OK) goto error;
+  nnd__onnx_ext_cache_free(&ext);
   *graph_out = g;
   return NND_OK;
 error:
+  nnd__onnx_ext_cache_free(&ext);
   nnd_graph_destroy(g);
   return st;
 }

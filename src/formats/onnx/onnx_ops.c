@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "formats/onnx/onnx_internal.h"
+#include "util/safe_text.h"
 
 /* ------------------------------------------------------------ messages */
 
@@ -39,7 +40,7 @@ static nnd_status node_fail(const nnd__onnx_op_ctx *c, nnd_status st, nnd_error 
   char what[700];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(what, sizeof what, fmt, ap);
+  nnd__format_line(what, sizeof what, fmt, ap);
   va_end(ap);
   return nnd_error_set(err, st, "%s: node '%s' (%s): %s", c->src->label, c->display, c->n->op_type,
                        what);

@@ -1,6 +1,7 @@
 /* Protobuf wire-format primitives with bounds checks and offset-bearing
  * error messages. See pb_wire.h. */
 #include "formats/protobuf/pb_wire.h"
+#include "util/safe_text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,7 +35,7 @@ nnd_status nnd_pb_fail(const nnd_pb_reader *r, size_t offset, nnd_status status,
   char what[768];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(what, sizeof what, fmt, ap);
+  nnd__format_line(what, sizeof what, fmt, ap);
   va_end(ap);
   if (r->label && r->label[0])
     return nnd_error_set(err, status, "%s: offset %zu: %s", r->label, offset, what);
