@@ -630,7 +630,51 @@ static int test_op_table_sorted(void) {
   return 0;
 }
 
-NND_TEST_MAIN(NND_TEST(test_conv_model), NND_TEST(test_bad_strides_message),
+/* Every node, initializer and attribute knows the bytes of the file that
+ * state it, so a writer can patch them: the spans are found back in the
+ * model bytes the builder wrote. */
+static int test_byte_spans(void) {
+  const int64_t strides[] = {2, 2};
+  pbuf m = conv_model(strides, 2);
+  nnd_error err = {0};
+  nnd_graph *g = NULL;
+  ASSERT_EQ_INT(NND_OK, load(&m, &g, &err));
+  const unsigned char *base = m.p;
+  /* the Conv node: its NodeProto bytes start with input "x" (field 1) */
+  const nnd_node *conv = &g->nodes[0];
+  ASSERT_STR_EQ("Conv_12", conv->name);
+  ASSERT_TRUE(conv->prov.stated);
+  ASSERT_TRUE(conv->prov.length > 0 && conv->prov.offset + conv->prov.length <= m.n);
+  ASSERT_EQ_INT(0x0a, base[conv->prov.offset]);      /* tag of field 1, bytes */
+  ASSERT_EQ_INT('x', base[conv->prov.offset + 2]);   /* "x" */
+  /* its three attributes, each inside the node, names where they say */
+  ASSERT_EQ_INT(3, conv->n_attr_spans);
+  ASSERT_STR_EQ("strides", conv->attr_spans[0].name);
+  ASSERT_STR_EQ("group", conv->attr_spans[2].name);
+  for (int k = 0; k < 3; k++) {
+    const nnd_attr_span *a = &conv->attr_spans[k];
+    ASSERT_TRUE(a->offset > conv->prov.offset &&
+                a->offset + a->length <= conv->prov.offset + conv->prov.length);
+    size_t nl = strlen(a->name);
+    ASSERT_EQ_INT(nl, base[a->offset + 1]); /* field 1 (name): tag, length, bytes */
+    ASSERT_TRUE(memcmp(base + a->offset + 2, a->name, nl) == 0);
+  }
+  /* w is raw_data: its bytes are k_w, in place; b is packed float_data */
+  const nnd_value *w = &g->values[nnd_graph_find_value(g, "w")];
+  ASSERT_TRUE(w->data_offset > 0);
+  ASSERT_TRUE(memcmp(base + w->data_offset, k_w, sizeof k_w) == 0);
+  ASSERT_TRUE(w->prov.stated && w->prov.length > sizeof k_w);
+  ASSERT_TRUE((uint64_t)w->data_offset >= w->prov.offset &&
+              (uint64_t)w->data_offset + sizeof k_w <= w->prov.offset + w->prov.length);
+  /* computed values state nothing */
+  const nnd_value *c = &g->values[nnd_graph_find_value(g, "c")];
+  ASSERT_TRUE(!c->prov.stated && c->prov.length == 0 && c->data_offset == -1);
+  nnd_graph_destroy(g);
+  free(m.p);
+  return 0;
+}
+
+NND_TEST_MAIN(NND_TEST(test_conv_model), NND_TEST(test_byte_spans), NND_TEST(test_bad_strides_message),
               NND_TEST(test_truncations), NND_TEST(test_tensor_errors),
               NND_TEST(test_int64_data_and_unpacked_floats),
               NND_TEST(test_constants_and_unsupported), NND_TEST(test_clip_forms),

@@ -126,7 +126,22 @@ typedef struct nnd_provenance {
   const char *domain;  /* op domain ("" for the default ONNX domain) */
   const char *name;    /* original node or tensor name; "" when the file has none */
   int64_t index;       /* index of the node/tensor in the file, -1 if none */
+  /* The bytes of the file that state it (an ONNX NodeProto or TensorProto
+   * message, without its tag and length), so a writer can patch them;
+   * length 0 when nothing in the file states it (inferred, or added by an
+   * edit). */
+  uint64_t offset, length;
+  /* Values: dtype and shape were stated in the file (initializer, graph
+   * input or output with a type) rather than inferred. Nodes: always true
+   * for nodes read from a file. */
+  bool stated;
 } nnd_provenance;
+
+/* Where one attribute of a node is in the file (an ONNX AttributeProto). */
+typedef struct nnd_attr_span {
+  const char *name;
+  uint64_t offset, length;
+} nnd_attr_span;
 
 /* ------------------------------------------------------------- values */
 
@@ -158,6 +173,10 @@ typedef struct nnd_value {
   const void *data;
   size_t nbytes;
   bool folded;
+  /* File offset of the constant's bytes when they are stored in the model
+   * file exactly as `data` holds them (ONNX raw_data), else -1: a writer
+   * can overwrite same-sized weights in place. */
+  int64_t data_offset;
   nnd_quant *quant;  /* NULL when not quantized */
   int32_t producer;  /* node index, -1 for inputs and constants */
   bool is_output;    /* listed among the graph outputs */
@@ -294,6 +313,8 @@ typedef struct nnd_node {
   nnd_attrs attrs;
   nnd_activation act; /* fused activation applied to outputs[0] */
   nnd_provenance prov;
+  int n_attr_spans;   /* the attributes as the file states them (may be 0) */
+  const nnd_attr_span *attr_spans;
 } nnd_node;
 
 /* -------------------------------------------------------------- graph */

@@ -92,6 +92,7 @@ nnd_status nnd_graph_set_constant(nnd_graph *g, int32_t v, nnd_dtype dtype, cons
   if (shape) val->shape = *shape;
   val->data = bytes;
   val->nbytes = nbytes;
+  val->data_offset = -1; /* no longer the file's bytes */
   val->folded = false;
   val->producer = -1;
   /* A detached output leaves its producer inconsistent until the caller

@@ -137,6 +137,7 @@ nnd_status nnd_graph_add_value(nnd_graph *g, const char *name, int32_t *id_out, 
   v->producer = -1;
   v->prov.name = copy;
   v->prov.index = -1;
+  v->data_offset = -1;
   struct nnd__name_index *ix = g->index;
   size_t h = (size_t)nnd__hash_str(ix->seed, copy) & (ix->cap - 1);
   while (ix->slots[h] >= 0) h = (h + 1) & (ix->cap - 1);

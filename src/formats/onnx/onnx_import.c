@@ -56,6 +56,9 @@ static nnd_status add_initializers(import_ctx *c, nnd_error *err) {
     nnd_value *v = &c->g->values[id];
     v->kind = NND_VALUE_CONSTANT;
     v->prov.index = i;
+    v->prov.offset = t->offset;
+    v->prov.length = t->msg.size;
+    v->prov.stated = true;
     st = nnd__onnx_tensor_to_value(c->g, c->src, c->file, t, v, err);
     if (st != NND_OK) return st;
   }
@@ -166,6 +169,9 @@ static nnd_status add_constant_node(import_ctx *c, const nnd__onnx_node *n, int 
   v->prov.domain = n->domain;
   v->prov.name = display;
   v->prov.index = index;
+  v->prov.offset = n->offset; /* the Constant node states it */
+  v->prov.length = n->length;
+  v->prov.stated = true;
   return constant_from_attr(c, n, display, v, err);
 }
 
@@ -217,6 +223,7 @@ static nnd_status add_inputs(import_ctx *c, nnd_error *err) {
     nnd_value *v = &g->values[id];
     v->kind = NND_VALUE_INPUT;
     v->prov.index = i;
+    v->prov.stated = vi->has_tensor_type;
     st = value_info_type(c, vi, "graph input", v, err);
     if (st != NND_OK) return st;
     g->inputs[g->n_inputs++] = id;
@@ -351,6 +358,17 @@ static nnd_status add_node(import_ctx *c, int index, int32_t *in_buf, int32_t *o
   node->prov.domain = n->domain;
   node->prov.name = n->name;
   node->prov.index = index;
+  node->prov.offset = n->offset;
+  node->prov.length = n->length;
+  node->prov.stated = true;
+  if (n->n_attrs > 0) {
+    nnd_attr_span *spans = nnd_graph_alloc(c->g, (size_t)n->n_attrs, sizeof *spans);
+    if (!spans) return nomem(c, err);
+    for (int k = 0; k < n->n_attrs; k++)
+      spans[k] = (nnd_attr_span){n->attrs[k].name, n->attrs[k].offset, n->attrs[k].length};
+    node->attr_spans = spans;
+    node->n_attr_spans = n->n_attrs;
+  }
   if (!entry || !entry->fill) return NND_OK;
   nnd__onnx_op_ctx oc = {c->g, c->src, n, c->opset, id, display};
   return entry->fill(&oc, node, err);

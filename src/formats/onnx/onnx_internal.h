@@ -89,7 +89,7 @@ typedef struct nnd__onnx_tensor {
 
 typedef struct nnd__onnx_attr {
   const char *name;
-  size_t offset;
+  size_t offset, length; /* the AttributeProto's bytes in the file */
   int32_t type; /* AttributeType; inferred from the field set when 0 */
   float f;
   int64_t i;
@@ -108,7 +108,7 @@ typedef struct nnd__onnx_node {
   const char *name;
   const char *op_type;
   const char *domain;
-  size_t offset;
+  size_t offset, length; /* the NodeProto's bytes in the file */
   int n_inputs;
   const char **inputs;
   int n_outputs;

@@ -236,6 +236,7 @@ static nnd_status decode_attr(nnd_graph *g, const nnd_pb_reader *parent, nnd_pb_
   memset(a, 0, sizeof *a);
   a->name = "";
   a->offset = nnd_pb_offset(&r);
+  a->length = span.size;
   size_t counts[MAX_COUNTED];
   nnd_status st = count_fields(r, counts, err);
   if (st != NND_OK) return st;
@@ -348,6 +349,7 @@ static nnd_status decode_node(nnd_graph *g, const nnd_pb_reader *parent, nnd_pb_
   n->op_type = "";
   n->domain = "";
   n->offset = nnd_pb_offset(&r);
+  n->length = span.size;
   size_t counts[MAX_COUNTED];
   nnd_status st = count_fields(r, counts, err);
   if (st == NND_OK)

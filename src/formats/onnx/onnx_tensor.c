@@ -195,6 +195,7 @@ nnd_status nnd__onnx_tensor_to_value(nnd_graph *g, const nnd__onnx_source *src,
                            src->label, t->name, t->raw.size, (long long)numel,
                            nnd_dtype_name(dtype), nbytes);
     v->data = nbytes ? (const void *)t->raw.data : (const void *)empty;
+    if (nbytes) v->data_offset = (int64_t)nnd_pb_offset_of(file, t->raw.data);
     v->nbytes = nbytes;
     return NND_OK;
   }
