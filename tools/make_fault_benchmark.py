@@ -27,6 +27,24 @@ mobilenet_v3_small, shufflenet_v2_x0_5) this script writes, under DIR/<arch>/:
                      every target of that architecture; a tensor a fault
                      changed is stored inside that fault's .onnx instead.
 
+Those are the "calibrated" VARIANT. Every other variant (VARIANTS below,
+--list-variants, docs/FAULT_BENCHMARK.md) writes the same kinds of files
+under DIR/<arch>/<variant>/ (its own source.onnx only when its source
+differs from DIR/<arch>/source.onnx): default_init (torchvision's own
+init: tied initializers behind Identity nodes), constant_weights (targets
+with Constant nodes instead of initializers), fp16_weights (float16
+initializers behind Cast), external_data, and the clean target passed
+through a tool before the faults are injected into it: onnxsim, ort_basic
+(ONNX Runtime's offline optimisation, ORT_ENABLE_BASIC) and opset9..opset21
+(onnx.version_converter; a conversion that fails, or a tool whose output no
+longer agrees with the source under onnxruntime, is recorded under
+"not_applicable" and skipped). Faults are injected AFTER the tool, into the
+tool's own graph, so the faulty node is named exactly in every variant; the
+source counterpart is found through the tensor names the tools keep. The
+default set has every fault kind in "calibrated" and --faults-per-variant
+(default 1) seeded kinds per architecture in the other variants; --full has
+every kind everywhere.
+
 and, for all architectures:
 
   DIR/inputs.npy     float32 [N,3,224,224] (N=32, 16 with --quick): real photos
@@ -57,7 +75,8 @@ ones) and the first that does both is kept; failing that, the first that
 moves the logits by more than 1e-3 relative; failing that, the case is
 dropped (listed under "dropped" in the manifest). details.attempt and
 details.placements_tried in the manifest record this. weights_fp16's
-"variant" says whether float16 or bfloat16 was used. Every written model is
+"fault_variant" says whether float16 or bfloat16 was used (bias_lost's:
+removed or zeroed); "variant" is the benchmark variant. Every written model is
 checked with onnx.checker and run by onnxruntime.
 
 onnxruntime runs through tools/ort_run.py's make_session()/run(): CPU, one
@@ -73,7 +92,10 @@ earlier run with other --archs are removed.
 Usage:
   .venv/bin/python tools/make_fault_benchmark.py --out fixtures/faults
   .venv/bin/python tools/make_fault_benchmark.py --out DIR --archs resnet18,squeezenet1_1 --quick
+  .venv/bin/python tools/make_fault_benchmark.py --out DIR --full       # >= 8 archs, every variant
+  .venv/bin/python tools/make_fault_benchmark.py --out DIR --variants calibrated,onnxsim --faults-per-variant all
   .venv/bin/python tools/make_fault_benchmark.py --list-faults
+  .venv/bin/python tools/make_fault_benchmark.py --list-variants
 """
 
 import argparse
