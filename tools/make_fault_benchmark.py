@@ -182,7 +182,10 @@ VARIANTS = collections.OrderedDict(
                       doc="clean target passed through onnxsim (onnx-simplifier) before the faults")),
      ("ort_basic", dict(init="calibrated", tool="ort_basic",
                         doc="clean target optimised offline by ONNX Runtime (ORT_ENABLE_BASIC, "
-                            "optimized_model_filepath) before the faults"))]
+                            "optimized_model_filepath) before the faults")),
+     ("ort_extended", dict(init="calibrated", tool="ort_extended",
+                           doc="the same at ORT_ENABLE_EXTENDED: CPU-specific com.microsoft ops "
+                               "(FusedConv, FusedGemm, ...) in the target"))]
     + [("opset%d" % v, dict(init="calibrated", tool="opset", opset=v,
                             doc="clean target converted to opset %d by onnx.version_converter "
                                 "before the faults" % v)) for v in range(9, 22)])
@@ -600,8 +603,8 @@ def tool_onnxsim(model):
     return m
 
 
-def tool_ort_basic(model):
-    """ONNX Runtime's offline optimisation at ORT_ENABLE_BASIC, saved and loaded back."""
+def tool_ort_basic(model, level="basic"):
+    """ONNX Runtime's offline optimisation (ORT_ENABLE_BASIC or _EXTENDED), saved and loaded back."""
     import tempfile
     import onnx
     import onnxruntime as ort
@@ -613,7 +616,8 @@ def tool_ort_basic(model):
         so.intra_op_num_threads = 1
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        so.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_BASIC if level == "basic"
+                                       else ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
         so.optimized_model_filepath = dst
         try:
             ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
@@ -643,6 +647,8 @@ def apply_tool(model, spec):
         return tool_onnxsim(model)
     if tool == "ort_basic":
         return tool_ort_basic(model)
+    if tool == "ort_extended":
+        return tool_ort_basic(model, "extended")
     if tool == "opset":
         return tool_opset(model, spec["opset"])
     raise ValueError(tool)
@@ -1534,7 +1540,8 @@ def build_variant(arch, variant, spec, out_dir, arch_dir, x, seed, plan, src_ops
             ("nodes_before", len(before.graph.node)), ("nodes_after", len(clean.graph.node)),
             ("op_count_differences", op_differences(before, clean)),
             ("domains", sorted({n.domain or "ai.onnx" for n in clean.graph.node}))])
-        transforms.append({"onnxsim": "onnxsim", "ort_basic": "ort_basic_optimized"}.get(
+        transforms.append({"onnxsim": "onnxsim", "ort_basic": "ort_basic_optimized",
+                           "ort_extended": "ort_extended_optimized"}.get(
             spec["tool"], "version_converted_to_%d" % spec.get("opset", 0)))
     try:
         shapes = probe_shapes(clean)
