@@ -975,7 +975,11 @@ def fault_class_order_shifted(g, ctx, rng):
     else:  # MatMul [C, K] + Add [K]
         g.set_init(n.input[1], np.roll(w, 1, axis=1))
         if len(nodes) > 1:
-            g.set_init(nodes[1].input[1], np.roll(g.init_array(nodes[1].input[1]), 1, axis=-1))
+            b = g.init_array(nodes[1].input[1])
+            if np.array_equal(np.roll(b, 1, axis=-1), b):
+                nodes = nodes[:1]  # a constant (e.g. zero-initialised) bias: the Add is unchanged
+            else:
+                g.set_init(nodes[1].input[1], np.roll(b, 1, axis=-1))
     src = []
     for m in nodes:
         for s in ctx.source_nodes(m.name):
