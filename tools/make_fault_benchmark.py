@@ -27,6 +27,24 @@ mobilenet_v3_small, shufflenet_v2_x0_5) this script writes, under DIR/<arch>/:
                      every target of that architecture; a tensor a fault
                      changed is stored inside that fault's .onnx instead.
 
+Those are the "calibrated" VARIANT. Every other variant (VARIANTS below,
+--list-variants, docs/FAULT_BENCHMARK.md) writes the same kinds of files
+under DIR/<arch>/<variant>/ (its own source.onnx only when its source
+differs from DIR/<arch>/source.onnx): default_init (torchvision's own
+init: tied initializers behind Identity nodes), constant_weights (targets
+with Constant nodes instead of initializers), fp16_weights (float16
+initializers behind Cast), external_data, and the clean target passed
+through a tool before the faults are injected into it: onnxsim, ort_basic
+(ONNX Runtime's offline optimisation, ORT_ENABLE_BASIC) and opset9..opset21
+(onnx.version_converter; a conversion that fails, or a tool whose output no
+longer agrees with the source under onnxruntime, is recorded under
+"not_applicable" and skipped). Faults are injected AFTER the tool, into the
+tool's own graph, so the faulty node is named exactly in every variant; the
+source counterpart is found through the tensor names the tools keep. The
+default set has every fault kind in "calibrated" and --faults-per-variant
+(default 1) seeded kinds per architecture in the other variants; --full has
+every kind everywhere.
+
 and, for all architectures:
 
   DIR/inputs.npy     float32 [N,3,224,224] (N=32, 16 with --quick): real photos
@@ -57,7 +75,8 @@ ones) and the first that does both is kept; failing that, the first that
 moves the logits by more than 1e-3 relative; failing that, the case is
 dropped (listed under "dropped" in the manifest). details.attempt and
 details.placements_tried in the manifest record this. weights_fp16's
-"variant" says whether float16 or bfloat16 was used. Every written model is
+"fault_variant" says whether float16 or bfloat16 was used (bias_lost's:
+removed or zeroed); "variant" is the benchmark variant. Every written model is
 checked with onnx.checker and run by onnxruntime.
 
 onnxruntime runs through tools/ort_run.py's make_session()/run(): CPU, one
@@ -73,7 +92,10 @@ earlier run with other --archs are removed.
 Usage:
   .venv/bin/python tools/make_fault_benchmark.py --out fixtures/faults
   .venv/bin/python tools/make_fault_benchmark.py --out DIR --archs resnet18,squeezenet1_1 --quick
+  .venv/bin/python tools/make_fault_benchmark.py --out DIR --full       # >= 8 archs, every variant
+  .venv/bin/python tools/make_fault_benchmark.py --out DIR --variants calibrated,onnxsim --faults-per-variant all
   .venv/bin/python tools/make_fault_benchmark.py --list-faults
+  .venv/bin/python tools/make_fault_benchmark.py --list-variants
 """
 
 import argparse
@@ -116,6 +138,65 @@ ARCH_PLAN = {
 }
 # Any other 224x224 torchvision model of export_torchvision.py's table gets this.
 GENERIC_PLAN = dict(flatten_to_reshape=True)
+# --full: at least 8 architectures, with BatchNorm and without (squeezenet1_1,
+# alexnet).
+FULL_ARCHS = DEFAULT_ARCHS + ["resnet50", "alexnet", "efficientnet_b0", "googlenet", "mnasnet0_5"]
+
+# Benchmark variants: how the source and the targets are made and stored. A
+# variant is one (source, clean target) pair per architecture plus faulty
+# targets injected into that variant's clean target.
+#   init          calibrated: perturbed BN gamma/beta and constant params +
+#                 calibrated running statistics (export_torchvision's fixtures);
+#                 default: torchvision's own init (BN gamma 1, beta 0, zero
+#                 biases) with calibrated running statistics: torch.onnx 1.13
+#                 then de-duplicates the identical initializers and feeds the
+#                 twins through Identity nodes (in the source and, where
+#                 folding leaves twins, e.g. zero conv biases, in the target);
+#                 f16: calibrated, then every parameter and buffer rounded to
+#                 float16 in torch (a model distributed in half precision),
+#                 so float16 storage of the source is lossless
+#   source_store  how source.onnx keeps its tensors (default: initializers)
+#   target_store  how every target keeps them: constant (Constant nodes, no
+#                 initializers), fp16 (float16 initializers behind Cast where
+#                 that is lossless), external (ONNX external data)
+#   tool          what the clean target is passed through before the faults
+#                 are injected into it: onnxsim, ort_basic (ONNX Runtime's
+#                 offline optimisation, ORT_ENABLE_BASIC, saved with
+#                 SessionOptions.optimized_model_filepath), opset
+#                 (onnx.version_converter to `opset`)
+VARIANTS = collections.OrderedDict(
+    [("calibrated", dict(init="calibrated",
+                         doc="calibrated weights, BN kept in the source, folded in the target "
+                             "(the original benchmark)")),
+     ("default_init", dict(init="default",
+                           doc="torchvision's default init (BN weight 1, bias 0, zero biases): "
+                               "torch.onnx feeds tied initializers through Identity nodes")),
+     ("constant_weights", dict(init="calibrated", target_store="constant",
+                               doc="targets keep every tensor in a Constant node, no initializers")),
+     ("fp16_weights", dict(init="f16", source_store="fp16", target_store="fp16",
+                           doc="parameters rounded to float16 in torch; source and targets store "
+                               "float16 initializers behind Cast(to=float) wherever that is lossless")),
+     ("external_data", dict(init="calibrated", source_store="external", target_store="external",
+                            doc="source and targets keep every tensor >= 1 KB in ONNX external data")),
+     ("onnxsim", dict(init="calibrated", tool="onnxsim",
+                      doc="clean target passed through onnxsim (onnx-simplifier) before the faults")),
+     ("ort_basic", dict(init="calibrated", tool="ort_basic",
+                        doc="clean target optimised offline by ONNX Runtime (ORT_ENABLE_BASIC, "
+                            "optimized_model_filepath) before the faults")),
+     ("ort_extended", dict(init="calibrated", tool="ort_extended",
+                           doc="the same at ORT_ENABLE_EXTENDED: CPU-specific com.microsoft ops "
+                               "(FusedConv, FusedGemm, ...) in the target"))]
+    + [("opset%d" % v, dict(init="calibrated", tool="opset", opset=v,
+                            doc="clean target converted to opset %d by onnx.version_converter "
+                                "before the faults" % v)) for v in range(9, 22)])
+# The default (CI) set: every kind of variant, two of the converter's opsets
+# (10: Clip/Pad bounds as attributes; 18: ReduceMean axes and Pad axes as
+# inputs, an opset torch 1.13 cannot export).
+CI_VARIANTS = ["calibrated", "default_init", "constant_weights", "fp16_weights", "external_data",
+               "onnxsim", "ort_basic", "opset10", "opset18"]
+# Faulty cases per (architecture, variant) in the default set, besides the
+# clean pair; "calibrated" always gets every fault kind.
+CI_FAULTS_PER_VARIANT = 1
 
 SKIMAGE_PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg",
                   "motorcycle_left.png", "hubble_deep_field.jpg", "retina.jpg", "ihc.png",
@@ -144,6 +225,10 @@ class NotApplicable(Exception):
 
 class NoMoreCandidates(Exception):
     """A retry asked for a candidate layer beyond the last one."""
+
+
+class VariantFailed(Exception):
+    """A variant cannot be made for this architecture (a tool failed, or broke equivalence)."""
 
 
 # ---------------------------------------------------------------------------
@@ -364,24 +449,45 @@ def export_source(arch, arch_dir, seed):
     return opset
 
 
-def export_folded(arch, seed, opset):
-    """The same model (same build + calibration), exported with BN folded (TrainingMode.EVAL)."""
+def torch_model(arch, seed, init):
+    """The torchvision model for a variant's `init` (see VARIANTS), in eval mode."""
+    import torch
+
+    model = et.build_model(arch, seed)
+    et.calibrate_batchnorm(model, et.input_size(arch), seed, init != "default")
+    if init == "f16":
+        with torch.no_grad():
+            for t in list(model.parameters()) + list(model.buffers()):
+                if t.dtype == torch.float32:
+                    t.copy_(t.half().float())
+    return model
+
+
+def torch_export(model, arch, opset, training):
+    """torch.onnx.export to a ModelProto (the same settings as export_torchvision)."""
     import onnx
     import torch
 
     size = et.input_size(arch)
-    model = et.build_model(arch, seed)
-    et.calibrate_batchnorm(model, size, seed, True)
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model, torch.zeros(1, 3, size, size), buf,
             export_params=True, opset_version=opset, do_constant_folding=True,
-            training=torch.onnx.TrainingMode.EVAL,  # runs the eval peephole: folds BN into Conv
-            input_names=["input"], output_names=["logits"],
+            training=training, input_names=["input"], output_names=["logits"],
             dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-    m = onnx.load_from_string(buf.getvalue())
+    return onnx.load_from_string(buf.getvalue())
+
+
+def export_folded(arch, seed, opset, init="calibrated", model=None):
+    """The same model (same build + calibration), exported with BN folded (TrainingMode.EVAL)."""
+    import torch
+
+    if model is None:
+        model = torch_model(arch, seed, init)
+    # EVAL runs the eval peephole, which folds BN into Conv
+    m = torch_export(model, arch, opset, torch.onnx.TrainingMode.EVAL)
     left = sum(n.op_type == "BatchNormalization" for n in m.graph.node)
     if left:
         raise RuntimeError("folded export of %s still has %d BatchNormalization nodes" % (arch, left))
@@ -473,6 +579,152 @@ def gemm_to_matmul(g, origin):
     g.graph.node.extend(nodes)
     g.refresh()
     g.drop_unused_initializers()
+    return done
+
+
+def model_opset(model):
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            return o.version
+    return None
+
+
+def tool_onnxsim(model):
+    try:
+        import onnxsim
+    except ImportError as e:
+        raise VariantFailed("onnxsim is not installed (%s): pip install -r tools/requirements.txt" % e)
+    try:
+        m, ok = onnxsim.simplify(copy.deepcopy(model))
+    except Exception as e:
+        raise VariantFailed("onnxsim failed: %s: %s" % (type(e).__name__, str(e).splitlines()[0][:200]))
+    if not ok:
+        raise VariantFailed("onnxsim's own check of the simplified model failed")
+    return m
+
+
+def tool_ort_basic(model, level="basic"):
+    """ONNX Runtime's offline optimisation (ORT_ENABLE_BASIC or _EXTENDED), saved and loaded back."""
+    import tempfile
+    import onnx
+    import onnxruntime as ort
+    with tempfile.TemporaryDirectory(prefix="nnd_ortopt_") as d:
+        src, dst = os.path.join(d, "in.onnx"), os.path.join(d, "out.onnx")
+        with open(src, "wb") as f:
+            f.write(model.SerializeToString())
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        so.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_BASIC if level == "basic"
+                                       else ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
+        so.optimized_model_filepath = dst
+        try:
+            ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise VariantFailed("onnxruntime failed: %s" % str(e).splitlines()[0][:200])
+        return onnx.load(dst)
+
+
+def tool_opset(model, opset):
+    import onnx
+    from onnx import version_converter
+    if model_opset(model) == opset:
+        return copy.deepcopy(model)
+    try:
+        m = version_converter.convert_version(model, opset)
+        onnx.checker.check_model(m)
+    except Exception as e:
+        raise VariantFailed("onnx.version_converter %d -> %d failed: %s" % (
+            model_opset(model), opset, str(e).strip().splitlines()[0][:200]))
+    return m
+
+
+def apply_tool(model, spec):
+    """The clean target passed through the variant's tool (a new ModelProto)."""
+    tool = spec.get("tool")
+    if tool == "onnxsim":
+        return tool_onnxsim(model)
+    if tool == "ort_basic":
+        return tool_ort_basic(model)
+    if tool == "ort_extended":
+        return tool_ort_basic(model, "extended")
+    if tool == "opset":
+        return tool_opset(model, spec["opset"])
+    raise ValueError(tool)
+
+
+def name_nodes_and_trace(before, after, origin):
+    """Give unnamed/duplicate nodes of `after` names; map its nodes to `before`'s.
+
+    The tools keep tensor names of what survives (a fused node produces its
+    last node's output), so a node of `after` stands for the node of
+    `before` that produced the same output; origin (node -> name the source
+    knows it by) is extended with that.
+    """
+    seen = set()
+    for n in after.graph.node:
+        if not n.name or n.name in seen:
+            base = "%s/%s" % (n.output[0] if n.output else "node", n.op_type)
+            name, k = base, 1
+            while name in seen:
+                k += 1
+                name = "%s_%d" % (base, k)
+            n.name = name
+        seen.add(n.name)
+    prod = {o: m.name for m in before.graph.node for o in m.output if o}
+    for n in after.graph.node:
+        for o in n.output:
+            if o in prod:
+                b = prod[o]
+                origin.setdefault(n.name, origin.get(b, b))
+                break
+
+
+def store_constant_nodes(model):
+    """Every initializer becomes a Constant node (at the front of the node list)."""
+    from onnx import helper
+    used = {n.name for n in model.graph.node}
+    consts = []
+    for t in model.graph.initializer:
+        name = t.name + "/Const"
+        while name in used:
+            name += "_"
+        used.add(name)
+        consts.append(helper.make_node("Constant", [], [t.name], name=name, value=t))
+    nodes = consts + list(model.graph.node)
+    del model.graph.initializer[:]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return len(consts)
+
+
+def store_fp16(model):
+    """Float32 initializers (2+ elements) exactly representable in float16 -> float16 + Cast."""
+    import numpy as np
+    from onnx import helper, numpy_helper, TensorProto
+    used = {n.name for n in model.graph.node} | {t.name for t in model.graph.initializer}
+    casts, inits, done = [], [], 0
+    for t in model.graph.initializer:
+        if t.data_type == TensorProto.FLOAT and int(np.prod(t.dims)) >= 2:
+            a = numpy_helper.to_array(t)
+            h = a.astype(np.float16)
+            if np.all(np.isfinite(h)) and np.array_equal(h.astype(np.float32), a):
+                hname = t.name + "__fp16"
+                while hname in used:
+                    hname += "_"
+                used.add(hname)
+                inits.append(numpy_helper.from_array(h, hname))
+                casts.append(helper.make_node("Cast", [hname], [t.name], name=t.name + "/Cast",
+                                              to=TensorProto.FLOAT))
+                done += 1
+                continue
+        inits.append(t)
+    nodes = casts + list(model.graph.node)
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(inits)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
     return done
 
 
@@ -723,7 +975,11 @@ def fault_class_order_shifted(g, ctx, rng):
     else:  # MatMul [C, K] + Add [K]
         g.set_init(n.input[1], np.roll(w, 1, axis=1))
         if len(nodes) > 1:
-            g.set_init(nodes[1].input[1], np.roll(g.init_array(nodes[1].input[1]), 1, axis=-1))
+            b = g.init_array(nodes[1].input[1])
+            if np.array_equal(np.roll(b, 1, axis=-1), b):
+                nodes = nodes[:1]  # a constant (e.g. zero-initialised) bias: the Add is unchanged
+            else:
+                g.set_init(nodes[1].input[1], np.roll(b, 1, axis=-1))
     src = []
     for m in nodes:
         for s in ctx.source_nodes(m.name):
@@ -751,14 +1007,34 @@ def fault_padding_changed(g, ctx, rng):
                         old_pads=[p] * 4, new_pads=new, strides=info["strides"])
 
 
+def clip_bounds(g, n):
+    """(min, max) of a Clip node, from its inputs (opset >= 11) or attributes (< 11); None if unknown."""
+    if n.op_type != "Clip":
+        return None
+    if len(n.input) == 1 and get_attr(n, "max") is not None:
+        return float(get_attr(n, "min", float("-inf"))), float(get_attr(n, "max"))
+    vals = []
+    for k in (1, 2):
+        if len(n.input) > k and n.input[k]:
+            v = g.const_value(n.input[k])
+            if v is None:
+                return None
+            vals.append(float(v))
+        else:
+            vals.append(float("-inf") if k == 1 else float("inf"))
+    return tuple(vals)
+
+
 def fault_clip_bound_changed(g, ctx, rng):
     import numpy as np
-    cands = [n for n in g.nodes if n.op_type == "Clip" and len(n.input) >= 3 and n.input[2]
-             and g.const_value(n.input[2]) is not None and float(g.const_value(n.input[2])) == 6.0]
+    cands = [n for n in g.nodes if (clip_bounds(g, n) or (0, 0))[1] == 6.0]
     n = pick_mid(ctx, g, cands, rng, "Clip with max 6")
-    old = g.const_value(n.input[2])
-    name = g.add_init(n.name + "/max_fault", np.array(4.0, dtype=old.dtype).reshape(old.shape))
-    n.input[2] = name
+    if len(n.input) >= 3 and n.input[2]:
+        old = g.const_value(n.input[2])
+        name = g.add_init(n.name + "/max_fault", np.array(4.0, dtype=old.dtype).reshape(old.shape))
+        n.input[2] = name
+    else:
+        set_attr(n, "max", 4.0)
     g.refresh()
     return dict(target=[n.name], source=ctx.source_nodes(n.name),
                 description="one ReLU6 (Clip) upper bound 6 -> 4: a clip/activation bound "
@@ -787,6 +1063,8 @@ def fault_pooling_mode_changed(g, ctx, rng):
         n = pick_mid(ctx, g, maxpools, rng, "MaxPool")
         attrs = dict(kernel_shape=list(get_attr(n, "kernel_shape")))
         for a in ("strides", "pads", "ceil_mode"):
+            if a == "ceil_mode" and (model_opset(g.model) or 10) < 10:
+                continue  # AveragePool-7 has no ceil_mode (nor has MaxPool-8)
             v = get_attr(n, a)
             if v is not None:
                 attrs[a] = list(v) if isinstance(v, (list, tuple)) else v
@@ -815,9 +1093,13 @@ def fault_extra_reflect_pad(g, ctx, rng):
                                 and i["pads"][0] > 0 and len(set(i["pads"])) == 1), rng,
                  "convolution (kernel >= 3) with equal pads >= 1")
     p = conv_info(g, n)["pads"][0]
-    pads = g.add_init(n.name + "/reflect_pads", np.array([0, 0, p, p, 0, 0, p, p], np.int64))
-    pad = helper.make_node("Pad", [n.input[0], pads], [n.name + "/reflect_pad_output"],
-                           name=n.name + "/ReflectPad", mode="reflect")
+    if (model_opset(g.model) or 11) < 11:  # Pad-2: pads as an attribute
+        pad = helper.make_node("Pad", [n.input[0]], [n.name + "/reflect_pad_output"],
+                               name=n.name + "/ReflectPad", mode="reflect", pads=[0, 0, p, p, 0, 0, p, p])
+    else:
+        pads = g.add_init(n.name + "/reflect_pads", np.array([0, 0, p, p, 0, 0, p, p], np.int64))
+        pad = helper.make_node("Pad", [n.input[0], pads], [n.name + "/reflect_pad_output"],
+                               name=n.name + "/ReflectPad", mode="reflect")
     n.input[0] = pad.output[0]
     set_attr(n, "pads", [0, 0, 0, 0])
     g.insert_before(n, [pad])
@@ -862,9 +1144,7 @@ def fault_activation_changed(g, ctx, rng):
         n.CopyFrom(helper.make_node("LeakyRelu", list(n.input), list(n.output), name=n.name, alpha=0.1))
         desc, det = "one ReLU became LeakyReLU(alpha=0.1)", dict(old_op="Relu", new_op="LeakyRelu")
     else:
-        clips = [n for n in g.nodes if n.op_type == "Clip" and len(n.input) >= 3 and n.input[2]
-                 and g.const_value(n.input[2]) is not None and float(g.const_value(n.input[2])) == 6.0
-                 and g.const_value(n.input[1]) is not None and float(g.const_value(n.input[1])) == 0.0]
+        clips = [n for n in g.nodes if clip_bounds(g, n) == (0.0, 6.0)]
         n = pick_mid(ctx, g, clips, rng, "Relu or Clip(0, 6)")
         src = ctx.source_nodes(n.name)
         n.CopyFrom(helper.make_node("Relu", [n.input[0]], list(n.output), name=n.name))
@@ -1124,8 +1404,10 @@ def run_ort(path, x):
     return ort_run.run(sess, x)[0][1]
 
 
-def build_arch(arch, out_dir, x, seed, share_above_mb, log):
+def build_arch(arch, out_dir, x, seed, share_above_mb, variants, n_faults, log):
+    """Every requested variant of one architecture; returns (info, cases, dropped, not_applicable)."""
     import onnx
+    import torch
 
     t_arch = time.time()
     plan = dict(GENERIC_PLAN, **ARCH_PLAN.get(arch, {}))
@@ -1133,24 +1415,105 @@ def build_arch(arch, out_dir, x, seed, share_above_mb, log):
     if os.path.isdir(arch_dir):
         shutil.rmtree(arch_dir)
     os.makedirs(arch_dir)
+    src_opset = et.MODEL_OPSETS[arch]
+    tgt_opset = plan.get("target_opset") or src_opset
+    bases = {}
+
+    def get_base(init):
+        """Source ModelProto (BN kept) and raw folded target of one initialisation, made once."""
+        if init not in bases:
+            t0 = time.time()
+            if init == "calibrated":
+                export_source(arch, arch_dir, seed)
+                source = onnx.load(os.path.join(arch_dir, "source.onnx"))
+                raw = export_folded(arch, seed, tgt_opset)
+            else:
+                model = torch_model(arch, seed, init)
+                source = torch_export(model, arch, src_opset, torch.onnx.TrainingMode.PRESERVE)
+                n_bn = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+                got = sum(n.op_type == "BatchNormalization" for n in source.graph.node)
+                if got != n_bn:
+                    raise RuntimeError("%s/%s: %d BatchNorm layers but %d BatchNormalization nodes"
+                                       % (arch, init, n_bn, got))
+                raw = export_folded(arch, seed, tgt_opset, model=model)
+            bases[init] = dict(source=source, raw=raw)
+            log("[%s] exported (%s init): source %d nodes (%d Identity), folded target %d nodes  %.1fs" % (
+                arch, init, len(source.graph.node), sum(n.op_type == "Identity" for n in source.graph.node),
+                len(raw.graph.node), time.time() - t0))
+        return bases[init]
+
+    info = collections.OrderedDict([("source_opset", src_opset), ("target_opset", tgt_opset),
+                                    ("variants", collections.OrderedDict())])
+    cases, dropped, not_applicable = [], [], []
+    y_cache = {}
+    ok_kinds = None  # kinds that made a case in "calibrated": tried first by the other variants
+    for variant in variants:
+        spec = VARIANTS[variant]
+        t0 = time.time()
+        try:
+            vinfo, c, d, n = build_variant(arch, variant, spec, out_dir, arch_dir, x, seed, plan,
+                                           src_opset, tgt_opset, get_base, y_cache, share_above_mb,
+                                           n_faults, ok_kinds, log)
+        except VariantFailed as e:
+            not_applicable.append(dict(case="%s/%s" % (arch, variant), variant=variant, reason=str(e)))
+            log("[%s] variant %s not applicable: %s" % (arch, variant, e))
+            if variant != "calibrated":
+                shutil.rmtree(os.path.join(arch_dir, variant), ignore_errors=True)
+            continue
+        vinfo["seconds"] = round(time.time() - t0, 1)
+        info["variants"][variant] = vinfo
+        if variant == "calibrated":  # the original per-architecture facts, where they were
+            for k, v in vinfo.items():
+                if k not in ("seconds",):
+                    info.setdefault(k, v)
+        if variant == "calibrated":
+            ok_kinds = {x["fault"] for x in c}
+        cases += c
+        dropped += d
+        not_applicable += n
+    info["seconds"] = round(time.time() - t_arch, 1)
+    info["bytes"] = sum(os.path.getsize(p) for p in glob.glob(os.path.join(arch_dir, "**"), recursive=True)
+                        if os.path.isfile(p))
+    return info, cases, dropped, not_applicable
+
+
+def build_variant(arch, variant, spec, out_dir, arch_dir, x, seed, plan, src_opset, tgt_opset,
+                  get_base, y_cache, share_above_mb, n_faults, ok_kinds, log):
     rel = lambda p: os.path.relpath(p, out_dir)  # noqa: E731
+    calibrated = variant == "calibrated"
+    vdir = arch_dir if calibrated else os.path.join(arch_dir, variant)
+    os.makedirs(vdir, exist_ok=True)
+    tag = arch if calibrated else "%s/%s" % (arch, variant)
+    cid_of = (lambda k: "%s/%s" % (arch, k)) if calibrated else (lambda k: "%s/%s/%s" % (arch, variant, k))
+    base = get_base(spec["init"])
+    source = base["source"]
 
     # source
     t0 = time.time()
-    src_opset = export_source(arch, arch_dir, seed)
-    src_path = os.path.join(arch_dir, "source.onnx")
-    source = onnx.load(src_path)
-    y_src = run_ort(src_path, x)
-    log("[%s] source.onnx: opset %d, %d nodes (%d BatchNormalization), %.1f MB  %.1fs" % (
-        arch, src_opset, len(source.graph.node),
-        sum(n.op_type == "BatchNormalization" for n in source.graph.node),
-        os.path.getsize(src_path) / 1e6, time.time() - t0))
+    store = spec.get("source_store")
+    if spec["init"] == "calibrated" and not store:
+        src_path = os.path.join(arch_dir, "source.onnx")
+    else:
+        src_path = os.path.join(vdir, "source.onnx")
+        sm = copy.deepcopy(source)
+        ensure_raw(sm)
+        sshared = None
+        if store == "fp16":
+            k = store_fp16(sm)
+            if not k:
+                raise VariantFailed("no source tensor is representable in float16")
+        elif store == "external":
+            sshared = (write_shared_weights(sm, os.path.join(vdir, "source.weights.bin")), "source.weights.bin")
+        save_model(sm, src_path, sshared)
+    if src_path not in y_cache:
+        y_cache[src_path] = run_ort(src_path, x)
+    y_src = y_cache[src_path]
+    if not calibrated or store:
+        log("[%s] %s: %s  %.1fs" % (tag, rel(src_path), store or "initializers", time.time() - t0))
 
     # clean target, pre-rename
     t0 = time.time()
-    tgt_opset = plan.get("target_opset") or src_opset
-    raw = export_folded(arch, seed, tgt_opset)
-    g = G(raw)
+    g = G(copy.deepcopy(base["raw"]))
     origin = {}
     transforms = ["batchnorm_folded", "renamed"]
     if tgt_opset != src_opset:
@@ -1170,59 +1533,110 @@ def build_arch(arch, out_dir, x, seed, share_above_mb, log):
             transforms.append("gemm_to_matmul_add(%d)" % k)
     ensure_raw(g.model)
     clean = g.model
-    shapes = probe_shapes(clean)
+    tool_info = None
+    if spec.get("tool"):
+        before = clean
+        clean = apply_tool(before, spec)
+        name_nodes_and_trace(before, clean, origin)
+        ensure_raw(clean)
+        tool_info = collections.OrderedDict([
+            ("tool", spec["tool"] if spec["tool"] != "opset" else "onnx.version_converter"),
+            ("nodes_before", len(before.graph.node)), ("nodes_after", len(clean.graph.node)),
+            ("op_count_differences", op_differences(before, clean)),
+            ("domains", sorted({n.domain or "ai.onnx" for n in clean.graph.node}))])
+        transforms.append({"onnxsim": "onnxsim", "ort_basic": "ort_basic_optimized",
+                           "ort_extended": "ort_extended_optimized"}.get(
+            spec["tool"], "version_converted_to_%d" % spec.get("opset", 0)))
+    try:
+        shapes = probe_shapes(clean)
+    except Exception as e:
+        raise VariantFailed("onnxruntime cannot run the clean target: %s" % str(e).splitlines()[0][:200])
     ctx = Ctx(source, origin, shapes, x[:1])
     ctx.expected_out_shape = [1] + list(y_src.shape[1:])
     renamer = Renamer(random.Random("%d:%s:rename" % (seed, arch))).build(clean)
+    tstore = spec.get("target_store")
+
+    def stored(named):
+        """The renamed model as the variant stores it (constant nodes, float16 + Cast)."""
+        if tstore == "constant":
+            store_constant_nodes(named)
+        elif tstore == "fp16":
+            store_fp16(named)
+        return named
 
     shared = None
-    clean_named = renamer.apply(copy.deepcopy(clean))
+    clean_named = stored(renamer.apply(copy.deepcopy(clean)))
     size_mb = clean_named.ByteSize() / 1e6
-    if share_above_mb is not None and size_mb > share_above_mb:
-        bin_path = os.path.join(arch_dir, "target.weights.bin")
+    if tstore == "external" or (tstore != "constant" and share_above_mb is not None
+                                and size_mb > share_above_mb):
+        bin_path = os.path.join(vdir, "target.weights.bin")
         shared = (write_shared_weights(clean_named, bin_path), "target.weights.bin")
-    clean_path = os.path.join(arch_dir, "target_clean.onnx")
+    clean_path = os.path.join(vdir, "target_clean.onnx")
     save_model(clean_named, clean_path, shared)
-    y = run_ort(clean_path, x)
+    try:
+        y = run_ort(clean_path, x)
+    except Exception as e:
+        raise VariantFailed("onnxruntime cannot run the stored clean target: %s" % str(e).splitlines()[0][:200])
     cmp = compare(y_src, y)
-    log("[%s] target_clean.onnx: opset %d, %s%s  max|d| %.3g (rel %.2g), labels %d/%d  %.1fs" % (
-        arch, tgt_opset, ", ".join(transforms), ", external data" if shared else "",
+    log("[%s] target_clean.onnx: opset %s, %s%s  max|d| %.3g (rel %.2g), labels %d/%d  %.1fs" % (
+        tag, model_opset(clean_named), ", ".join(str(t) for t in transforms),
+        ((", store " + tstore) if tstore else "") + (", external data" if shared else ""),
         cmp["ort_max_abs_diff"], cmp["ort_rel_max_abs_diff"], cmp["ort_labels_differing"], len(x),
         time.time() - t0))
-    info = collections.OrderedDict([
-        ("source", rel(src_path)), ("source_opset", src_opset),
+    if cmp["ort_rel_max_abs_diff"] > 1e-4:
+        msg = ("%s: clean target differs from the source under onnxruntime by %.3g (rel %.3g, %d labels)"
+               % (tag, cmp["ort_max_abs_diff"], cmp["ort_rel_max_abs_diff"], cmp["ort_labels_differing"]))
+        if spec.get("tool"):
+            raise VariantFailed(msg + ": the tool changed the function")
+        raise RuntimeError(msg)
+    vinfo = collections.OrderedDict([
+        ("source", rel(src_path)), ("source_opset", src_opset), ("source_store", store or "initializers"),
         ("source_nodes", len(source.graph.node)),
         ("source_op_counts", dict(sorted(collections.Counter(n.op_type for n in source.graph.node).items()))),
-        ("target_clean", rel(clean_path)), ("target_opset", tgt_opset),
+        ("target_clean", rel(clean_path)), ("target_opset", model_opset(clean_named)),
+        ("target_store", tstore or "initializers"),
         ("target_transforms", transforms),
         ("op_count_differences", op_differences(source, clean_named)),
         ("target_nodes", len(clean_named.graph.node)),
         ("target_op_counts", dict(sorted(collections.Counter(n.op_type for n in clean_named.graph.node).items()))),
         ("target_input", clean_named.graph.input[0].name),
         ("target_output", clean_named.graph.output[0].name),
-        ("target_external_data", rel(os.path.join(arch_dir, "target.weights.bin")) if shared else None),
+        ("target_external_data", rel(os.path.join(vdir, "target.weights.bin")) if shared else None),
     ])
+    if tool_info:
+        vinfo["tool"] = tool_info
     cases = [collections.OrderedDict([
-        ("case", "%s/clean" % arch), ("arch", arch), ("fault", "none"),
+        ("case", cid_of("clean")), ("arch", arch), ("variant", variant), ("fault", "none"),
         ("source", rel(src_path)), ("target", rel(clean_path)), ("equivalent", True),
         ("faulty_target_nodes", []), ("faulty_source_nodes", []),
         ("description", "BatchNorm folded into the convolutions, every name changed, %s: the "
-                        "same function as the source" % ", ".join(transforms[2:] or ["nothing else"])),
+                        "same function as the source" % ", ".join(
+                            [str(t) for t in transforms[2:]] + ([tstore + " storage"] if tstore else [])
+                            or ["nothing else"])),
     ] + list(cmp.items()))]
-    if cmp["ort_rel_max_abs_diff"] > 1e-4:
-        raise RuntimeError("%s: clean target differs from the source by %.3g (rel %.3g)"
-                           % (arch, cmp["ort_max_abs_diff"], cmp["ort_rel_max_abs_diff"]))
     dropped, not_applicable = [], []
 
-    for kind, fn in FAULTS.items():
+    kinds = list(FAULTS)
+    limit = None
+    if n_faults is not None and not calibrated:
+        random.Random("%d:%s:%s:pick" % (seed, arch, variant)).shuffle(kinds)
+        if ok_kinds is not None:  # skip kinds the calibrated variant found not applicable/dropped
+            kinds.sort(key=lambda k: k not in ok_kinds)
+        limit = n_faults
+    made = 0
+    for kind in kinds:
+        if limit is not None and made >= limit:
+            break
+        fn = FAULTS[kind]
         t0 = time.time()
-        cid = "%s/%s" % (arch, kind)
-        path = os.path.join(arch_dir, kind + ".onnx")
+        cid = cid_of(kind)
+        path = os.path.join(vdir, kind + ".onnx")
         # Attempts: the k-th seeded candidate layer, k < MAX_ATTEMPTS; for
         # weights_fp16 all float16 attempts come before the bfloat16 ones.
         plan_modes = ["float16", "bfloat16"] if kind == "weights_fp16" else [None]
         tried = []  # (named model, result, target names, comparison, mode, attempt)
         na_reason = None
+        err = None
         for mode in plan_modes:
             for attempt in range(MAX_ATTEMPTS_BY_KIND.get(kind, MAX_ATTEMPTS)):
                 ctx.attempt = attempt
@@ -1236,62 +1650,71 @@ def build_arch(arch, out_dir, x, seed, share_above_mb, log):
                     break
                 except NoMoreCandidates:
                     break
+                except Exception as e:  # a tool's graph the fault code does not understand
+                    if calibrated:
+                        raise
+                    err = "%s: %s" % (type(e).__name__, e)
+                    break
                 ensure_raw(m)
                 rn = Renamer(random.Random("%d:%s:%s:rename" % (seed, arch, kind)), base=renamer).build(m)
                 tgt_names = [rn.nodes[nm] for nm in r["target"]]
-                named = rn.apply(m)
+                named = stored(rn.apply(m))
                 save_model(named, path, shared)
                 cmp = compare(y_src, run_ort(path, x))
                 tried.append((named, r, tgt_names, cmp, mode, attempt))
                 if good(cmp):
                     break
                 log("[%s] %-26s %s%s: %d labels flipped, max|d| %.3g (rel %.2g)%s" % (
-                    arch, kind, r["source"][0], " " + mode if mode else "",
+                    tag, kind, r["source"][0], " " + mode if mode else "",
                     cmp["ort_labels_differing"], cmp["ort_max_abs_diff"], cmp["ort_rel_max_abs_diff"],
                     "" if kind == "extra_softmax" else "; trying another placement"))
-            if na_reason or (tried and good(tried[-1][3])):
+            if na_reason or err or (tried and good(tried[-1][3])):
                 break
         if na_reason:
-            not_applicable.append(dict(case=cid, reason=na_reason))
-            log("[%s] %-26s not applicable: %s" % (arch, kind, na_reason))
+            not_applicable.append(dict(case=cid, variant=variant, reason=na_reason))
+            log("[%s] %-26s not applicable: %s" % (tag, kind, na_reason))
             continue
         moving = [t for t in tried if t[3]["ort_rel_max_abs_diff"] > REL_DIFF_MIN]
         chosen = ([t for t in moving if good(t[3])] or moving or [None])[0]
-        if chosen is None:
+        if chosen is None or err:
             if os.path.exists(path):
                 os.remove(path)
-            best = max(t[3]["ort_rel_max_abs_diff"] for t in tried)
-            dropped.append(dict(case=cid, reason="max|d| <= %g * max|source logits| on every one of "
-                                "%d tried placements (largest: %.3g relative): the fault does not "
-                                "change the outputs" % (REL_DIFF_MIN, len(tried), best)))
-            log("[%s] %-26s DROPPED: relative max|d| %.3g <= %g" % (arch, kind, best, REL_DIFF_MIN))
+            if err:
+                reason = "fault injection failed on this variant's graph: %s" % err
+            else:
+                best = max(t[3]["ort_rel_max_abs_diff"] for t in tried)
+                reason = ("max|d| <= %g * max|source logits| on every one of %d tried placements "
+                          "(largest: %.3g relative): the fault does not change the outputs"
+                          % (REL_DIFF_MIN, len(tried), best))
+            dropped.append(dict(case=cid, variant=variant, reason=reason))
+            log("[%s] %-26s DROPPED: %s" % (tag, kind, reason))
             continue
         named, r, tgt_names, cmp, mode, attempt = chosen
         if chosen is not tried[-1]:
             save_model(named, path, shared)
         details = dict(r.get("details", {}))
-        variant = mode or details.pop("variant", None)
+        fvariant = mode or details.pop("variant", None)
         details["attempt"] = attempt
         details["placements_tried"] = len(tried)
         case = collections.OrderedDict([
-            ("case", cid), ("arch", arch), ("fault", kind),
+            ("case", cid), ("arch", arch), ("variant", variant), ("fault", kind),
             ("source", rel(src_path)), ("target", rel(path)), ("equivalent", False),
             ("faulty_target_nodes", tgt_names), ("faulty_source_nodes", r["source"]),
             ("description", r["description"]),
         ])
-        if variant:
-            case["variant"] = variant
+        if fvariant:
+            case["fault_variant"] = fvariant
         case["details"] = details
+        case["label_changing"] = cmp["ort_labels_differing"] > 0
         case.update(cmp)
         cases.append(case)
+        made += 1
         log("[%s] %-26s labels %2d/%d (%5.1f%%)  max|d| %9.4g (rel %.2g)  %s  %.1fs" % (
-            arch, kind + ("/" + variant if variant else ""),
+            tag, kind + ("/" + fvariant if fvariant else ""),
             cmp["ort_labels_differing"], len(x), 100 * cmp["ort_label_discrepancy"],
             cmp["ort_max_abs_diff"], cmp["ort_rel_max_abs_diff"], ",".join(r["source"]),
             time.time() - t0))
-    info["seconds"] = round(time.time() - t_arch, 1)
-    info["bytes"] = sum(os.path.getsize(p) for p in glob.glob(os.path.join(arch_dir, "*")))
-    return info, cases, dropped, not_applicable
+    return vinfo, cases, dropped, not_applicable
 
 
 # ---------------------------------------------------------------------------
@@ -1302,7 +1725,7 @@ def arch_job(work):
     """Build one architecture (in a worker process when --jobs > 1); an error becomes a string."""
     import numpy as np
     import torch
-    arch, out_dir, seed, share_above, jobs = work
+    arch, out_dir, seed, share_above, jobs, variants, n_faults = work
     # One torch thread whatever --jobs is: BatchNorm calibration sums in an
     # order that depends on the thread count, and the bytes must not.
     torch.set_num_threads(1)
@@ -1312,7 +1735,7 @@ def arch_job(work):
 
     try:
         x = np.load(os.path.join(out_dir, "inputs.npy"))
-        info, c, d, n = build_arch(arch, out_dir, x, seed, share_above, log)
+        info, c, d, n = build_arch(arch, out_dir, x, seed, share_above, variants, n_faults, log)
     except Exception as e:
         import traceback
         traceback.print_exc()
@@ -1333,9 +1756,20 @@ def parse_args(argv):
                + ". The default set takes about 1.5 CPU-minutes (about 1 minute on 2 idle "
                  "cores) and about 480 MB.")
     p.add_argument("--out", help="output directory (created if missing)")
-    p.add_argument("--archs", default=",".join(DEFAULT_ARCHS),
+    p.add_argument("--archs", default=None,
                    help="comma-separated torchvision architectures (224x224 ones from "
-                        "export_torchvision.py --list)")
+                        "export_torchvision.py --list); default %s" % ",".join(DEFAULT_ARCHS))
+    p.add_argument("--variants", default=None,
+                   help="comma-separated variants (see --list-variants) or 'all' (default: the CI "
+                        "set %s; --full: all)" % ",".join(CI_VARIANTS))
+    p.add_argument("--faults-per-variant", default=None, metavar="N|all",
+                   help="faulty cases per architecture in each variant other than 'calibrated' "
+                        "(which always gets every fault kind), drawn by a seeded shuffle of the "
+                        "kinds (default %d; --full: all)" % CI_FAULTS_PER_VARIANT)
+    p.add_argument("--full", action="store_true",
+                   help="the full set: archs %s, every variant, every fault kind (long: see "
+                        "docs/FAULT_BENCHMARK.md)" % ",".join(FULL_ARCHS))
+    p.add_argument("--list-variants", action="store_true", help="print the variants and exit")
     p.add_argument("--quick", action="store_true", help="16 benchmark inputs instead of 32")
     p.add_argument("--n", type=int, default=None, help="number of benchmark inputs (default 32, --quick 16)")
     p.add_argument("--seed", type=int, default=0, help="seed for weights and fault placement (default 0)")
@@ -1351,11 +1785,32 @@ def parse_args(argv):
     p.add_argument("--force", action="store_true", help="regenerate even if up to date")
     p.add_argument("--list-faults", action="store_true", help="print the fault kinds and exit")
     args = p.parse_args(argv)
-    if args.list_faults:
+    if args.list_faults or args.list_variants:
         return args
     if not args.out:
         p.error("--out is required")
+    if args.archs is None:
+        args.archs = ",".join(FULL_ARCHS if args.full else DEFAULT_ARCHS)
     args.arch_list = [a.strip() for a in args.archs.split(",") if a.strip()]
+    if args.variants is None:
+        args.variants = "all" if args.full else ",".join(CI_VARIANTS)
+    args.variant_list = list(VARIANTS) if args.variants == "all" else \
+        [v.strip() for v in args.variants.split(",") if v.strip()]
+    badv = [v for v in args.variant_list if v not in VARIANTS]
+    if badv:
+        p.error("unknown variant(s): %s (see --list-variants)" % ", ".join(badv))
+    fpv = args.faults_per_variant
+    if fpv is None:
+        fpv = "all" if args.full else str(CI_FAULTS_PER_VARIANT)
+    if fpv == "all":
+        args.n_faults = None
+    else:
+        try:
+            args.n_faults = int(fpv)
+        except ValueError:
+            p.error("--faults-per-variant takes a number or 'all'")
+        if args.n_faults < 0:
+            p.error("--faults-per-variant must be >= 0")
     bad = [a for a in args.arch_list if a not in et.MODEL_OPSETS or et.input_size(a) != 224]
     if bad:
         p.error("unsupported architecture(s): %s (224x224 models of export_torchvision.py --list)"
@@ -1376,6 +1831,8 @@ def config_of(args):
         ("archs", args.arch_list), ("n_inputs", args.n), ("seed", args.seed),
         ("images", os.path.abspath(args.images) if args.images else None),
         ("share_weights_above_mb", args.share_weights_above),
+        ("variants", args.variant_list),
+        ("faults_per_variant", "all" if args.n_faults is None else args.n_faults),
     ])
 
 
@@ -1398,6 +1855,10 @@ def main(argv=None):
     if args.list_faults:
         for k in FAULTS:
             print("%-26s %s" % (k, FAULT_SUMMARY[k]))
+        return 0
+    if args.list_variants:
+        for k, v in VARIANTS.items():
+            print("%-18s %s%s" % (k, v["doc"], "  (default set)" if k in CI_VARIANTS else ""))
         return 0
     try:
         import numpy as np
@@ -1435,7 +1896,8 @@ def main(argv=None):
     archs, cases, dropped, na = collections.OrderedDict(), [], [], []
     failed = []
     jobs = max(1, min(args.jobs, len(args.arch_list)))
-    work = [(arch, args.out, args.seed, args.share_weights_above, jobs) for arch in args.arch_list]
+    work = [(arch, args.out, args.seed, args.share_weights_above, jobs, args.variant_list, args.n_faults)
+            for arch in args.arch_list]
     if jobs == 1:
         results = [arch_job(w) for w in work]
     else:
@@ -1483,6 +1945,9 @@ def main(argv=None):
             ("image_dir", image_dir), ("rows", prov)])),
         ("archs", archs),
         ("fault_kinds", list(FAULTS)),
+        ("variants", collections.OrderedDict(
+            (v, collections.OrderedDict(VARIANTS[v].items()))
+            for v in args.variant_list)),
         ("cases", cases),
         ("dropped", dropped),
         ("not_applicable", na),

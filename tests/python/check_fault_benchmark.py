@@ -1,14 +1,18 @@
 """Self-check of the fault benchmark written by tools/make_fault_benchmark.py.
 
 Checks, for DIR/manifest.json (the ground truth nndiff's `localize` is judged
-by), that:
+by), per architecture and benchmark variant (manifest field `variant`), that:
   * every case names existing source/target files, the equivalent pair is
     marked equivalent with no faulty nodes, every faulty pair has at least one
     faulty node on each side, and each named node exists in its file;
   * the ground truth is exact: the nodes that differ between a faulty target
-    and its architecture's clean target (op type, attributes, inputs and
-    outputs, and the bytes of every initializer a node reads) are exactly
-    faulty_target_nodes;
+    and its variant's clean target (op type, attributes, inputs and
+    outputs, and the values of every constant a node reads: an initializer,
+    a Constant node's value or a Cast of either, so the constant_weights and
+    fp16_weights storage is seen through; those value nodes themselves are
+    not compared) are exactly faulty_target_nodes;
+  * every faulty case moved onnxruntime's logits (ort_rel_max_abs_diff >
+    1e-3) and every equivalent pair agrees (<= 1e-4);
   * every faulty source node exists in the source and the first one has the
     op type its target counterpart had before the fault (or a known
     converter rewrite of it: Gemm->MatMul/Add, Flatten->Reshape,
@@ -34,7 +38,7 @@ REWRITES = {("Gemm", "MatMul"), ("Gemm", "Add"), ("Flatten", "Reshape"),
 
 
 def node_signature(node, inits):
-    """Everything that defines what a node computes, initializer bytes included."""
+    """Everything that defines what a node computes, constant values included."""
     import hashlib
     ins = []
     for i in node.input:
@@ -45,11 +49,23 @@ def node_signature(node, inits):
 
 
 def load(path):
+    """(model, {tensor: value bytes} of every constant, names of the value nodes)."""
+    import numpy as np
     import onnx
-    from onnx import numpy_helper
+    from onnx import helper, numpy_helper
     m = onnx.load(path)  # resolves external data beside the file
-    inits = {t.name: numpy_helper.to_array(t).tobytes() for t in m.graph.initializer}
-    return m, inits
+    vals = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    value_nodes = set()
+    for n in m.graph.node:  # topological order: a Cast of a Constant comes after it
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            vals[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+            value_nodes.add(n.name)
+        elif n.op_type == "Cast" and n.input[0] in vals:
+            to = helper.get_attribute_value(n.attribute[0])
+            vals[n.output[0]] = vals[n.input[0]].astype(helper.tensor_dtype_to_np_dtype(to))
+            value_nodes.add(n.name)
+    inits = {k: np.ascontiguousarray(v).tobytes() for k, v in vals.items()}
+    return m, inits, value_nodes
 
 
 def main(argv):
@@ -63,24 +79,25 @@ def main(argv):
     problems = []
     by_arch = collections.defaultdict(list)
     for c in man["cases"]:
-        by_arch[c["arch"]].append(c)
+        by_arch[(c["arch"], c.get("variant", "calibrated"))].append(c)
     x = None
     if do_ort:
         import numpy as np
         import ort_run
         x = np.load(os.path.join(root, man["inputs"]["path"]))
     n_ok = 0
-    for arch, cases in by_arch.items():
+    for (arch_name, variant), cases in by_arch.items():
+        arch = arch_name if variant == "calibrated" else "%s/%s" % (arch_name, variant)
         clean = [c for c in cases if c["fault"] == "none"]
         if len(clean) != 1:
             problems.append("%s: %d clean cases" % (arch, len(clean)))
             continue
         clean = clean[0]
-        src, src_inits = load(os.path.join(root, clean["source"]))
+        src, src_inits, _ = load(os.path.join(root, clean["source"]))
         src_nodes = {n.name: n for n in src.graph.node}
-        cm, cm_inits = load(os.path.join(root, clean["target"]))
-        cm_nodes = {n.name: n for n in cm.graph.node}
-        cm_sig = {n.name: node_signature(n, cm_inits) for n in cm.graph.node}
+        cm, cm_inits, cm_values = load(os.path.join(root, clean["target"]))
+        cm_nodes = {n.name: n for n in cm.graph.node if n.name not in cm_values}
+        cm_sig = {n.name: node_signature(n, cm_inits) for n in cm.graph.node if n.name not in cm_values}
         if any(n.op_type == "BatchNormalization" for n in cm.graph.node):
             problems.append("%s: clean target holds BatchNormalization" % arch)
         src_names = set(src_nodes) | set(src_inits) | {o for n in src.graph.node for o in n.output} \
@@ -97,6 +114,11 @@ def main(argv):
         for c in cases:
             cid = c["case"]
             bad = []
+            if c["equivalent"] and c.get("ort_rel_max_abs_diff", 0) > 1e-4:
+                bad.append("equivalent pair differs under onnxruntime (rel %.3g)" % c["ort_rel_max_abs_diff"])
+            if not c["equivalent"] and not c.get("ort_rel_max_abs_diff", 1) > 1e-3:
+                bad.append("faulty target does not move onnxruntime's logits (rel %.3g)"
+                           % c.get("ort_rel_max_abs_diff", 0))
             if c["equivalent"] != (c["fault"] == "none"):
                 bad.append("equivalent=%s for fault %s" % (c["equivalent"], c["fault"]))
             if c["equivalent"]:
@@ -104,12 +126,12 @@ def main(argv):
                     bad.append("equivalent case lists faulty nodes")
                 tm, t_nodes = cm, cm_nodes
             else:
-                tm, t_inits = load(os.path.join(root, c["target"]))
-                t_nodes = {n.name: n for n in tm.graph.node}
+                tm, t_inits, t_values = load(os.path.join(root, c["target"]))
+                t_nodes = {n.name: n for n in tm.graph.node if n.name not in t_values}
                 if not c["faulty_target_nodes"] or not c["faulty_source_nodes"]:
                     bad.append("faulty case without faulty nodes")
-                changed = {n.name for n in tm.graph.node
-                           if cm_sig.get(n.name) != node_signature(n, t_inits)}
+                changed = {n.name for n in tm.graph.node if n.name not in t_values
+                           and cm_sig.get(n.name) != node_signature(n, t_inits)}
                 changed |= set(cm_nodes) - set(t_nodes)
                 if changed != set(c["faulty_target_nodes"]):
                     bad.append("nodes differing from the clean target %s != faulty_target_nodes %s"
