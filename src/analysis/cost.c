@@ -43,6 +43,10 @@ static const op_cost op_costs[NND_OP_COUNT] = {
      * statistics, not parameters. */
     [NND_OP_BATCH_NORM] = {COST_PER_OUT, 2, ROLE(1) | ROLE(2)},
     [NND_OP_LRN] = {COST_LRN, 0, 0},
+    /* mean (add), variance (sub, mul, add), normalise (sub, mul by the
+     * inverse deviation), scale and bias (mul, add); the per-row sqrt and
+     * division are not counted. */
+    [NND_OP_LAYER_NORM] = {COST_PER_OUT, 8, ROLE(1) | ROLE(2)},
     /* Activations: one flop per arithmetic op, comparison or library
      * function (exp, tanh, erf) in the textbook formula. */
     [NND_OP_RELU] = {COST_PER_OUT, 1, 0},       /* max */
@@ -65,6 +69,10 @@ static const op_cost op_costs[NND_OP_COUNT] = {
     [NND_OP_POW] = {COST_PER_OUT, 1, 0},
     [NND_OP_MAX] = {COST_VARIADIC, 0, 0},
     [NND_OP_MIN] = {COST_VARIADIC, 0, 0},
+    [NND_OP_MOD] = {COST_PER_OUT, 1, 0},
+    [NND_OP_EQUAL] = {COST_PER_OUT, 1, 0}, /* compare */
+    [NND_OP_NOT] = {COST_PER_OUT, 1, 0},
+    [NND_OP_WHERE] = {COST_FREE, 0, 0}, /* a selection, like Gather */
     [NND_OP_SQRT] = {COST_PER_OUT, 1, 0},
     [NND_OP_EXP] = {COST_PER_OUT, 1, 0},
     [NND_OP_LOG] = {COST_PER_OUT, 1, 0},
@@ -99,6 +107,9 @@ static const op_cost op_costs[NND_OP_COUNT] = {
     [NND_OP_DROPOUT] = {COST_FREE, 0, 0},
     /* The IR does not carry the interpolation mode yet; counted as nearest. */
     [NND_OP_RESIZE] = {COST_FREE, 0, 0},
+    [NND_OP_SCATTER_ND] = {COST_FREE, 0, 0},
+    [NND_OP_CONSTANT_OF_SHAPE] = {COST_FREE, 0, 0},
+    [NND_OP_RANGE] = {COST_FREE, 0, 0},
     [NND_OP_QUANTIZE] = {COST_PER_OUT, 5, 0},   /* div, round, add, min, max */
     [NND_OP_DEQUANTIZE] = {COST_PER_OUT, 2, 0}, /* sub, mul */
 };

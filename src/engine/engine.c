@@ -473,6 +473,7 @@ void nnd_engine_destroy(nnd_engine *e) {
   nnd__fast_ctx_destroy(e->fast);
   free(e->v);
   free(e->n);
+  free(e->bound);
   nnd_arena_destroy(e->mem);
   free(e);
 }

@@ -141,6 +141,12 @@ bool nnd__fold_binary(nnd__infer *c, nnd__symvec *out) {
       if (y->v == 0 || (x->v == INT64_MIN && y->v == -1)) return false;
       r = x->v / y->v;
       break;
+    case NND_OP_MOD: /* fmod: the dividend's sign; else the divisor's (Python's %) */
+      if (y->v == 0 || (x->v == INT64_MIN && y->v == -1)) return false;
+      r = x->v % y->v;
+      if (!c->attrs.fmod && r != 0 && ((r < 0) != (y->v < 0))) r += y->v;
+      break;
+    case NND_OP_EQUAL: r = x->v == y->v; break;
     default: return false;
     }
     out->e[k] = known(r);
@@ -153,5 +159,30 @@ bool nnd__fold_expand(nnd__infer *c, nnd__symvec *out) {
   if (!input(c, 0, &in) || (in.n != 1 && in.n != out->n)) return false;
   for (int64_t k = 0; k < out->n; k++)
     out->e[k] = in.e[in.n == 1 ? 0 : k];
+  return true;
+}
+
+bool nnd__fold_not(nnd__infer *c, nnd__symvec *out) {
+  nnd__symvec in;
+  if (!input(c, 0, &in) || in.n != out->n) return false;
+  for (int64_t k = 0; k < in.n; k++)
+    out->e[k] = in.e[k].known ? known(in.e[k].v == 0) : unknown();
+  return true;
+}
+
+/* Where over equal element counts or single elements; an unknown condition
+ * still picks when both branches agree. */
+bool nnd__fold_where(nnd__infer *c, nnd__symvec *out) {
+  nnd__symvec s[3];
+  for (int i = 0; i < 3; i++)
+    if (!input(c, i, &s[i]) || (s[i].n != out->n && s[i].n != 1)) return false;
+  for (int64_t k = 0; k < out->n; k++) {
+    const nnd__symint *cond = &s[0].e[s[0].n == 1 ? 0 : k];
+    const nnd__symint *x = &s[1].e[s[1].n == 1 ? 0 : k], *y = &s[2].e[s[2].n == 1 ? 0 : k];
+    if (cond->known)
+      out->e[k] = cond->v ? *x : *y;
+    else
+      out->e[k] = x->known && y->known && x->v == y->v ? *x : unknown();
+  }
   return true;
 }
