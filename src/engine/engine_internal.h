@@ -278,8 +278,9 @@ typedef struct transpose_params {
 
 /* Output shapes of node id from the IR's shape inference run on the values
  * as planned for the bound batch (plan_ir.c): every needed output must come
- * out static; sets them (nnd__set_out) and returns the attributes with
- * parameters given as constant inputs resolved. */
+ * out static; sets every static one (nnd__set_out) and returns the
+ * attributes with parameters given as constant inputs resolved (Split
+ * sizes copied into plan memory). */
 enum { NND__IR_MAX_OUT = 64 };
 typedef struct nnd__ir_result {
   nnd_attrs attrs;

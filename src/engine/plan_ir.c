@@ -61,10 +61,19 @@ nnd_status nnd__ir_infer(nnd_engine *e, int32_t id, nnd__ir_result *res, nnd_err
   if (st == NND_OK) st = nnd__infer_node(&c, NULL, &folded);
   if (st == NND_OK) {
     res->attrs = c.attrs;
+    if (c.attrs.split && c.attrs.split == c.split) {
+      /* Split sizes read from input 1 live in the scratch freed below. */
+      res->attrs.split = nnd__emem(e, (size_t)c.attrs.n_split, sizeof *res->attrs.split);
+      if (!res->attrs.split) st = nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+      else memcpy(res->attrs.split, c.split, (size_t)c.attrs.n_split * sizeof *c.split);
+    }
+  }
+  if (st == NND_OK) {
     for (int k = 0; k < nd->n_outputs && k < NND__IR_MAX_OUT; k++) {
       const int32_t o = nd->outputs[k];
-      if (o < 0 || !e->v[o].needed) continue;
+      if (o < 0) continue;
       const nnd_shape *s = &c.out[k];
+      if (!nnd_shape_is_static(s) && !e->v[o].needed) continue;
       if (!nnd_shape_is_static(s)) {
         char buf[160];
         nnd_shape_format(s, buf, sizeof buf);

@@ -72,7 +72,8 @@ def torch_float64(name, fixture_dir, x):
             meta = json.load(f)
         model = ex.build_model(name, meta["seed"])
         ex.calibrate_batchnorm(model, ex.input_size(name), meta["seed"],
-                               meta.get("params_perturbed", True))
+                               meta.get("params_perturbed", True),
+                               meta.get("bn_calibration", "noise"))
         model = model.double().eval()
         with torch.no_grad():
             outs = [model(torch.from_numpy(x[i:i + 8].astype(np.float64))).numpy()
