@@ -16,7 +16,8 @@ For every requested architecture this script
     stats are the exact average over the batches),
   * exports it with torch.onnx.export (input "input", output "logits",
     dynamic batch axis "batch", do_constant_folding=True) keeping the
-    BatchNormalization nodes (see BATCHNORM note below),
+    BatchNormalization nodes (see BATCHNORM note below; --bn fold lets the
+    exporter fold them into the convolutions instead),
   * writes DIR/<name>.onnx and DIR/<name>.torch.json, the reference facts the
     C tool's output is compared with:
         parameters     sum(p.numel() for p in model.parameters())
@@ -318,7 +319,7 @@ def onnx_stats(path):
     return ops, elems
 
 
-def up_to_date(name, out_dir, opset, seed, perturb, script_mtime):
+def up_to_date(name, out_dir, opset, seed, perturb, script_mtime, bn="keep"):
     onnx_path = os.path.join(out_dir, name + ".onnx")
     json_path = os.path.join(out_dir, name + ".torch.json")
     try:
@@ -330,7 +331,8 @@ def up_to_date(name, out_dir, opset, seed, perturb, script_mtime):
         return False
     return (meta.get("opset") == opset and meta.get("seed") == seed
             and meta.get("params_perturbed") == perturb
-            and meta.get("bn_calibration", "noise") == calib_source(name))
+            and meta.get("bn_calibration", "noise") == calib_source(name)
+            and meta.get("batchnorm", "kept") == ("folded" if bn == "fold" else "kept"))
 
 
 def check_ort(onnx_path, model, size, seed):
@@ -350,7 +352,7 @@ def check_ort(onnx_path, model, size, seed):
     return float(np.max(np.abs(got - ref))), float(np.max(np.abs(ref)))
 
 
-def export_one(name, out_dir, opset, seed, perturb, do_check):
+def export_one(name, out_dir, opset, seed, perturb, do_check, bn="keep"):
     import torch
     import torchvision
 
@@ -379,13 +381,15 @@ def export_one(name, out_dir, opset, seed, perturb, do_check):
             export_params=True,
             opset_version=opset,
             do_constant_folding=True,
-            training=torch.onnx.TrainingMode.PRESERVE,  # keeps BN, see BATCHNORM note
+            # PRESERVE keeps BN, EVAL folds it into the convs (see BATCHNORM note)
+            training=(torch.onnx.TrainingMode.EVAL if bn == "fold"
+                      else torch.onnx.TrainingMode.PRESERVE),
             input_names=["input"],
             output_names=["logits"],
             dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
         )
     op_counts, init_elems = onnx_stats(tmp_path)
-    if n_bn and op_counts.get("BatchNormalization", 0) != n_bn:
+    if bn == "keep" and n_bn and op_counts.get("BatchNormalization", 0) != n_bn:
         raise RuntimeError("model has %d BatchNorm layers but the ONNX graph has %d "
                            "BatchNormalization nodes" % (n_bn, op_counts.get("BatchNormalization", 0)))
     os.replace(tmp_path, onnx_path)
@@ -405,6 +409,7 @@ def export_one(name, out_dir, opset, seed, perturb, do_check):
         ("seed", seed),
         ("batchnorm_layers", n_bn),
         ("bn_calibration", calib_source(name)),
+        ("batchnorm", "folded" if bn == "fold" else "kept"),
         ("params_perturbed", bool(perturb)),
         ("onnx_op_counts", op_counts),
         ("onnx_initializer_elems", init_elems),
@@ -446,6 +451,9 @@ def parse_args(argv):
                    help="keep torchvision's initial values for BN gamma/beta and "
                         "constant (e.g. zero) biases; the export then holds Identity "
                         "nodes for de-duplicated initializers")
+    p.add_argument("--bn", choices=("keep", "fold"), default="keep",
+                   help="keep the BatchNormalization nodes (default; TrainingMode.PRESERVE) or "
+                        "let torch.onnx fold them into the convolutions (TrainingMode.EVAL)")
     p.add_argument("--force", action="store_true", help="re-export even if up to date")
     args = p.parse_args(argv)
     if args.list:
@@ -493,12 +501,14 @@ def main(argv=None):
         opset = args.opset if args.opset is not None else MODEL_OPSETS[name]
         tag = "[%d/%d] %-20s opset %2d" % (i, n, name, opset)
         if not (args.force or args.check_ort) and \
-                up_to_date(name, args.out, opset, args.seed, not args.no_perturb, script_mtime):
+                up_to_date(name, args.out, opset, args.seed, not args.no_perturb, script_mtime,
+                           args.bn):
             print("%s  up to date, skipped" % tag, flush=True)
             continue
         t0 = time.time()
         try:
-            r = export_one(name, args.out, opset, args.seed, not args.no_perturb, args.check_ort)
+            r = export_one(name, args.out, opset, args.seed, not args.no_perturb, args.check_ort,
+                           args.bn)
         except Exception as e:  # report and go on with the other models
             print("%s  FAILED: %s: %s" % (tag, type(e).__name__, e), flush=True)
             failed.append(name)
