@@ -52,9 +52,8 @@ nnd_status nnd__eng_build_layernorm(nnd_engine *e, int32_t id, nnd_error *err) {
      * broadcasts only partly (say [1, C] over [H, C]) is not supported. */
     const int64_t n = e->t[in[k]].numel;
     if (n != p->inner && n != 1)
-      return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED,
-                             "%s has %lld values for rows of %lld", k == 1 ? "scale" : "bias",
-                             (long long)n, (long long)p->inner);
+      return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "%s has %lld values for rows of %lld",
+                             k == 1 ? "scale" : "bias", (long long)n, (long long)p->inner);
     *(k == 1 ? &p->n_scale : &p->n_bias) = n;
   }
   /* Y always gets a buffer (the kernel writes it even when only the

@@ -37,8 +37,8 @@ static nnd_status step_where(nnd_engine *e, const step *s, nnd_error *err) {
     return nnd__node_error(e, s->node, err, NND_ERR_INTERNAL, "Where step on %s, %s, %s",
                            nnd_dtype_name(c->dtype), nnd_dtype_name(x->dtype),
                            nnd_dtype_name(y->dtype));
-  nnd__where(nnd_dtype_size(o->dtype), p->rank, p->out, p->c, c->data, p->x, x->data, p->y,
-             y->data, o->data);
+  nnd__where(nnd_dtype_size(o->dtype), p->rank, p->out, p->c, c->data, p->x, x->data, p->y, y->data,
+             o->data);
   return NND_OK;
 }
 

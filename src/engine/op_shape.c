@@ -265,8 +265,8 @@ nnd_status nnd__eng_infer_pad(nnd_engine *e, int32_t id, nnd_error *err) {
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   const int32_t cv = nnd__in_value(e, id, 2);
   if (cv >= 0 && !e->v[cv].is_const)
-    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED,
-                           "input 2 ('%s') must be a constant", e->g->values[cv].name);
+    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "input 2 ('%s') must be a constant",
+                           e->g->values[cv].name);
   const int r_ = x->rank;
   p->rank = r_;
   p->mode = a->pad_mode;

@@ -64,8 +64,10 @@ nnd_status nnd__ir_infer(nnd_engine *e, int32_t id, nnd__ir_result *res, nnd_err
     if (c.attrs.split && c.attrs.split == c.split) {
       /* Split sizes read from input 1 live in the scratch freed below. */
       res->attrs.split = nnd__emem(e, (size_t)c.attrs.n_split, sizeof *res->attrs.split);
-      if (!res->attrs.split) st = nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
-      else memcpy(res->attrs.split, c.split, (size_t)c.attrs.n_split * sizeof *c.split);
+      if (!res->attrs.split)
+        st = nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+      else
+        memcpy(res->attrs.split, c.split, (size_t)c.attrs.n_split * sizeof *c.split);
     }
   }
   if (st == NND_OK) {

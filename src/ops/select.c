@@ -35,7 +35,8 @@ void nnd__where(size_t es, int rank, const int64_t *out_dims, const int64_t *c_d
       ox += k * sx[d];
       oy += k * sy[d];
     }
-    const void *src = cond[oc] ? (const char *)x + (size_t)ox * es : (const char *)y + (size_t)oy * es;
+    const void *src =
+        cond[oc] ? (const char *)x + (size_t)ox * es : (const char *)y + (size_t)oy * es;
     memcpy((char *)out + (size_t)i * es, src, es);
   }
 }
