@@ -277,6 +277,7 @@ typedef struct nnd_attrs {
   int n_split;         /* SPLIT: number of outputs; sizes in split[] when known */
   int64_t *split;      /* arena array of n_split sizes, NULL = equal parts */
   float dropout_ratio; /* DROPOUT (inference: identity) */
+  const char *equation; /* EINSUM: the file's equation (arena string), NULL when absent */
 } nnd_attrs;
 
 /* Fills attrs with the defaults every frontend starts from (strides 1,

@@ -324,6 +324,7 @@ NND_OP_DECL(expand)
 #define NND_BUILD_DECL(name)                                                                       \
   nnd_status nnd__eng_build_##name(nnd_engine *e, int32_t id, nnd_error *err);
 NND_BUILD_DECL(layernorm)
+NND_BUILD_DECL(einsum)
 NND_BUILD_DECL(where)
 NND_BUILD_DECL(scatter_nd)
 NND_BUILD_DECL(compare)

@@ -17,6 +17,7 @@ static const op_impl table[NND_OP_COUNT] = {
     [NND_OP_CONV_TRANSPOSE] = ENTRY(conv_transpose, 0),
     [NND_OP_GEMM] = ENTRY(gemm, 0),
     [NND_OP_MATMUL] = ENTRY(matmul, 0),
+    [NND_OP_EINSUM] = IR_ENTRY(einsum, 0),
     [NND_OP_BATCH_NORM] = ENTRY(batchnorm, OPF_FLEX),
     [NND_OP_LRN] = ENTRY(lrn, 0),
     [NND_OP_LAYER_NORM] = IR_ENTRY(layernorm, 0),

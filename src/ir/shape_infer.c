@@ -38,6 +38,7 @@ static const nnd__op_rule op_rules[NND_OP_COUNT] = {
   [NND_OP_CONV_TRANSPOSE] = {2, 3, 1, 1, B(2), 0, B(0) | B(1), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_conv_transpose, NULL},
   [NND_OP_GEMM]        = {2, 3, 1, 1, B(2), 0, B(0) | B(1), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_gemm, NULL},
   [NND_OP_MATMUL]      = {2, 2, 1, 1, 0, 0, B(0) | B(1), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_matmul, NULL},
+  [NND_OP_EINSUM]      = {1, 4, 1, 1, 0, 0, NND__ALL, true, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_einsum, NULL},
   [NND_OP_BATCH_NORM]  = {5, 5, 1, 5, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_batch_norm, NULL},
   [NND_OP_LRN]         = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
   [NND_OP_LAYER_NORM]  = {2, 3, 1, 3, B(2), 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_layer_norm, NULL},

@@ -258,6 +258,7 @@ nnd_status nnd__infer_resize(nnd__infer *c);
 /* shape_linalg.c */
 nnd_status nnd__infer_gemm(nnd__infer *c);
 nnd_status nnd__infer_matmul(nnd__infer *c);
+nnd_status nnd__infer_einsum(nnd__infer *c);
 nnd_status nnd__infer_reduce(nnd__infer *c);
 nnd_status nnd__infer_quant(nnd__infer *c);
 

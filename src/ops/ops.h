@@ -216,6 +216,23 @@ void nnd__reduce_f32(nnd__reduce_kind kind, int rank, const int64_t *dims, const
 void nnd__reduce_i64(nnd__reduce_kind kind, int rank, const int64_t *dims, const bool *reduce,
                      const int64_t *x, int64_t *y);
 
+/* Einsum as loops (einsum.c): each output element sums, in double, the
+ * product of the operands over the contracted letters, in a fixed order
+ * (the letters' first appearance, last fastest). Strides are in elements,
+ * 0 where an operand lacks the letter. */
+enum { NND__EINSUM_IN = 4, NND__EINSUM_RED = 16 };
+typedef struct nnd__einsum_geom {
+  int n_in;
+  int out_rank;
+  int64_t out_dims[NND_MAX_RANK];
+  int64_t out_stride[NND__EINSUM_IN][NND_MAX_RANK];
+  int n_red;
+  int64_t red_dims[NND__EINSUM_RED];
+  int64_t red_stride[NND__EINSUM_IN][NND__EINSUM_RED];
+} nnd__einsum_geom;
+void nnd__einsum_f64(const nnd__einsum_geom *g, const double *const *x, double *y);
+void nnd__einsum_f32(const nnd__einsum_geom *g, const float *const *x, float *y);
+
 /* ------------------------------------------- data movement (any type) */
 
 /* y = x with dims permuted: y dim i is x dim perm[i]. */

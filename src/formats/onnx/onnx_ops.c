@@ -433,6 +433,20 @@ static nnd_status fill_layer_norm(nnd__onnx_op_ctx *c, nnd_node *node, nnd_error
   return get_float(c, "epsilon", 1e-5f, &node->attrs.epsilon, err);
 }
 
+static nnd_status fill_einsum(nnd__onnx_op_ctx *c, nnd_node *node, nnd_error *err) {
+  const char *eq;
+  nnd_status st = get_string(c, "equation", "", &eq, err);
+  if (st != NND_OK) return st;
+  if (!*eq) return node_fail(c, NND_ERR_FORMAT, err, "attribute 'equation' is missing");
+  /* an ellipsis broadcasts a variable number of dims: no canonical form yet */
+  if (strstr(eq, "...")) {
+    node->op = NND_OP_UNSUPPORTED;
+    return NND_OK;
+  }
+  node->attrs.equation = nnd_graph_strdup(c->g, eq);
+  return node->attrs.equation ? NND_OK : node_fail(c, NND_ERR_NOMEM, err, "out of memory");
+}
+
 static nnd_status fill_mod(nnd__onnx_op_ctx *c, nnd_node *node, nnd_error *err) {
   return get_bool(c, "fmod", false, &node->attrs.fmod, err);
 }
@@ -809,6 +823,7 @@ static const nnd__onnx_op_entry op_table[] = {
     {"DequantizeLinear", NND_OP_DEQUANTIZE, fill_quant},
     {"Div", NND_OP_DIV, NULL},
     {"Dropout", NND_OP_DROPOUT, fill_dropout},
+    {"Einsum", NND_OP_EINSUM, fill_einsum},
     {"Elu", NND_OP_ELU, fill_elu},
     {"Equal", NND_OP_EQUAL, NULL},
     {"Erf", NND_OP_ERF, NULL},
