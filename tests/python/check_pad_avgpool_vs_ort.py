@@ -8,6 +8,16 @@ pads=[0,0,0,0], ceil_mode=0, count_include_pad absent) was said to differ
 from ONNX Runtime by 0.23 of the max logit; the reduced case, Pad (pads from
 an initializer) -> AveragePool(pads=[0,0,0,0], ceil_mode=0), by 0.44.
 
+The cause was the oracle: ONNX Runtime 1.19's graph optimizer (its Pad
+fusion) folds the Pad into the AveragePool's `pads` whenever the pool has
+that attribute, although count_include_pad=0 makes the pool divide by the
+taps inside the unpadded input, so the border averages change: 0.42 of the
+max output on the reduced case, 0.11 of the max logit on inception_v3 with
+photos; with ORT_DISABLE_ALL, or with ONNX Runtime 1.22, it agrees with
+nndiff to 5e-7. So the oracle here is ONNX Runtime running the graph as
+written (optimizations off); the optimized run is compared too, and a
+disagreement of the optimizer is reported (not failed: it is ONNX Runtime's).
+
 This builds that pattern with onnx.helper in the variants that could tell
 them apart: the pads as an initializer and as a Constant node; the pool
 with and without the pads attribute, with ceil_mode 0 and 1, with
@@ -117,7 +127,7 @@ def main(argv):
     photos.require_modules("numpy", "onnx", "onnxruntime")
     import numpy as np
     import onnx
-    import onnxruntime as ort
+    import onnxruntime as ort  # noqa: F401 (version in notes)
 
     nndiff = argv[1]
     failures = 0
@@ -129,10 +139,14 @@ def main(argv):
             x = np.random.RandomState(100 + i).randn(*case["shape"]).astype(np.float32)
             xp = os.path.join(tmp, "x%d.npy" % i)
             np.save(xp, x)
-            sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-            ref = sess.run(None, {"x": x})[0].astype(np.float64)
+            ref = photos.ort_run(path, x, optimize=False).astype(np.float64)
+            opt = photos.ort_run(path, x).astype(np.float64)
             scale = float(np.max(np.abs(ref))) or 1.0
             label = ", ".join("%s=%s" % (k, case[k]) for k in sorted(case) if k != "seed")
+            ort_rel = float(np.max(np.abs(opt - ref))) / scale
+            if ort_rel > RTOL:
+                print("note: ONNX Runtime %s's optimizer changes this graph by %.2e [%s]"
+                      % (ort.__version__, ort_rel, label))
             for precision in ("fast", "reference"):
                 out = os.path.join(tmp, "y%d_%s.npy" % (i, precision))
                 proc = subprocess.run([nndiff, "run", path, "--data", xp, "--outputs", out,
