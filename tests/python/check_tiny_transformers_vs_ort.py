@@ -1,9 +1,10 @@
-"""Small versions of torchvision's ViT, Swin and ConvNeXt,
+"""Small versions of torchvision's ViT, Swin, ConvNeXt and MaxViT,
 exported by the real torch.onnx at opset 17 (LayerNormalization) and 13 (its
 ReduceMean/Sub/Pow/Sqrt/Div decomposition), through `nndiff run` in both
 precisions against ONNX Runtime, at batch 1 and 3 (the graphs compute
 their shapes from the symbolic batch: Shape, Gather, ConstantOfShape,
-Equal, Where, Expand, Range, Mod, ScatterND, Slice+Concat for torch.roll).
+Equal, Where, Expand, Range, Mod, ScatterND, Slice+Concat for torch.roll;
+MaxViT's attention is Einsum).
 
 The same architectures as the full-size interop fixtures, in seconds: 32x32
 to 64x64 inputs, two blocks per stage, random seeded weights. Requires
@@ -25,7 +26,7 @@ RTOL = 1e-4
 
 def models():
     import torch
-    from torchvision.models import convnext, swin_transformer, vision_transformer
+    from torchvision.models import convnext, maxvit, swin_transformer, vision_transformer
 
     out = []
     torch.manual_seed(0)
@@ -39,6 +40,11 @@ def models():
     torch.manual_seed(3)
     cfg = [convnext.CNBlockConfig(16, 32, 2), convnext.CNBlockConfig(32, None, 2)]
     out.append(("convnext", 32, convnext.ConvNeXt(cfg, num_classes=10)))
+    torch.manual_seed(5)
+    # MaxViT's block and grid attention export as Einsum
+    out.append(("maxvit", 64, maxvit.MaxVit(
+        input_size=(64, 64), stem_channels=16, partition_size=4, block_channels=[16, 32],
+        block_layers=[1, 1], head_dim=8, stochastic_depth_prob=0.0, num_classes=10)))
     # Fresh heads are zeros (ViT) and LayerNorms 1/0: make every constant
     # parameter look trained, or the logits say nothing.
     gen = torch.Generator().manual_seed(4)
