@@ -159,7 +159,8 @@ struct nnd_engine {
   size_t conv_bytes;
   nnd__fast_ctx *fast;
 
-  nnd_value *bound; /* plan_ir.c: the graph's values with this plan's static dims */
+  nnd_value *bound; /* plan_ir.c: the graph's values with this plan's static dims
+                       (phase A only) */
 
   bool profiling;
   double *node_seconds;
@@ -281,7 +282,6 @@ typedef struct transpose_params {
  * out static; sets every static one (nnd__set_out) and returns the
  * attributes with parameters given as constant inputs resolved (Split
  * sizes copied into plan memory). */
-enum { NND__IR_MAX_OUT = 64 };
 typedef struct nnd__ir_result {
   nnd_attrs attrs;
 } nnd__ir_result;

@@ -71,7 +71,7 @@ nnd_status nnd__ir_infer(nnd_engine *e, int32_t id, nnd__ir_result *res, nnd_err
     }
   }
   if (st == NND_OK) {
-    for (int k = 0; k < nd->n_outputs && k < NND__IR_MAX_OUT; k++) {
+    for (int k = 0; k < nd->n_outputs; k++) {
       const int32_t o = nd->outputs[k];
       if (o < 0) continue;
       const nnd_shape *s = &c.out[k];
