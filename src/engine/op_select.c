@@ -47,6 +47,8 @@ nnd_status nnd__eng_build_where(nnd_engine *e, int32_t id, nnd_error *err) {
   const evalue *out = &e->v[nd->outputs[0]];
   nnd_status st = need_const(e, id, 0, err);
   if (st != NND_OK) return st;
+  if (e->v[nd->inputs[0]].is_float)
+    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "the condition is not boolean");
   if (e->v[nd->inputs[1]].is_float != e->v[nd->inputs[2]].is_float)
     return nnd__node_error(e, id, err, NND_ERR_GRAPH, "mixes float and integer branches");
   int32_t in[3];
@@ -90,6 +92,8 @@ nnd_status nnd__eng_build_scatter_nd(nnd_engine *e, int32_t id, nnd_error *err) 
   const evalue *xv = &e->v[nd->inputs[0]], *iv = &e->v[nd->inputs[1]];
   nnd_status st = need_const(e, id, 1, err);
   if (st != NND_OK) return st;
+  if (iv->is_float)
+    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "the indices are not integers");
   if (xv->is_float != e->v[nd->inputs[2]].is_float)
     return nnd__node_error(e, id, err, NND_ERR_GRAPH, "data and updates differ in type");
   const int k = iv->rank > 0 ? (int)iv->dims[iv->rank - 1] : -1;
