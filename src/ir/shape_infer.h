@@ -272,6 +272,7 @@ bool nnd__fold_cast(nnd__infer *c, nnd__symvec *out);
 bool nnd__fold_binary(nnd__infer *c, nnd__symvec *out);
 bool nnd__fold_expand(nnd__infer *c, nnd__symvec *out);
 bool nnd__fold_not(nnd__infer *c, nnd__symvec *out);
+bool nnd__fold_transpose(nnd__infer *c, nnd__symvec *out);
 bool nnd__fold_where(nnd__infer *c, nnd__symvec *out);
 bool nnd__fold_constant_of_shape(nnd__infer *c, nnd__symvec *out);
 bool nnd__fold_range(nnd__infer *c, nnd__symvec *out);
