@@ -16,7 +16,7 @@ interrupted sweep resumes. Opset-13 files above 400 MB are deleted once
 checked (disk).
 
   tools/interop_sweep.py --nndiff build/nndiff --out out/sweep [--models a,b]
-  tools/interop_sweep.py --table out/sweep/results.jsonl   # markdown table
+  tools/interop_sweep.py --table out/sweep/results.jsonl [...]   # markdown table
 """
 import argparse
 import json
@@ -86,11 +86,17 @@ LINE = re.compile(r"^(ok  |FAIL) (\S+)\s+(fast|reference)\s+inputs (\d+).*?max\|
                   r"(\S+)\s+max\|ort\| (\S+)(.*)$")
 
 
-def table(path):
+def table(paths):
+    import export_torchvision as ex
     rows = {}
-    for line in open(path):
-        r = json.loads(line)
-        rows[(r["model"], r["config"])] = r  # the last record of a model wins
+    for path in paths:
+        for line in open(path):
+            r = json.loads(line)
+            rows[(r["model"], r["config"])] = r  # the last record of a model wins
+    order = {m: i for i, m in enumerate(ex.MODEL_OPSETS)}
+    cfg_order = {"default": 0, "op13": 1, "fold": 2}
+    rows = dict(sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 999),
+                                                     cfg_order[kv[0][1]])))
     print("| model | config | opset | BN | inputs | fast: top-1 / rel diff | "
           "reference: top-1 / rel diff |")
     print("|---|---|---|---|---|---|---|")
@@ -118,12 +124,17 @@ def table(path):
             r["opset"], "folded" if cfg == "fold" else "kept", r.get("inputs", "—"),
             cells["fast"], cells["reference"]))
     print()
-    failed = [(m, r) for (m, cfg), r in rows.items() if "export_error" in r and cfg == "default"]
+    failed = [(m, r) for (m, cfg), r in rows.items() if "export_error" in r]
     if failed:
-        print("| model | opset | torch.onnx 1.13 says |")
-        print("|---|---|---|")
+        print("| model | config | opset | torch.onnx 1.13 says |")
+        print("|---|---|---|---|")
         for m, r in failed:
-            print("| %s | %d | %s |" % (m, r["opset"], r["export_error"].strip().replace("|", "/")[:300]))
+            print("| %s | %s | %d | %s |" % (m, r["config"], r["opset"],
+                                           r["export_error"].strip().replace("|", "/")[:300]))
+        print()
+    missing = [m for m in ex.MODEL_OPSETS if not any(k[0] == m for k in rows)]
+    if missing:
+        print("Not run: " + ", ".join(missing))
     return 0
 
 
@@ -135,7 +146,8 @@ def main(argv=None):
     p.add_argument("--configs", default="default,op13",
                    help="default (default opset, BN kept), op13 (opset 13, BN kept), fold "
                         "(default opset, BN folded by the exporter); default: default,op13")
-    p.add_argument("--table", metavar="RESULTS", help="print the markdown table of a results file")
+    p.add_argument("--table", metavar="RESULTS", nargs="+",
+                   help="print the markdown table of one or more results files")
     a = p.parse_args(argv)
     if a.table:
         return table(a.table)
