@@ -626,6 +626,8 @@ static double bin_ref(nnd__binary_kind k, double a, double b) {
   case NND__BIN_MAX: return a > b ? a : b;
   case NND__BIN_MIN: return a < b ? a : b;
   case NND__BIN_PRELU: return a < 0 ? a * b : a;
+  case NND__BIN_FMOD: return fmod(a, b);
+  case NND__BIN_MOD: return a - floor(a / b) * b;
   }
   return 0;
 }
@@ -651,7 +653,7 @@ static int test_binary_broadcast(void) {
     int64_t na = 1, nb = 1;
     for (int d = 0; d < rank; d++)
       na *= ad[d], nb *= bd[d];
-    const nnd__binary_kind kind = (nnd__binary_kind)rng_int(&r, 0, 7);
+    const nnd__binary_kind kind = (nnd__binary_kind)rng_int(&r, 0, 9);
     float *a = malloc((size_t)na * 4), *b = malloc((size_t)nb * 4), *y = malloc((size_t)n * 4);
     double *yd = malloc((size_t)n * 8), *a64 = malloc((size_t)na * 8),
            *b64 = malloc((size_t)nb * 8);
@@ -661,7 +663,7 @@ static int test_binary_broadcast(void) {
     if (kind == NND__BIN_POW)
       for (int64_t q = 0; q < na; q++)
         a[q] = fabsf(a[q]) + 0.1f;
-    if (kind == NND__BIN_DIV)
+    if (kind == NND__BIN_DIV || kind == NND__BIN_FMOD || kind == NND__BIN_MOD)
       for (int64_t q = 0; q < nb; q++)
         b[q] = b[q] < 0 ? b[q] - 0.5f : b[q] + 0.5f;
     for (int64_t q = 0; q < n; q++) {

@@ -269,12 +269,12 @@ typedef struct nnd_attrs {
   float alpha;         /* GEMM alpha; LEAKY_RELU/ELU/HARD_SIGMOID alpha; LRN alpha */
   float beta;          /* GEMM beta; HARD_SIGMOID beta; LRN beta */
   bool trans_a, trans_b;
-  float epsilon;       /* BATCH_NORM */
+  float epsilon;       /* BATCH_NORM, LAYER_NORM */
   float clip_min, clip_max; /* CLIP (-inf/+inf when absent) */
   float lrn_bias;      /* LRN */
   int64_t lrn_size;    /* LRN */
   int64_t axis;        /* CONCAT, SPLIT, SOFTMAX, LOG_SOFTMAX, FLATTEN, GATHER,
-                          QUANTIZE/DEQUANTIZE */
+                          QUANTIZE/DEQUANTIZE, LAYER_NORM (first normalised dim) */
   bool has_axes;       /* REDUCE_*, SQUEEZE, UNSQUEEZE, SLICE: axes known */
   int n_axes;
   int64_t axes[NND_MAX_RANK];
@@ -290,10 +290,13 @@ typedef struct nnd_attrs {
   int64_t starts[NND_MAX_RANK], ends[NND_MAX_RANK], steps[NND_MAX_RANK];
   int64_t shape_start, shape_end; /* SHAPE (end: INT64_MAX when absent) */
   bool allowzero;      /* RESHAPE */
-  nnd_dtype to;        /* CAST */
+  nnd_dtype to;        /* CAST; CONSTANT_OF_SHAPE: the fill value's dtype */
+  double fill_value;   /* CONSTANT_OF_SHAPE (0 when the file gives none) */
+  bool fmod;           /* MOD: C fmod (sign of the dividend), else the sign of the divisor */
   int n_split;         /* SPLIT: number of outputs; sizes in split[] when known */
   int64_t *split;      /* arena array of n_split sizes, NULL = equal parts */
   float dropout_ratio; /* DROPOUT (inference: identity) */
+  const char *equation; /* EINSUM: the file's equation (arena string), NULL when absent */
 } nnd_attrs;
 
 /* Fills attrs with the defaults every frontend starts from (strides 1,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/einsum.h"
 #include "util/checked_math.h"
 
 /* How an op's compute is counted. */
@@ -18,6 +19,7 @@ typedef enum cost_kind {
   COST_CONV_TRANSPOSE,
   COST_GEMM,
   COST_MATMUL,
+  COST_EINSUM, /* output elements x the sizes of the contracted letters */
   COST_POOL,        /* kernel (+1 for average) per output element */
   COST_GLOBAL_POOL, /* 1 per input element (+1 per output for average) */
   COST_REDUCE,      /* 1 per input element (+1 per output for mean) */
@@ -39,10 +41,15 @@ static const op_cost op_costs[NND_OP_COUNT] = {
     [NND_OP_CONV_TRANSPOSE] = {COST_CONV_TRANSPOSE, 0, ROLE(1) | ROLE(2)},
     [NND_OP_GEMM] = {COST_GEMM, 0, ROLE(0) | ROLE(1) | ROLE(2)},
     [NND_OP_MATMUL] = {COST_MATMUL, 0, ROLE(0) | ROLE(1)},
+    [NND_OP_EINSUM] = {COST_EINSUM, 0, 0},
     /* Scale and shift after folding; running mean/var (inputs 3, 4) are
      * statistics, not parameters. */
     [NND_OP_BATCH_NORM] = {COST_PER_OUT, 2, ROLE(1) | ROLE(2)},
     [NND_OP_LRN] = {COST_LRN, 0, 0},
+    /* mean (add), variance (sub, mul, add), normalise (sub, mul by the
+     * inverse deviation), scale and bias (mul, add); the per-row sqrt and
+     * division are not counted. */
+    [NND_OP_LAYER_NORM] = {COST_PER_OUT, 8, ROLE(1) | ROLE(2)},
     /* Activations: one flop per arithmetic op, comparison or library
      * function (exp, tanh, erf) in the textbook formula. */
     [NND_OP_RELU] = {COST_PER_OUT, 1, 0},       /* max */
@@ -65,6 +72,10 @@ static const op_cost op_costs[NND_OP_COUNT] = {
     [NND_OP_POW] = {COST_PER_OUT, 1, 0},
     [NND_OP_MAX] = {COST_VARIADIC, 0, 0},
     [NND_OP_MIN] = {COST_VARIADIC, 0, 0},
+    [NND_OP_MOD] = {COST_PER_OUT, 1, 0},
+    [NND_OP_EQUAL] = {COST_PER_OUT, 1, 0}, /* compare */
+    [NND_OP_NOT] = {COST_PER_OUT, 1, 0},
+    [NND_OP_WHERE] = {COST_FREE, 0, 0}, /* a selection, like Gather */
     [NND_OP_SQRT] = {COST_PER_OUT, 1, 0},
     [NND_OP_EXP] = {COST_PER_OUT, 1, 0},
     [NND_OP_LOG] = {COST_PER_OUT, 1, 0},
@@ -99,6 +110,9 @@ static const op_cost op_costs[NND_OP_COUNT] = {
     [NND_OP_DROPOUT] = {COST_FREE, 0, 0},
     /* The IR does not carry the interpolation mode yet; counted as nearest. */
     [NND_OP_RESIZE] = {COST_FREE, 0, 0},
+    [NND_OP_SCATTER_ND] = {COST_FREE, 0, 0},
+    [NND_OP_CONSTANT_OF_SHAPE] = {COST_FREE, 0, 0},
+    [NND_OP_RANGE] = {COST_FREE, 0, 0},
     [NND_OP_QUANTIZE] = {COST_PER_OUT, 5, 0},   /* div, round, add, min, max */
     [NND_OP_DEQUANTIZE] = {COST_PER_OUT, 2, 0}, /* sub, mul */
 };
@@ -376,6 +390,36 @@ static bool node_compute(const nnd_graph *g, const nnd_node *n, nnd_node_cost *c
         if (n->attrs.beta != 1.0f && !add_to(&flops, out)) return false;
       }
     }
+    break;
+  }
+  case COST_EINSUM: {
+    /* A MAC per term of each output's sum (for two operands; more operands
+     * multiply more per term, counted the same). */
+    nnd__einsum es;
+    char why[200];
+    if (!nnd__einsum_parse(n->attrs.equation, n->n_inputs, &es, why, sizeof why)) {
+      c->uncounted = 1;
+      return true;
+    }
+    bool in_out[NND__EINSUM_MAX_LETTERS] = {false};
+    for (int d = 0; d < es.out_rank; d++)
+      in_out[es.out_sub[d]] = true;
+    int64_t size[NND__EINSUM_MAX_LETTERS];
+    for (int l = 0; l < es.n_letters; l++)
+      size[l] = 1;
+    for (int k = 0; k < es.n_in; k++) {
+      const nnd_value *v = input_value(g, n, k);
+      if (!v || v->shape.rank != es.in_rank[k]) {
+        c->uncounted = 1;
+        return true;
+      }
+      for (int d = 0; d < es.in_rank[k]; d++)
+        if (v->shape.dims[d].size > 0) size[es.in_sub[k][d]] = v->shape.dims[d].size;
+    }
+    int64_t k = 1;
+    for (int l = 0; l < es.n_letters; l++)
+      if (!in_out[l] && !nnd__mul_i64(k, size[l], &k)) return false;
+    if (!nnd__mul_i64(out, k, &macs) || !nnd__mul_i64(macs, 2, &flops)) return false;
     break;
   }
   case COST_POOL: {

@@ -500,6 +500,7 @@ void nnd_engine_destroy(nnd_engine *e) {
   nnd__fast_ctx_destroy(e->fast);
   free(e->v);
   free(e->n);
+  free(e->bound);
   nnd_arena_destroy(e->mem);
   free(e);
 }
@@ -607,6 +608,8 @@ nnd_status nnd_engine_create(const nnd_graph *g, const nnd_engine_options *opt,
   if ((st = plan_needed(e, err)) != NND_OK) goto error;
   if ((st = plan_inputs(e, err)) != NND_OK) goto error;
   if ((st = plan_shapes(e, err)) != NND_OK) goto error;
+  free(e->bound); /* the IR's view for the batch served phase A only */
+  e->bound = NULL;
   if (!e->ref && (st = nnd__plan_fusion(e, err)) != NND_OK) goto error;
   plan_observed(e);
   if ((st = plan_steps(e, err)) != NND_OK) goto error;

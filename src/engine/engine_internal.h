@@ -160,6 +160,9 @@ struct nnd_engine {
   size_t conv_bytes;
   nnd__fast_ctx *fast;
 
+  nnd_value *bound; /* plan_ir.c: the graph's values with this plan's static dims
+                       (phase A only) */
+
   bool profiling;
   double *node_seconds;
   nnd_engine_stats stats;
@@ -298,6 +301,18 @@ typedef struct transpose_params {
   int perm[NND_MAX_RANK];
 } transpose_params;
 
+/* Output shapes of node id from the IR's shape inference run on the values
+ * as planned for the bound batch (plan_ir.c): every needed output must come
+ * out static; sets every static one (nnd__set_out) and returns the
+ * attributes with parameters given as constant inputs resolved (Split
+ * sizes copied into plan memory). */
+typedef struct nnd__ir_result {
+  nnd_attrs attrs;
+} nnd__ir_result;
+nnd_status nnd__ir_infer(nnd_engine *e, int32_t id, nnd__ir_result *res, nnd_error *err);
+/* An op_impl infer that only takes the shapes from the IR. */
+nnd_status nnd__eng_infer_ir(nnd_engine *e, int32_t id, nnd_error *err);
+
 /* Phases outside plan.c. */
 nnd_status nnd__plan_fusion(nnd_engine *e, nnd_error *err);
 nnd_status nnd__plan_memory(nnd_engine *e, nnd_error *err);
@@ -329,6 +344,17 @@ NND_OP_DECL(gather)
 NND_OP_DECL(shape)
 NND_OP_DECL(expand)
 #undef NND_OP_DECL
+/* Ops whose shapes come from the IR (nnd__eng_infer_ir): build only. */
+#define NND_BUILD_DECL(name)                                                                       \
+  nnd_status nnd__eng_build_##name(nnd_engine *e, int32_t id, nnd_error *err);
+NND_BUILD_DECL(layernorm)
+NND_BUILD_DECL(einsum)
+NND_BUILD_DECL(where)
+NND_BUILD_DECL(scatter_nd)
+NND_BUILD_DECL(compare)
+NND_BUILD_DECL(constant_of_shape)
+NND_BUILD_DECL(range)
+#undef NND_BUILD_DECL
 /* The Mul of an x * Sigmoid(x) pair, as one SiLU step. */
 nnd_status nnd__eng_build_silu(nnd_engine *e, int32_t id, nnd_error *err);
 

@@ -185,6 +185,7 @@ static bool binary_kind(nnd_op op, nnd__binary_kind *k) {
   case NND_OP_MAX: *k = NND__BIN_MAX; return true;
   case NND_OP_MIN: *k = NND__BIN_MIN; return true;
   case NND_OP_PRELU: *k = NND__BIN_PRELU; return true;
+  case NND_OP_MOD: *k = NND__BIN_MOD; return true;
   default: return false;
   }
 }
@@ -266,6 +267,7 @@ nnd_status nnd__eng_build_binary(nnd_engine *e, int32_t id, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
   nnd__binary_kind kind = NND__BIN_ADD;
   binary_kind(nd->op, &kind);
+  if (nd->op == NND_OP_MOD && nd->attrs.fmod) kind = NND__BIN_FMOD;
   const evalue *out = &e->v[nd->outputs[0]];
   const bool cl = !e->folding && out->want_cl;
   int64_t od[NND_MAX_RANK];

@@ -6,6 +6,9 @@
 
 #define ENTRY(name, flags)                                                                         \
   { nnd__eng_infer_##name, nnd__eng_build_##name, flags }
+/* Shapes from the IR's inference for the bound batch (plan_ir.c). */
+#define IR_ENTRY(name, flags)                                                                      \
+  { nnd__eng_infer_ir, nnd__eng_build_##name, flags }
 #define UNARY (OPF_FLEX)
 #define ACT (OPF_FLEX | OPF_ACTIVATION)
 
@@ -14,8 +17,10 @@ static const op_impl table[NND_OP_COUNT] = {
     [NND_OP_CONV_TRANSPOSE] = ENTRY(conv_transpose, 0),
     [NND_OP_GEMM] = ENTRY(gemm, 0),
     [NND_OP_MATMUL] = ENTRY(matmul, 0),
+    [NND_OP_EINSUM] = IR_ENTRY(einsum, 0),
     [NND_OP_BATCH_NORM] = ENTRY(batchnorm, OPF_FLEX),
     [NND_OP_LRN] = ENTRY(lrn, 0),
+    [NND_OP_LAYER_NORM] = IR_ENTRY(layernorm, 0),
     [NND_OP_RELU] = ENTRY(unary, ACT),
     [NND_OP_LEAKY_RELU] = ENTRY(unary, ACT),
     [NND_OP_PRELU] = ENTRY(binary, OPF_FLEX),
@@ -36,6 +41,12 @@ static const op_impl table[NND_OP_COUNT] = {
     [NND_OP_POW] = ENTRY(binary, OPF_FLEX),
     [NND_OP_MAX] = ENTRY(binary, OPF_FLEX),
     [NND_OP_MIN] = ENTRY(binary, OPF_FLEX),
+    [NND_OP_MOD] = IR_ENTRY(binary, 0),
+    /* Boolean results exist only at create time (folded): integers never
+     * run. */
+    [NND_OP_EQUAL] = IR_ENTRY(compare, 0),
+    [NND_OP_NOT] = IR_ENTRY(compare, 0),
+    [NND_OP_WHERE] = IR_ENTRY(where, 0),
     [NND_OP_SQRT] = ENTRY(unary, UNARY),
     [NND_OP_EXP] = ENTRY(unary, UNARY),
     [NND_OP_LOG] = ENTRY(unary, UNARY),
@@ -68,6 +79,9 @@ static const op_impl table[NND_OP_COUNT] = {
     [NND_OP_EXPAND] = ENTRY(expand, 0),
     [NND_OP_IDENTITY] = ENTRY(reshape, OPF_ALIAS | OPF_FLEX),
     [NND_OP_DROPOUT] = ENTRY(reshape, OPF_ALIAS | OPF_FLEX),
+    [NND_OP_SCATTER_ND] = IR_ENTRY(scatter_nd, 0),
+    [NND_OP_CONSTANT_OF_SHAPE] = IR_ENTRY(constant_of_shape, 0),
+    [NND_OP_RANGE] = IR_ENTRY(range, 0),
 };
 
 const op_impl *nnd__engine_op(nnd_op op) {

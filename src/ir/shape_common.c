@@ -217,7 +217,7 @@ nnd_status nnd__si_input_sym(nnd__infer *c, int i, nnd__symvec *out, bool *have)
     return NND_OK;
   }
   const nnd_value *v = &c->g->values[id];
-  if (!v->data || !nnd__si_is_int(v->dtype)) return NND_OK;
+  if (!v->data || !(nnd__si_is_int(v->dtype) || v->dtype == NND_DTYPE_BOOL)) return NND_OK;
   int64_t n;
   nnd_status st = nnd__si_data_numel(c, v, &n);
   if (st != NND_OK || n > NND__FOLD_MAX) return st;

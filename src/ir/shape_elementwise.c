@@ -1,5 +1,6 @@
 /* Shapes of the elementwise ops: unary maths and activations (same shape as
- * the input), Softmax (axis checked), broadcasting binary and variadic ops,
+ * the input), Softmax (axis checked), LayerNorm, broadcasting binary,
+ * comparison and variadic ops (Where broadcasts its three inputs),
  * PRelu (slope broadcast to the input), Clip (bounds resolved from constant
  * inputs) and Cast. */
 #include <math.h>
@@ -19,6 +20,32 @@ nnd_status nnd__infer_softmax(nnd__infer *c) {
   nnd_status st = nnd__si_norm_axis(c, c->attrs.axis, x->shape.rank, "axis", &axis);
   if (st != NND_OK) return st;
   return nnd__infer_unary(c);
+}
+
+/* Y like X; the optional Mean and InvStdDev outputs keep the dims before
+ * `axis` and have 1 for every normalised dim. Scale and bias broadcast to
+ * the normalised dims. */
+nnd_status nnd__infer_layer_norm(nnd__infer *c) {
+  const nnd_value *x = nnd__si_in(c, 0);
+  int axis;
+  nnd_status st = nnd__si_norm_axis(c, c->attrs.axis, x->shape.rank, "axis", &axis);
+  if (st != NND_OK) return st;
+  for (int i = 1; i < 3; i++) {
+    const nnd_value *p = nnd__si_in(c, i);
+    if (!p || p->shape.rank < 0) continue;
+    if (p->shape.rank > x->shape.rank - axis)
+      return nnd__si_fail(c, "%s '%s' %s has more dims than the %d normalised ones of %s",
+                          i == 1 ? "scale" : "bias", p->name, nnd__si_shape_str(&p->shape).s,
+                          x->shape.rank - axis, nnd__si_shape_str(&x->shape).s);
+  }
+  c->out[0] = x->shape;
+  c->out_layout[0] = x->layout;
+  for (int k = 1; k < c->n_out; k++) {
+    c->out[k] = x->shape;
+    for (int d = axis; d < x->shape.rank; d++)
+      c->out[k].dims[d] = nnd__si_dim_known(1);
+  }
+  return NND_OK;
 }
 
 nnd_status nnd__infer_binary(nnd__infer *c) {

@@ -1,6 +1,8 @@
 /* Constant folding of small integer tensors: the shape arithmetic exporters
  * write (Shape -> Gather -> Unsqueeze -> Concat -> Reshape, Shape -> Slice,
- * Cast, Add/Sub/Mul/Div on sizes). Values may be partly known: an element
+ * Cast, Add/Sub/Mul/Div/Mod on sizes, Equal/Where/Expand around -1 dims,
+ * torch's F.pad pads reversed by a Slice and a Transpose, Range,
+ * ConstantOfShape). Values may be partly known: an element
  * that is an unknown dim keeps the dim's symbol and origin, so a Reshape to
  * [batch, -1] still resolves the -1. Folding gives up quietly (returns
  * false) whenever it cannot be sure; it never fails the graph. */
@@ -88,21 +90,75 @@ bool nnd__fold_concat(nnd__infer *c, nnd__symvec *out) {
   return n == out->n;
 }
 
+/* Row-major strides of a static shape. */
+static void strides_of(const nnd_shape *s, int64_t *st) {
+  int64_t k = 1;
+  for (int d = s->rank - 1; d >= 0; d--) {
+    st[d] = k;
+    k *= s->dims[d].size;
+  }
+}
+
+/* Slice of any rank (torch writes F.pad's pads as a [n, 2] tensor sliced
+ * with step -1 along axis 0, then transposed): the input's shape must be
+ * static; each output element is read by index arithmetic. */
 bool nnd__fold_slice(nnd__infer *c, nnd__symvec *out) {
   const nnd_attrs *a = &c->attrs;
+  const nnd_shape *xs = &nnd__si_in(c, 0)->shape;
   nnd__symvec in;
-  if (nnd__si_in(c, 0)->shape.rank != 1 || !a->has_slice || a->n_axes > 1 || !input(c, 0, &in))
-    return false;
-  int64_t first = 0, count = in.n, step = 1;
-  if (a->n_axes == 1) {
-    if (a->axes[0] != 0 && a->axes[0] != -1) return false;
-    step = a->steps[0];
-    if (step == 0) return false;
-    nnd__si_slice_range(in.n, a->starts[0], a->ends[0], step, &first, &count);
+  if (!a->has_slice || !nnd_shape_is_static(xs) || !input(c, 0, &in)) return false;
+  int64_t first[NND_MAX_RANK], step[NND_MAX_RANK], count[NND_MAX_RANK], st[NND_MAX_RANK];
+  for (int d = 0; d < xs->rank; d++) {
+    first[d] = 0;
+    step[d] = 1;
+    count[d] = xs->dims[d].size;
   }
-  if (count != out->n) return false;
-  for (int64_t k = 0; k < count; k++)
-    out->e[k] = in.e[first + k * step];
+  for (int k = 0; k < a->n_axes; k++) {
+    int64_t ax = a->axes[k] < 0 ? a->axes[k] + xs->rank : a->axes[k];
+    if (ax < 0 || ax >= xs->rank || a->steps[k] == 0) return false;
+    nnd__si_slice_range(xs->dims[ax].size, a->starts[k], a->ends[k], a->steps[k], &first[ax],
+                        &count[ax]);
+    step[ax] = a->steps[k];
+  }
+  int64_t n = 1;
+  for (int d = 0; d < xs->rank; d++)
+    n *= count[d];
+  if (n != out->n) return false;
+  strides_of(xs, st);
+  for (int64_t q = 0; q < n; q++) {
+    int64_t rem = q, off = 0;
+    for (int d = xs->rank - 1; d >= 0; d--) {
+      const int64_t i = rem % count[d];
+      rem /= count[d];
+      off += (first[d] + i * step[d]) * st[d];
+    }
+    if (off < 0 || off >= in.n) return false;
+    out->e[q] = in.e[off];
+  }
+  return true;
+}
+
+bool nnd__fold_transpose(nnd__infer *c, nnd__symvec *out) {
+  const nnd_shape *xs = &nnd__si_in(c, 0)->shape;
+  nnd__symvec in;
+  if (!nnd_shape_is_static(xs) || !input(c, 0, &in) || in.n != out->n) return false;
+  const int r = xs->rank;
+  int64_t perm[NND_MAX_RANK], st[NND_MAX_RANK], od[NND_MAX_RANK];
+  for (int i = 0; i < r; i++) {
+    perm[i] = c->attrs.n_perm ? c->attrs.perm[i] : r - 1 - i;
+    if (perm[i] < 0 || perm[i] >= r) return false;
+    od[i] = xs->dims[perm[i]].size;
+  }
+  strides_of(xs, st);
+  for (int64_t q = 0; q < out->n; q++) {
+    int64_t rem = q, off = 0;
+    for (int d = r - 1; d >= 0; d--) {
+      off += rem % od[d] * st[perm[d]];
+      rem /= od[d];
+    }
+    if (off >= in.n) return false;
+    out->e[q] = in.e[off];
+  }
   return true;
 }
 
@@ -141,6 +197,12 @@ bool nnd__fold_binary(nnd__infer *c, nnd__symvec *out) {
       if (y->v == 0 || (x->v == INT64_MIN && y->v == -1)) return false;
       r = x->v / y->v;
       break;
+    case NND_OP_MOD: /* fmod: the dividend's sign; else the divisor's (Python's %) */
+      if (y->v == 0 || (x->v == INT64_MIN && y->v == -1)) return false;
+      r = x->v % y->v;
+      if (!c->attrs.fmod && r != 0 && ((r < 0) != (y->v < 0))) r += y->v;
+      break;
+    case NND_OP_EQUAL: r = x->v == y->v; break;
     default: return false;
     }
     out->e[k] = known(r);
@@ -153,5 +215,30 @@ bool nnd__fold_expand(nnd__infer *c, nnd__symvec *out) {
   if (!input(c, 0, &in) || (in.n != 1 && in.n != out->n)) return false;
   for (int64_t k = 0; k < out->n; k++)
     out->e[k] = in.e[in.n == 1 ? 0 : k];
+  return true;
+}
+
+bool nnd__fold_not(nnd__infer *c, nnd__symvec *out) {
+  nnd__symvec in;
+  if (!input(c, 0, &in) || in.n != out->n) return false;
+  for (int64_t k = 0; k < in.n; k++)
+    out->e[k] = in.e[k].known ? known(in.e[k].v == 0) : unknown();
+  return true;
+}
+
+/* Where over equal element counts or single elements; an unknown condition
+ * still picks when both branches agree. */
+bool nnd__fold_where(nnd__infer *c, nnd__symvec *out) {
+  nnd__symvec s[3];
+  for (int i = 0; i < 3; i++)
+    if (!input(c, i, &s[i]) || (s[i].n != out->n && s[i].n != 1)) return false;
+  for (int64_t k = 0; k < out->n; k++) {
+    const nnd__symint *cond = &s[0].e[s[0].n == 1 ? 0 : k];
+    const nnd__symint *x = &s[1].e[s[1].n == 1 ? 0 : k], *y = &s[2].e[s[2].n == 1 ? 0 : k];
+    if (cond->known)
+      out->e[k] = cond->v ? *x : *y;
+    else
+      out->e[k] = x->known && y->known && x->v == y->v ? *x : unknown();
+  }
   return true;
 }

@@ -38,8 +38,10 @@ static const nnd__op_rule op_rules[NND_OP_COUNT] = {
   [NND_OP_CONV_TRANSPOSE] = {2, 3, 1, 1, B(2), 0, B(0) | B(1), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_conv_transpose, NULL},
   [NND_OP_GEMM]        = {2, 3, 1, 1, B(2), 0, B(0) | B(1), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_gemm, NULL},
   [NND_OP_MATMUL]      = {2, 2, 1, 1, 0, 0, B(0) | B(1), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_matmul, NULL},
+  [NND_OP_EINSUM]      = {1, 4, 1, 1, 0, 0, NND__ALL, true, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_einsum, NULL},
   [NND_OP_BATCH_NORM]  = {5, 5, 1, 5, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_batch_norm, NULL},
   [NND_OP_LRN]         = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
+  [NND_OP_LAYER_NORM]  = {2, 3, 1, 3, B(2), 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_layer_norm, NULL},
   [NND_OP_RELU]        = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_unary, NULL},
   [NND_OP_LEAKY_RELU]  = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
   [NND_OP_PRELU]       = {2, 2, 1, 1, 0, 0, B(0) | B(1), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_prelu, NULL},
@@ -60,6 +62,11 @@ static const nnd__op_rule op_rules[NND_OP_COUNT] = {
   [NND_OP_POW]         = {2, 2, 1, 1, 0, 0, NND__ALL, false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_binary, NULL},
   [NND_OP_MAX]         = {1, NND__ANY, 1, 1, 0, 0, NND__ALL, true, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_binary, NULL},
   [NND_OP_MIN]         = {1, NND__ANY, 1, 1, 0, 0, NND__ALL, true, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_binary, NULL},
+  [NND_OP_MOD]         = {2, 2, 1, 1, 0, 0, NND__ALL, true, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_binary, nnd__fold_binary},
+  [NND_OP_EQUAL]       = {2, 2, 1, 1, 0, 0, NND__ALL, true, NND__DT_ANY, NND__OUT_BOOL, nnd__infer_binary, nnd__fold_binary},
+  [NND_OP_NOT]         = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_ANY, NND__OUT_BOOL, nnd__infer_unary, nnd__fold_not},
+  /* Where: condition, then the two branches (which share a dtype) */
+  [NND_OP_WHERE]       = {3, 3, 1, 1, 0, 0, NND__ALL, false, NND__DT_ANY, NND__OUT_IN1, nnd__infer_binary, nnd__fold_where},
   [NND_OP_SQRT]        = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
   [NND_OP_EXP]         = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
   [NND_OP_LOG]         = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
@@ -83,7 +90,7 @@ static const nnd__op_rule op_rules[NND_OP_COUNT] = {
   [NND_OP_SPLIT]       = {1, 2, 1, NND__ANY, B(1), B(1), B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_split, NULL},
   [NND_OP_FLATTEN]     = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_flatten, nnd__fold_same},
   [NND_OP_RESHAPE]     = {2, 2, 1, 1, 0, B(1), 0, false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_reshape, nnd__fold_same},
-  [NND_OP_TRANSPOSE]   = {1, 2, 1, 1, 0, B(1), B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_transpose, NULL},
+  [NND_OP_TRANSPOSE]   = {1, 2, 1, 1, 0, B(1), B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_transpose, nnd__fold_transpose},
   [NND_OP_SQUEEZE]     = {1, 2, 1, 1, B(1), B(1), B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_squeeze, nnd__fold_same},
   [NND_OP_UNSQUEEZE]   = {1, 2, 1, 1, B(1), B(1), B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_unsqueeze, nnd__fold_same},
   [NND_OP_PAD]         = {1, 4, 1, 1, B(1) | B(2) | B(3), B(1) | B(3), B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_pad, NULL},
@@ -96,6 +103,9 @@ static const nnd__op_rule op_rules[NND_OP_COUNT] = {
   [NND_OP_DROPOUT]     = {1, 3, 1, 2, B(1) | B(2), 0, B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_dropout, NULL},
   /* Resize: x, roi, scales, sizes (ONNX 11+); with two inputs the second is scales (ONNX 10) */
   [NND_OP_RESIZE]      = {1, 4, 1, 1, B(1) | B(2) | B(3), B(3), B(0), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_resize, NULL},
+  [NND_OP_SCATTER_ND]  = {3, 3, 1, 1, 0, B(1), B(0) | B(1) | B(2), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_scatter_nd, NULL},
+  [NND_OP_CONSTANT_OF_SHAPE] = {1, 1, 1, 1, 0, B(0), B(0), false, NND__DT_ANY, NND__OUT_CAST, nnd__infer_constant_of_shape, nnd__fold_constant_of_shape},
+  [NND_OP_RANGE]       = {3, 3, 1, 1, 0, 0, NND__ALL, false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_range, nnd__fold_range},
   [NND_OP_QUANTIZE]    = {1, 3, 1, 1, B(2), 0, B(0), false, NND__DT_FLOAT, NND__OUT_QUANT, nnd__infer_quant, NULL},
   [NND_OP_DEQUANTIZE]  = {1, 3, 1, 1, B(2), 0, B(0), false, NND__DT_ANY, NND__OUT_DEQUANT, nnd__infer_quant, NULL},
 };
@@ -176,11 +186,18 @@ static nnd_dtype default_dtype(const nnd__infer *c, const nnd__op_rule *r, int k
     return NND_DTYPE_U8;
   }
   case NND__OUT_DEQUANT: return nnd__si_is_float(recorded) ? recorded : NND_DTYPE_F32;
+  case NND__OUT_BOOL: return NND_DTYPE_BOOL;
+  case NND__OUT_IN1: {
+    const nnd_value *x1 = nnd__si_in(c, 1);
+    return x1 ? x1->dtype : NND_DTYPE_UNDEFINED;
+  }
   }
   return NND_DTYPE_UNDEFINED;
 }
 
-static bool is_foldable_dtype(nnd_dtype d) { return d == NND_DTYPE_I64 || d == NND_DTYPE_I32; }
+static bool is_foldable_dtype(nnd_dtype d) {
+  return d == NND_DTYPE_I64 || d == NND_DTYPE_I32 || d == NND_DTYPE_BOOL;
+}
 
 nnd_status nnd__infer_node(nnd__infer *c, nnd__symvec *fold_out, bool *folded) {
   const nnd_node *n = c->node;
@@ -296,6 +313,8 @@ static nnd_status commit_fold(nnd_graph *g, int32_t vid, const nnd__symvec *sv,
   for (int64_t i = 0; i < sv->n; i++) {
     if (v->dtype == NND_DTYPE_I64) {
       memcpy(buf + (size_t)i * 8, &sv->e[i].v, 8);
+    } else if (v->dtype == NND_DTYPE_BOOL) {
+      buf[i] = sv->e[i].v != 0;
     } else {
       int32_t x = (int32_t)sv->e[i].v;
       memcpy(buf + (size_t)i * 4, &x, 4);

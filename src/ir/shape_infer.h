@@ -59,7 +59,9 @@ typedef enum nnd__out_rule {
   NND__OUT_I64,      /* int64 (Shape) */
   NND__OUT_CAST,     /* attrs.to */
   NND__OUT_QUANT,    /* zero point's dtype, else the recorded integer dtype, else uint8 */
-  NND__OUT_DEQUANT   /* the recorded float dtype, else float32 */
+  NND__OUT_DEQUANT,  /* the recorded float dtype, else float32 */
+  NND__OUT_BOOL,     /* bool (Equal, Not) */
+  NND__OUT_IN1       /* input 1's dtype (Where: the branches, not the condition) */
 } nnd__out_rule;
 
 enum { NND__ANY = -1 }; /* no upper bound on an operand count */
@@ -228,6 +230,7 @@ nnd_status nnd__infer_binary(nnd__infer *c);
 nnd_status nnd__infer_prelu(nnd__infer *c);
 nnd_status nnd__infer_clip(nnd__infer *c);
 nnd_status nnd__infer_cast(nnd__infer *c);
+nnd_status nnd__infer_layer_norm(nnd__infer *c);
 
 /* shape_tensor.c */
 nnd_status nnd__infer_concat(nnd__infer *c);
@@ -241,6 +244,11 @@ nnd_status nnd__infer_gather(nnd__infer *c);
 nnd_status nnd__infer_shape(nnd__infer *c);
 nnd_status nnd__infer_expand(nnd__infer *c);
 nnd_status nnd__infer_dropout(nnd__infer *c);
+nnd_status nnd__infer_scatter_nd(nnd__infer *c);
+
+/* shape_generate.c */
+nnd_status nnd__infer_constant_of_shape(nnd__infer *c);
+nnd_status nnd__infer_range(nnd__infer *c);
 
 /* shape_pad_slice.c */
 nnd_status nnd__infer_pad(nnd__infer *c);
@@ -250,6 +258,7 @@ nnd_status nnd__infer_resize(nnd__infer *c);
 /* shape_linalg.c */
 nnd_status nnd__infer_gemm(nnd__infer *c);
 nnd_status nnd__infer_matmul(nnd__infer *c);
+nnd_status nnd__infer_einsum(nnd__infer *c);
 nnd_status nnd__infer_reduce(nnd__infer *c);
 nnd_status nnd__infer_quant(nnd__infer *c);
 
@@ -262,5 +271,10 @@ bool nnd__fold_slice(nnd__infer *c, nnd__symvec *out);
 bool nnd__fold_cast(nnd__infer *c, nnd__symvec *out);
 bool nnd__fold_binary(nnd__infer *c, nnd__symvec *out);
 bool nnd__fold_expand(nnd__infer *c, nnd__symvec *out);
+bool nnd__fold_not(nnd__infer *c, nnd__symvec *out);
+bool nnd__fold_transpose(nnd__infer *c, nnd__symvec *out);
+bool nnd__fold_where(nnd__infer *c, nnd__symvec *out);
+bool nnd__fold_constant_of_shape(nnd__infer *c, nnd__symvec *out);
+bool nnd__fold_range(nnd__infer *c, nnd__symvec *out);
 
 #endif

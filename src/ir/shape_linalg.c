@@ -1,6 +1,7 @@
 /* Shapes of Gemm (transA/transB, C broadcast), MatMul (numpy rules: 1-D
  * operands, broadcast batch dims), the Reduce* ops (axes from attributes or
  * a constant input, keepdims) and Quantize/Dequantize (per-axis checks). */
+#include "ir/einsum.h"
 #include "ir/shape_infer.h"
 
 nnd_status nnd__infer_gemm(nnd__infer *c) {
@@ -136,5 +137,34 @@ nnd_status nnd__infer_quant(nnd__infer *c) {
   const nnd_value *x = nnd__si_in(c, 0);
   c->out[0] = x->shape;
   c->out_layout[0] = x->layout;
+  return NND_OK;
+}
+
+/* Each letter names one size: the dims it labels must agree (unknown ones
+ * take the known size); the output lists its letters' sizes. */
+nnd_status nnd__infer_einsum(nnd__infer *c) {
+  nnd__einsum es;
+  char why[200];
+  if (!nnd__einsum_parse(c->attrs.equation, c->node->n_inputs, &es, why, sizeof why))
+    return nnd__si_fail(c, "%s", why);
+  nnd_dim size[NND__EINSUM_MAX_LETTERS];
+  for (int l = 0; l < es.n_letters; l++)
+    size[l] = nnd__si_dim_unknown();
+  for (int k = 0; k < es.n_in; k++) {
+    const nnd_value *x = nnd__si_in(c, k);
+    if (x->shape.rank != es.in_rank[k])
+      return nnd__si_fail(c, "operand %d %s has rank %d, the equation '%s' gives it %d", k,
+                          nnd__si_shape_str(&x->shape).s, x->shape.rank, c->attrs.equation,
+                          es.in_rank[k]);
+    for (int d = 0; d < es.in_rank[k]; d++) {
+      nnd_dim *s = &size[es.in_sub[k][d]];
+      if (!nnd__si_dim_unify(*s, x->shape.dims[d], s))
+        return nnd__si_fail(c, "operand %d %s: dim %d disagrees with another use of its letter in "
+                            "'%s'", k, nnd__si_shape_str(&x->shape).s, d, c->attrs.equation);
+    }
+  }
+  c->out[0].rank = es.out_rank;
+  for (int d = 0; d < es.out_rank; d++)
+    c->out[0].dims[d] = size[es.out_sub[d]];
   return NND_OK;
 }

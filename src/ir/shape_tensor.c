@@ -472,3 +472,21 @@ nnd_status nnd__infer_dropout(nnd__infer *c) {
   }
   return NND_OK;
 }
+
+/* ScatterND: the data's shape; indices [..., k] address k leading dims of
+ * the data and updates hold the rest. */
+nnd_status nnd__infer_scatter_nd(nnd__infer *c) {
+  const nnd_value *x = nnd__si_in(c, 0), *idx = nnd__si_in(c, 1), *up = nnd__si_in(c, 2);
+  if (idx->shape.rank >= 1 && up->shape.rank >= 0) {
+    nnd_dim k = idx->shape.dims[idx->shape.rank - 1];
+    if (k.size > x->shape.rank)
+      return nnd__si_fail(c, "indices %s address %lld dims of the data %s",
+                          nnd__si_shape_str(&idx->shape).s, (long long)k.size,
+                          nnd__si_shape_str(&x->shape).s);
+    if (k.size >= 0 && up->shape.rank != idx->shape.rank - 1 + x->shape.rank - (int)k.size)
+      return nnd__si_fail(c, "updates %s do not fit indices %s and data %s",
+                          nnd__si_shape_str(&up->shape).s, nnd__si_shape_str(&idx->shape).s,
+                          nnd__si_shape_str(&x->shape).s);
+  }
+  return nnd__infer_unary(c);
+}

@@ -186,6 +186,11 @@ bool nnd__binary_i64(nnd__binary_kind op, const nnd__bcast *bc, const int64_t *a
     case NND__BIN_DIV: res = v == 0 ? 0 : sat_i64(u / v); break;
     case NND__BIN_MAX: res = (int64_t)(u < v ? v : u); break;
     case NND__BIN_MIN: res = (int64_t)(v < u ? v : u); break;
+    case NND__BIN_FMOD: /* x % 0 gives 0, like x / 0 */
+    case NND__BIN_MOD:
+      res = v == 0 ? 0 : (int64_t)(u % v);
+      if (op == NND__BIN_MOD && res != 0 && ((res < 0) != (v < 0))) res += (int64_t)v;
+      break;
     case NND__BIN_POW: {
       /* Integer power; a negative exponent truncates toward zero. */
       int64_t base = a[oa], ex = b[ob];

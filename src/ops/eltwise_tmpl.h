@@ -82,6 +82,12 @@ void SFX(nnd__unary)(const nnd__unary *op, const T *x, T *y, int64_t n) {
     }                                                                                              \
   } while (0)
 
+/* ONNX Mod without fmod: the remainder takes the divisor's sign. */
+static inline T BSFX(floor_mod)(T u, T v) {
+  T r = M(fmod)(u, v);
+  return r != 0 && ((r < 0) != (v < 0)) ? r + v : r;
+}
+
 static void BSFX(binary_row)(nnd__binary_kind op, const T *pa, bool inc_a, const T *pb, bool inc_b,
                              T *py, int64_t len) {
   switch (op) {
@@ -93,6 +99,8 @@ static void BSFX(binary_row)(nnd__binary_kind op, const T *pa, bool inc_a, const
   case NND__BIN_MAX: ROW(u < v ? v : u); break;
   case NND__BIN_MIN: ROW(v < u ? v : u); break;
   case NND__BIN_PRELU: ROW(u < 0 ? u * v : u); break;
+  case NND__BIN_FMOD: ROW(M(fmod)(u, v)); break;
+  case NND__BIN_MOD: ROW(BSFX(floor_mod)(u, v)); break;
   }
 }
 #undef ROW

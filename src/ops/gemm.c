@@ -6,33 +6,51 @@
 #include "ops/ops.h"
 #include "ops/parallel.h"
 
+/* Rows of A are taken RB at a time so each row of B (or, transposed, each
+ * column) is read once per block instead of once per row: the reference
+ * products of ViT-sized layers (768 x 3072 doubles, 18 MB) were bound by
+ * memory traffic. Every output still sums over k in ascending order, so the
+ * results are the same bits as one row at a time. */
+enum { RB = 8 };
+
 void nnd__gemm_f64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
                    const double *a, const double *b, double beta, const double *c, int64_t c_rows,
                    int64_t c_cols, double *y) {
-  NND_OMP_FOR(m * n * k >= NND_PAR_MIN_WORK && m > 1)
-  for (int64_t i = 0; i < m; i++) {
-    double *yr = y + i * n;
+  const int64_t blocks = (m + RB - 1) / RB;
+  NND_OMP_FOR(m * n * k >= NND_PAR_MIN_WORK && blocks > 1)
+  for (int64_t blk = 0; blk < blocks; blk++) {
+    const int64_t i0 = blk * RB, nr = m - i0 < RB ? m - i0 : RB;
     if (trans_b) {
       for (int64_t j = 0; j < n; j++) {
-        double acc = 0;
+        const double *bc = b + j * k;
+        double acc[RB] = {0};
         for (int64_t q = 0; q < k; q++)
-          acc += (trans_a ? a[q * m + i] : a[i * k + q]) * b[j * k + q];
-        yr[j] = acc;
+          for (int64_t r = 0; r < nr; r++)
+            acc[r] += (trans_a ? a[q * m + i0 + r] : a[(i0 + r) * k + q]) * bc[q];
+        for (int64_t r = 0; r < nr; r++)
+          y[(i0 + r) * n + j] = acc[r];
       }
     } else {
-      for (int64_t j = 0; j < n; j++)
-        yr[j] = 0;
+      for (int64_t r = 0; r < nr; r++)
+        memset(y + (i0 + r) * n, 0, (size_t)n * sizeof *y);
       for (int64_t q = 0; q < k; q++) {
-        const double av = trans_a ? a[q * m + i] : a[i * k + q];
         const double *br = b + q * n;
-        for (int64_t j = 0; j < n; j++)
-          yr[j] += av * br[j];
+        for (int64_t r = 0; r < nr; r++) {
+          const double av = trans_a ? a[q * m + i0 + r] : a[(i0 + r) * k + q];
+          double *yr = y + (i0 + r) * n;
+          for (int64_t j = 0; j < n; j++)
+            yr[j] += av * br[j];
+        }
       }
     }
-    for (int64_t j = 0; j < n; j++) {
-      double v = alpha * yr[j];
-      if (c) v += beta * c[(c_rows == 1 ? 0 : i) * c_cols + (c_cols == 1 ? 0 : j)];
-      yr[j] = v;
+    for (int64_t r = 0; r < nr; r++) {
+      const int64_t i = i0 + r;
+      double *yr = y + i * n;
+      for (int64_t j = 0; j < n; j++) {
+        double v = alpha * yr[j];
+        if (c) v += beta * c[(c_rows == 1 ? 0 : i) * c_cols + (c_cols == 1 ? 0 : j)];
+        yr[j] = v;
+      }
     }
   }
 }
@@ -51,20 +69,25 @@ void nnd__matmul_offsets(const nnd__matmul_geom *g, int64_t i, int64_t *a_off, i
 
 void nnd__matmul_f64(const nnd__matmul_geom *g, const double *a, const double *b, double *y) {
   const int64_t m = g->m, n = g->n, k = g->k;
-  const int64_t rows = g->batch * m;
-  NND_OMP_FOR(rows * n * k >= NND_PAR_MIN_WORK && rows > 1)
-  for (int64_t r = 0; r < rows; r++) {
+  const int64_t mblocks = (m + RB - 1) / RB, tasks = g->batch * mblocks;
+  NND_OMP_FOR(g->batch * m * n * k >= NND_PAR_MIN_WORK && tasks > 1)
+  for (int64_t t = 0; t < tasks; t++) {
+    const int64_t bi = t / mblocks, i0 = t % mblocks * RB, nr = m - i0 < RB ? m - i0 : RB;
     int64_t oa, ob;
-    nnd__matmul_offsets(g, r / m, &oa, &ob);
-    const double *ar = a + oa * m * k + (r % m) * k;
+    nnd__matmul_offsets(g, bi, &oa, &ob);
+    const double *am = a + oa * m * k;
     const double *bm = b + ob * k * n;
-    double *yr = y + r * n;
-    for (int64_t j = 0; j < n; j++)
-      yr[j] = 0;
+    double *ym = y + bi * m * n;
+    for (int64_t r = 0; r < nr; r++)
+      memset(ym + (i0 + r) * n, 0, (size_t)n * sizeof *ym);
     for (int64_t q = 0; q < k; q++) {
-      const double av = ar[q];
-      for (int64_t j = 0; j < n; j++)
-        yr[j] += av * bm[q * n + j];
+      const double *br = bm + q * n;
+      for (int64_t r = 0; r < nr; r++) {
+        const double av = am[(i0 + r) * k + q];
+        double *yr = ym + (i0 + r) * n;
+        for (int64_t j = 0; j < n; j++)
+          yr[j] += av * br[j];
+      }
     }
   }
 }

@@ -1,5 +1,5 @@
 /* Normalisation kernels: BatchNorm (reference; the fast path folds it into
- * a per-channel affine), LRN and softmax. */
+ * a per-channel affine), LRN, softmax and LayerNorm. */
 #include <math.h>
 
 #include "ops/ops.h"

@@ -1,4 +1,4 @@
-/* Template of the normalisation kernels (BatchNorm, LRN, softmax), included
+/* Template of the normalisation kernels (BatchNorm, LRN, softmax, LayerNorm), included
  * by norm.c once per float type (T, SFX(name), M(fn) defined). No include
  * guard. */
 
@@ -58,5 +58,36 @@ void SFX(nnd__softmax)(int64_t outer, int64_t len, int64_t inner, bool log_out, 
       for (int64_t j = 0; j < len; j++)
         yp[j * inner] = M(exp)(xp[j * inner] - mx) / sum;
     }
+  }
+}
+
+/* LayerNorm over the inner dim of [outer][inner]. The statistics are taken
+ * in double in both precisions (two passes: mean, then the mean squared
+ * deviation), so a float32 row of 768 values loses nothing in the sums
+ * that ONNX Runtime's float accumulation would not also lose. mean and
+ * inv_std (one per row) may be NULL. */
+void SFX(nnd__layernorm)(int64_t outer, int64_t inner, const T *x, const T *scale, int64_t n_scale,
+                         const T *bias, int64_t n_bias, double eps, T *y, T *mean, T *inv_std) {
+  NND_OMP_FOR(outer * inner >= NND_PAR_MIN_WORK && outer > 1)
+  for (int64_t o = 0; o < outer; o++) {
+    const T *xp = x + o * inner;
+    T *yp = y + o * inner;
+    double s = 0;
+    for (int64_t i = 0; i < inner; i++)
+      s += (double)xp[i];
+    const double mu = inner ? s / (double)inner : 0;
+    double q = 0;
+    for (int64_t i = 0; i < inner; i++) {
+      const double d = (double)xp[i] - mu;
+      q += d * d;
+    }
+    const double inv = 1.0 / sqrt((inner ? q / (double)inner : 0) + eps);
+    for (int64_t i = 0; i < inner; i++) {
+      const double g = (double)scale[n_scale == 1 ? 0 : i];
+      const double b = bias ? (double)bias[n_bias == 1 ? 0 : i] : 0.0;
+      yp[i] = (T)(((double)xp[i] - mu) * inv * g + b);
+    }
+    if (mean) mean[o] = (T)mu;
+    if (inv_std) inv_std[o] = (T)inv;
   }
 }

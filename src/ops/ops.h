@@ -73,7 +73,9 @@ typedef enum nnd__binary_kind {
   NND__BIN_POW,
   NND__BIN_MAX,
   NND__BIN_MIN,
-  NND__BIN_PRELU /* a < 0 ? a * b : a */
+  NND__BIN_PRELU, /* a < 0 ? a * b : a */
+  NND__BIN_FMOD,  /* remainder with the sign of a (C fmod) */
+  NND__BIN_MOD    /* remainder with the sign of b (Python's %) */
 } nnd__binary_kind;
 
 /* A broadcast pattern prepared once: dims with the same pattern are merged
@@ -180,6 +182,16 @@ void nnd__lrn_f64(int64_t outer, int64_t c, int64_t inner, int64_t size, double 
                   double bias, const double *x, double *y);
 void nnd__lrn_f32(int64_t outer, int64_t c, int64_t inner, int64_t size, double alpha, double beta,
                   double bias, const float *x, float *y);
+/* LayerNorm over the inner dim of [outer][inner]: scale (and bias, which
+ * may be NULL) hold inner values, or 1 (broadcast); mean and inv_std get
+ * one value per row when not NULL. Statistics in double. */
+void nnd__layernorm_f64(int64_t outer, int64_t inner, const double *x, const double *scale,
+                        int64_t n_scale, const double *bias, int64_t n_bias, double eps, double *y,
+                        double *mean, double *inv_std);
+void nnd__layernorm_f32(int64_t outer, int64_t inner, const float *x, const float *scale,
+                        int64_t n_scale, const float *bias, int64_t n_bias, double eps, float *y,
+                        float *mean, float *inv_std);
+
 /* Softmax (or log-softmax) over the middle dim of [outer][len][inner]. */
 void nnd__softmax_f64(int64_t outer, int64_t len, int64_t inner, bool log, const double *x,
                       double *y);
@@ -203,6 +215,23 @@ void nnd__reduce_f32(nnd__reduce_kind kind, int rank, const int64_t *dims, const
                      const float *x, float *y);
 void nnd__reduce_i64(nnd__reduce_kind kind, int rank, const int64_t *dims, const bool *reduce,
                      const int64_t *x, int64_t *y);
+
+/* Einsum as loops (einsum.c): each output element sums, in double, the
+ * product of the operands over the contracted letters, in a fixed order
+ * (the letters' first appearance, last fastest). Strides are in elements,
+ * 0 where an operand lacks the letter. */
+enum { NND__EINSUM_IN = 4, NND__EINSUM_RED = 16 };
+typedef struct nnd__einsum_geom {
+  int n_in;
+  int out_rank;
+  int64_t out_dims[NND_MAX_RANK];
+  int64_t out_stride[NND__EINSUM_IN][NND_MAX_RANK];
+  int n_red;
+  int64_t red_dims[NND__EINSUM_RED];
+  int64_t red_stride[NND__EINSUM_IN][NND__EINSUM_RED];
+} nnd__einsum_geom;
+void nnd__einsum_f64(const nnd__einsum_geom *g, const double *const *x, double *y);
+void nnd__einsum_f32(const nnd__einsum_geom *g, const float *const *x, float *y);
 
 /* ------------------------------------------- data movement (any type) */
 
@@ -228,6 +257,19 @@ void nnd__gather(size_t esize, int64_t outer, int64_t axis_len, int64_t inner, c
 /* Broadcasts x (dims aligned to rank, each 1 or the output's) to out_dims. */
 void nnd__broadcast_to(size_t esize, int rank, const int64_t *in_dims, const int64_t *out_dims,
                        const void *x, void *y);
+
+/* Where: y = cond ? x : y over broadcast operands (select.c). Each of
+ * c_dims, x_dims, y_dims is aligned to rank (each dim 1 or out_dims'). */
+void nnd__where(size_t esize, int rank, const int64_t *out_dims, const int64_t *c_dims,
+                const int64_t *cond, const int64_t *x_dims, const void *x, const int64_t *y_dims,
+                const void *y, void *out);
+/* ScatterND without reduction: out = data, then for each of the n_idx index
+ * tuples (k ints each, already in range and non-negative) the slice of
+ * `slice` elements it addresses takes the next slice of updates. A tuple
+ * written twice keeps the last update (ONNX leaves that undefined). */
+void nnd__scatter_nd(size_t esize, int64_t data_numel, const void *data, int64_t n_idx, int k,
+                     const int64_t *idx, const int64_t *data_strides, int64_t slice,
+                     const void *updates, void *out);
 
 /* ------------------------------------------------------ conversions */
 

@@ -92,19 +92,26 @@ def onnx_input_size(path):
     return int(dims[2].dim_value)
 
 
-def ort_session(path, threads=1):
+def ort_session(path, threads=1, optimize=True):
+    """optimize=False runs the graph as written (no graph transformations):
+    ONNX Runtime 1.19's optimizer folded a Pad into a following AveragePool
+    whose count_include_pad=0, changing the border averages (inception_v3
+    at opset 13: 0.11-0.23 of the max logit); the unoptimized run is the
+    definition the optimized one must keep."""
     import onnxruntime as ort
     so = ort.SessionOptions()
+    if not optimize:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
-def ort_run(path, x, batch=16):
+def ort_run(path, x, batch=16, optimize=True):
     """The first output of the model on x ([N, ...]), run batch rows at a time."""
     import numpy as np
-    sess = ort_session(path)
+    sess = ort_session(path, optimize=optimize)
     name = sess.get_inputs()[0].name
     outs = [sess.run(None, {name: x[i:i + batch]})[0] for i in range(0, len(x), batch)]
     return np.concatenate(outs, axis=0)

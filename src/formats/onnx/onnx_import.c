@@ -370,7 +370,7 @@ static nnd_status add_node(import_ctx *c, int index, int32_t *in_buf, int32_t *o
     node->n_attr_spans = n->n_attrs;
   }
   if (!entry || !entry->fill) return NND_OK;
-  nnd__onnx_op_ctx oc = {c->g, c->src, n, c->opset, id, display};
+  nnd__onnx_op_ctx oc = {c->g, c->src, c->file, n, c->opset, id, display};
   return entry->fill(&oc, node, err);
 }
 

@@ -218,6 +218,7 @@ nnd_status nnd__onnx_import(nnd_graph *g, const nnd__onnx_source *src, const nnd
 typedef struct nnd__onnx_op_ctx {
   nnd_graph *g;
   const nnd__onnx_source *src;
+  const nnd_pb_reader *file; /* for tensor attributes (ConstantOfShape value) */
   const nnd__onnx_node *n;
   int64_t opset;       /* default-domain opset version the model imports */
   int32_t node_id;     /* the nnd_node already added (op may be changed) */

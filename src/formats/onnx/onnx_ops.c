@@ -426,6 +426,68 @@ static nnd_status fill_softmax(nnd__onnx_op_ctx *c, nnd_node *node, nnd_error *e
   return get_int(c, "axis", c->opset < 13 ? 1 : -1, &node->attrs.axis, err);
 }
 
+static nnd_status fill_layer_norm(nnd__onnx_op_ctx *c, nnd_node *node, nnd_error *err) {
+  /* stash_type only says the statistics are kept in float32 or wider; the
+   * engine keeps them in double either way. */
+  nnd_status st = get_int(c, "axis", -1, &node->attrs.axis, err);
+  if (st != NND_OK) return st;
+  return get_float(c, "epsilon", 1e-5f, &node->attrs.epsilon, err);
+}
+
+static nnd_status fill_einsum(nnd__onnx_op_ctx *c, nnd_node *node, nnd_error *err) {
+  const char *eq;
+  nnd_status st = get_string(c, "equation", "", &eq, err);
+  if (st != NND_OK) return st;
+  if (!*eq) return node_fail(c, NND_ERR_FORMAT, err, "attribute 'equation' is missing");
+  /* an ellipsis broadcasts a variable number of dims: no canonical form yet */
+  if (strstr(eq, "...")) {
+    node->op = NND_OP_UNSUPPORTED;
+    return NND_OK;
+  }
+  node->attrs.equation = nnd_graph_strdup(c->g, eq);
+  return node->attrs.equation ? NND_OK : node_fail(c, NND_ERR_NOMEM, err, "out of memory");
+}
+
+static nnd_status fill_mod(nnd__onnx_op_ctx *c, nnd_node *node, nnd_error *err) {
+  return get_bool(c, "fmod", false, &node->attrs.fmod, err);
+}
+
+static nnd_status fill_scatter_nd(nnd__onnx_op_ctx *c, nnd_node *node, nnd_error *err) {
+  const char *reduction;
+  nnd_status st = get_string(c, "reduction", "none", &reduction, err);
+  if (st != NND_OK) return st;
+  /* add/mul/max/min (opset 16, 18) accumulate into the data: no canonical op */
+  if (strcmp(reduction, "none") != 0) node->op = NND_OP_UNSUPPORTED;
+  return NND_OK;
+}
+
+/* The fill value: a one-element tensor attribute `value`, float32 0 when
+ * absent. */
+static nnd_status fill_constant_of_shape(nnd__onnx_op_ctx *c, nnd_node *node, nnd_error *err) {
+  nnd_attrs *a = &node->attrs;
+  a->to = NND_DTYPE_F32;
+  a->fill_value = 0;
+  const nnd__onnx_attr *at = find_attr(c, "value");
+  if (!at) return NND_OK;
+  if (at->type != NND__ONNX_ATTR_TENSOR || !at->t)
+    return node_fail(c, NND_ERR_FORMAT, err, "attribute 'value' is a %s, expected a TENSOR",
+                     attr_type_name(at->type));
+  nnd_value v = {0};
+  v.name = "value";
+  nnd__onnx_tensor t = *at->t;
+  t.name = "value";
+  nnd_status st = nnd__onnx_tensor_to_value(c->g, c->src, c->file, &t, &v, err);
+  if (st != NND_OK) return st;
+  if (nnd_value_data_count(&v) != 1)
+    return node_fail(c, NND_ERR_FORMAT, err, "attribute 'value' holds %lld elements, expected 1",
+                     (long long)nnd_value_data_count(&v));
+  if (!nnd_value_read_f64(&v, 0, &a->fill_value))
+    return node_fail(c, NND_ERR_UNSUPPORTED, err, "attribute 'value' is %s",
+                     nnd_dtype_name(v.dtype));
+  a->to = v.dtype;
+  return NND_OK;
+}
+
 static nnd_status fill_axis0(nnd__onnx_op_ctx *c, nnd_node *node, nnd_error *err) {
   return get_int(c, "axis", 0, &node->attrs.axis, err);
 }
@@ -756,12 +818,15 @@ static const nnd__onnx_op_entry op_table[] = {
     {"Ceil", NND_OP_CEIL, NULL},
     {"Clip", NND_OP_CLIP, fill_clip},
     {"Concat", NND_OP_CONCAT, fill_concat},
+    {"ConstantOfShape", NND_OP_CONSTANT_OF_SHAPE, fill_constant_of_shape},
     {"Conv", NND_OP_CONV, fill_conv},
     {"ConvTranspose", NND_OP_CONV_TRANSPOSE, fill_conv},
     {"DequantizeLinear", NND_OP_DEQUANTIZE, fill_quant},
     {"Div", NND_OP_DIV, NULL},
     {"Dropout", NND_OP_DROPOUT, fill_dropout},
+    {"Einsum", NND_OP_EINSUM, fill_einsum},
     {"Elu", NND_OP_ELU, fill_elu},
+    {"Equal", NND_OP_EQUAL, NULL},
     {"Erf", NND_OP_ERF, NULL},
     {"Exp", NND_OP_EXP, NULL},
     {"Expand", NND_OP_EXPAND, NULL},
@@ -776,6 +841,7 @@ static const nnd__onnx_op_entry op_table[] = {
     {"HardSwish", NND_OP_HARD_SWISH, NULL},
     {"Identity", NND_OP_IDENTITY, NULL},
     {"LRN", NND_OP_LRN, fill_lrn},
+    {"LayerNormalization", NND_OP_LAYER_NORM, fill_layer_norm},
     {"LeakyRelu", NND_OP_LEAKY_RELU, fill_leaky_relu},
     {"Log", NND_OP_LOG, NULL},
     {"LogSoftmax", NND_OP_LOG_SOFTMAX, fill_softmax},
@@ -783,12 +849,15 @@ static const nnd__onnx_op_entry op_table[] = {
     {"Max", NND_OP_MAX, NULL},
     {"MaxPool", NND_OP_MAX_POOL, fill_pool},
     {"Min", NND_OP_MIN, NULL},
+    {"Mod", NND_OP_MOD, fill_mod},
     {"Mul", NND_OP_MUL, NULL},
     {"Neg", NND_OP_NEG, NULL},
+    {"Not", NND_OP_NOT, NULL},
     {"PRelu", NND_OP_PRELU, NULL},
     {"Pad", NND_OP_PAD, fill_pad},
     {"Pow", NND_OP_POW, NULL},
     {"QuantizeLinear", NND_OP_QUANTIZE, fill_quant},
+    {"Range", NND_OP_RANGE, NULL},
     {"Reciprocal", NND_OP_RECIPROCAL, NULL},
     {"ReduceMax", NND_OP_REDUCE_MAX, fill_reduce},
     {"ReduceMean", NND_OP_REDUCE_MEAN, fill_reduce},
@@ -797,6 +866,7 @@ static const nnd__onnx_op_entry op_table[] = {
     {"Relu", NND_OP_RELU, NULL},
     {"Reshape", NND_OP_RESHAPE, fill_reshape},
     {"Resize", NND_OP_RESIZE, NULL},
+    {"ScatterND", NND_OP_SCATTER_ND, fill_scatter_nd},
     {"Shape", NND_OP_SHAPE, fill_shape},
     {"Sigmoid", NND_OP_SIGMOID, NULL},
     {"Slice", NND_OP_SLICE, fill_slice},
@@ -809,6 +879,7 @@ static const nnd__onnx_op_entry op_table[] = {
     {"Transpose", NND_OP_TRANSPOSE, fill_transpose},
     {"Unsqueeze", NND_OP_UNSQUEEZE, fill_squeeze},
     {"Upsample", NND_OP_RESIZE, NULL},
+    {"Where", NND_OP_WHERE, NULL},
 };
 
 static int cmp_entry(const void *key, const void *elem) {
