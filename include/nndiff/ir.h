@@ -62,6 +62,10 @@ typedef enum nnd_dtype {
 size_t nnd_dtype_size(nnd_dtype dtype);
 /* Lower-case name as numpy spells it: "float32", "int64", ... */
 const char *nnd_dtype_name(nnd_dtype dtype);
+/* IEEE half-precision bits of f, rounded to nearest even (what a Cast to
+ * float16 does), and the value of half bits h. */
+uint16_t nnd_f32_to_f16(float f);
+double nnd_f16_to_f64(uint16_t h);
 
 /* Activation layout of a 4-D (or 3-D/5-D) tensor. */
 typedef enum nnd_layout {

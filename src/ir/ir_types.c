@@ -131,7 +131,28 @@ int64_t nnd_value_data_count(const nnd_value *v) {
   return (int64_t)(v->nbytes / es);
 }
 
-static double half_to_double(uint16_t h) {
+uint16_t nnd_f32_to_f16(float f) {
+  uint32_t x;
+  memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u, e32 = (x >> 23) & 0xffu;
+  uint32_t mant = x & 0x7fffffu;
+  if (e32 == 0xffu) return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0));
+  const int32_t ex = (int32_t)e32 - 127 + 15;
+  if (ex >= 31) return (uint16_t)(sign | 0x7c00u);
+  if (ex <= 0) {
+    if (ex < -10) return (uint16_t)sign;
+    mant |= 0x800000u;
+    const uint32_t shift = (uint32_t)(14 - ex);
+    uint32_t h = mant >> shift, rem = mant & ((1u << shift) - 1), mid = 1u << (shift - 1);
+    if (rem > mid || (rem == mid && (h & 1u))) h++;
+    return (uint16_t)(sign | h);
+  }
+  uint32_t h = ((uint32_t)ex << 10) | (mant >> 13), rem = mant & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++;
+  return (uint16_t)(sign | h);
+}
+
+double nnd_f16_to_f64(uint16_t h) {
   int sign = h >> 15, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
   double r;
   if (exp == 0) r = ldexp(mant, -24);
@@ -146,7 +167,7 @@ bool nnd_value_read_f64(const nnd_value *v, int64_t i, double *out) {
   switch (v->dtype) {
   case NND_DTYPE_F32: { float f; memcpy(&f, p, 4); *out = f; return true; }
   case NND_DTYPE_F64: memcpy(out, p, 8); return true;
-  case NND_DTYPE_F16: { uint16_t h; memcpy(&h, p, 2); *out = half_to_double(h); return true; }
+  case NND_DTYPE_F16: { uint16_t h; memcpy(&h, p, 2); *out = nnd_f16_to_f64(h); return true; }
   case NND_DTYPE_BF16: {
     uint16_t h; memcpy(&h, p, 2);
     uint32_t bits = (uint32_t)h << 16; float f; memcpy(&f, &bits, 4); *out = f; return true;

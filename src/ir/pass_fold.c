@@ -20,28 +20,6 @@ static bool has_data(const nnd_value *v) {
   return v->data && (v->kind == NND_VALUE_CONSTANT || v->folded);
 }
 
-/* float64 -> IEEE half, round to nearest even (as a Cast to float16). */
-static uint16_t double_to_half(double x) {
-  float f = (float)x;
-  uint32_t b;
-  memcpy(&b, &f, 4);
-  uint32_t sign = (b >> 16) & 0x8000u, exp = (b >> 23) & 0xffu, mant = b & 0x7fffffu;
-  if (exp == 0xff) return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0));
-  int e = (int)exp - 127 + 15;
-  if (e >= 31) return (uint16_t)(sign | 0x7c00u);
-  if (e <= 0) {
-    if (e < -10) return (uint16_t)sign;
-    mant |= 0x800000u;
-    int shift = 14 - e;
-    uint32_t h = mant >> shift, rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (h & 1u))) h++;
-    return (uint16_t)(sign | h);
-  }
-  uint32_t h = ((uint32_t)e << 10) | (mant >> 13), rem = mant & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++;
-  return (uint16_t)(sign | h);
-}
-
 /* Stores x (or xi for integer targets, exact beyond 2^53) as element i. */
 static bool store(nnd_dtype dt, void *buf, int64_t i, double x, int64_t xi, bool int_src) {
   unsigned char *p = (unsigned char *)buf + (size_t)i * nnd_dtype_size(dt);
@@ -57,7 +35,7 @@ static bool store(nnd_dtype dt, void *buf, int64_t i, double x, int64_t xi, bool
   }
   case NND_DTYPE_F64: memcpy(p, &x, 8); return true;
   case NND_DTYPE_F16: {
-    uint16_t h = double_to_half(x);
+    uint16_t h = nnd_f32_to_f16((float)x);
     memcpy(p, &h, 2);
     return true;
   }

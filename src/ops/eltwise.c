@@ -302,34 +302,8 @@ void nnd__f64_to_f32(const double *x, float *y, int64_t n) {
 }
 
 /* float32 -> float16 bits, round to nearest even (overflow to inf). */
-static uint16_t f32_to_f16_bits(float f) {
-  uint32_t x;
-  memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000u, e32 = (x >> 23) & 0xffu;
-  uint32_t mant = x & 0x7fffffu;
-  if (e32 == 0xffu) return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0));
-  const int32_t ex = (int32_t)e32 - 127 + 15;
-  if (ex >= 31) return (uint16_t)(sign | 0x7c00u);
-  if (ex <= 0) {
-    if (ex < -10) return (uint16_t)sign;
-    mant |= 0x800000u;
-    const uint32_t shift = (uint32_t)(14 - ex);
-    uint32_t h = mant >> shift, rem = mant & ((1u << shift) - 1), mid = 1u << (shift - 1);
-    if (rem > mid || (rem == mid && (h & 1u))) h++;
-    return (uint16_t)(sign | h);
-  }
-  uint32_t h = ((uint32_t)ex << 10) | (mant >> 13), rem = mant & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++;
-  return (uint16_t)(sign | h);
-}
-
-static float f16_bits_to_f32(uint16_t h) {
-  const int sign = h >> 15, ex = (h >> 10) & 0x1f, mant = h & 0x3ff;
-  float r = ex == 0    ? ldexpf((float)mant, -24)
-            : ex == 31 ? (mant ? NAN : INFINITY)
-                       : ldexpf((float)(mant + 1024), ex - 25);
-  return sign ? -r : r;
-}
+static uint16_t f32_to_f16_bits(float f) { return nnd_f32_to_f16(f); }
+static float f16_bits_to_f32(uint16_t h) { return (float)nnd_f16_to_f64(h); }
 
 static float round_half(bool bf16, float f) {
   if (!bf16) return f16_bits_to_f32(f32_to_f16_bits(f));
