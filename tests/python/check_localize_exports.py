@@ -8,7 +8,8 @@ BatchNorm kept (TrainingMode.PRESERVE, the source) and folded (EVAL). From
 the folded export the test derives targets that spell the same constants
 differently: weights in Constant nodes, float16 weights behind Cast, weights
 in an external-data file, and ONNX Runtime's basic and extended offline
-optimisation (the latter writes com.microsoft FusedConv/FusedGemm).
+optimisation (the latter writes com.microsoft FusedConv/FusedGemm, and
+QuickGelu for SiLU).
 Every pair must be judged equivalent (exit 0) — ONNX Runtime confirms that
 each target computes what the source does. A fault (one Conv's weights
 scaled by 1.5 in the folded export) must be found: exit 1, and the first
@@ -134,7 +135,7 @@ def main(argv):
         print(__doc__)
         return 2
     nndiff = argv[0]
-    models = ["resnet18", "mobilenet_v3_small"]
+    models = ["resnet18", "mobilenet_v3_small", "efficientnet_b0"]
     if "--models" in argv:
         models = argv[argv.index("--models") + 1].split(",")
     failures = 0

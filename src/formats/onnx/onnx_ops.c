@@ -948,9 +948,20 @@ static nnd_status fill_fused_gemm(nnd__onnx_op_ctx *c, nnd_node *node, nnd_error
   return st != NND_OK ? st : fused_activation(c, node, err);
 }
 
+/* QuickGelu(x) = x * Sigmoid(alpha * x): with alpha 1 (what the extended
+ * level writes for x * Sigmoid(x), EfficientNet's SiLU) it is Silu; any other
+ * alpha is reported by name. */
+static nnd_status fill_quick_gelu(nnd__onnx_op_ctx *c, nnd_node *node, nnd_error *err) {
+  float alpha;
+  nnd_status st = get_float(c, "alpha", 1.702f, &alpha, err);
+  if (st == NND_OK && alpha != 1.0f) node->op = NND_OP_UNSUPPORTED;
+  return st;
+}
+
 static const nnd__onnx_op_entry ms_op_table[] = {
     {"FusedConv", NND_OP_CONV, fill_fused_conv},
     {"FusedGemm", NND_OP_GEMM, fill_fused_gemm},
+    {"QuickGelu", NND_OP_SILU, fill_quick_gelu},
 };
 
 const nnd__onnx_op_entry *nnd__onnx_find_domain_op(const char *domain, const char *op_type) {
