@@ -691,6 +691,38 @@ static int test_finding_edits_fix_the_faults(void) {
   return 0;
 }
 
+/* x -> Conv -> [Concat of that one tensor] -> Relu: torch.cat([x]) in
+ * DenseNet's first layers, which onnxsim removes. */
+static nnd_graph *conv_relu(bool single_concat) {
+  nnd_graph *g = nnd_graph_create(NULL);
+  int32_t x = tg_input(g, "x", F32, DIMS(1, 2, 4, 4));
+  static const float w[2 * 2] = {0.5f, -1.f, 2.f, 0.25f};
+  int32_t wv = const_data(g, "w", DIMS(2, 2, 1, 1), w);
+  int32_t c, r;
+  NODE(g, NND_OP_CONV, single_concat ? "conv" : "m/c_1/BiasAdd", &c, x, wv);
+  if (single_concat) {
+    int32_t cat = NODE(g, NND_OP_CONCAT, "cat", &c, c);
+    g->nodes[cat].attrs.axis = 1;
+  }
+  NODE(g, NND_OP_RELU, single_concat ? "relu" : "m/r_1/Relu", &r, c);
+  set_io(g, x, r);
+  return infer(g) ? NULL : g;
+}
+
+static int test_single_input_concat_is_seen_through(void) {
+  nnd_graph *s = conv_relu(true), *t = conv_relu(false);
+  ASSERT_TRUE(s && t);
+  nnd_localize_result *r = NULL;
+  nnd_error err = {0};
+  ASSERT_EQ_INT(NND_OK, nnd_localize_run(s, t, NULL, NULL, &r, &err));
+  ASSERT_EQ_INT(0, r->align->n_missing);
+  ASSERT_TRUE(r->equivalent);
+  nnd_localize_result_destroy(r);
+  nnd_graph_destroy(s);
+  nnd_graph_destroy(t);
+  return 0;
+}
+
 /* ------------------------------------------------------------ patterns */
 
 #define O 6
@@ -827,5 +859,6 @@ NND_TEST_MAIN(NND_TEST(test_bn_fold_matches_conv_bn),
               NND_TEST(test_align_renamed_folded_twin), NND_TEST(test_align_zero_pad_equivalent),
               NND_TEST(test_align_reflect_pad_fault), NND_TEST(test_static_pads_and_bias),
               NND_TEST(test_finding_edits_fix_the_faults),
+              NND_TEST(test_single_input_concat_is_seen_through),
               NND_TEST(test_patterns_weights), NND_TEST(test_patterns_bias),
               NND_TEST(test_round_f16), NND_TEST(test_weight_cosine_ignores_channel_scale))

@@ -12,7 +12,9 @@
  *     feeds an analysis, then dead nodes go. Two exports of one network that
  *     differ only in how they spell their constants (tied initialisers
  *     behind Identity, weights in Constant nodes, float16 weights behind
- *     Cast) reach the same graph. Canonicalisation (align.h) starts from it.
+ *     Cast) reach the same graph; nodes that pass their input through
+ *     (Identity, Dropout, a one-input Concat) go. Canonicalisation
+ *     (align.h) starts from it.
  *   - engine form: the same folding in the model's own dtypes, so the
  *     engine computes what the file says at plan time. */
 #ifndef NNDIFF_PASSES_H
@@ -56,6 +58,7 @@ typedef struct nnd_pass {
 /* The built-in passes. */
 extern const nnd_pass nnd_pass_fold_constants; /* computes nodes whose inputs are all constant */
 extern const nnd_pass nnd_pass_dce;            /* removes nodes whose outputs nobody reads */
+extern const nnd_pass nnd_pass_drop_aliases;   /* Identity, Dropout, one-input Concat */
 
 /* All built-in passes (for listing); n_out receives the count. */
 const nnd_pass *const *nnd_passes_builtin(int *n_out);

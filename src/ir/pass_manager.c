@@ -9,7 +9,8 @@ void nnd_pass_ctx_init(nnd_pass_ctx *ctx) {
   ctx->max_fold_elements = 64 * 1024 * 1024;
 }
 
-static const nnd_pass *const builtin[] = {&nnd_pass_fold_constants, &nnd_pass_dce};
+static const nnd_pass *const builtin[] = {&nnd_pass_fold_constants, &nnd_pass_drop_aliases,
+                                          &nnd_pass_dce};
 
 const nnd_pass *const *nnd_passes_builtin(int *n_out) {
   *n_out = (int)(sizeof builtin / sizeof builtin[0]);
@@ -65,6 +66,7 @@ nnd_status nnd_passes_analysis_form(nnd_graph *g, FILE *trace, const char *label
   ctx.analysis = true;
   ctx.trace = trace;
   ctx.model_label = label;
-  const nnd_pass *const list[] = {&nnd_pass_fold_constants, &nnd_pass_dce};
-  return nnd_passes_run(g, list, 2, &ctx, 0, NULL, err);
+  const nnd_pass *const list[] = {&nnd_pass_fold_constants, &nnd_pass_drop_aliases,
+                                  &nnd_pass_dce};
+  return nnd_passes_run(g, list, 3, &ctx, 0, NULL, err);
 }
