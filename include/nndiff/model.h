@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "nndiff/ir.h"
+#include "nndiff/ir_edit.h"
 #include "nndiff/status.h"
 
 #ifdef __cplusplus
@@ -30,6 +31,10 @@ typedef struct nnd_format_reader {
   int (*sniff)(const unsigned char *head, size_t n, uint64_t file_size, const char *path);
   /* Loads the file (NULL: recognised but not read yet). */
   nnd_status (*load)(const char *path, nnd_graph **graph_out, nnd_error *err);
+  /* Writes the file at src_path with edits applied (NULL: this format
+   * cannot be written yet). See nnd_model_write_edited. */
+  nnd_status (*write_edited)(const char *src_path, const nnd_graph *g, const nnd_edit *edits,
+                             size_t n_edits, const char *out_path, nnd_error *err);
 } nnd_format_reader;
 
 /* The registered readers, in order of preference; n_out gets the count. */
@@ -45,6 +50,17 @@ nnd_status nnd_model_detect(const char *path, nnd_format *format_out, nnd_error 
  * recognised as a TensorFlow SavedModel. Errors as the reader's, or
  * NND_ERR_UNSUPPORTED naming the format when it has no reader yet. */
 nnd_status nnd_model_load(const char *path, nnd_graph **graph_out, nnd_error *err);
+
+/* Writes out_path: the model file src_path (which nnd_model_load read as
+ * g) with `edits` applied, in the file's own format. Edits address nodes
+ * and values of g as loaded (no pass run on it). The writer patches rather
+ * than regenerates: every byte an edit does not touch stays as it was
+ * (names, metadata, other initializers). out_path appears complete or not
+ * at all and never replaces src_path. NND_ERR_UNSUPPORTED when the format
+ * has no writer or an edit cannot be expressed in it (the message says
+ * which edit). */
+nnd_status nnd_model_write_edited(const char *src_path, const nnd_graph *g, const nnd_edit *edits,
+                                  size_t n_edits, const char *out_path, nnd_error *err);
 
 #ifdef __cplusplus
 }

@@ -97,11 +97,11 @@ static int sniff_pytorch(const unsigned char *h, size_t n, uint64_t size, const 
 }
 
 static const nnd_format_reader readers[] = {
-    {NND_FORMAT_TFLITE, "TFLite", ".tflite", sniff_tflite, NULL},
-    {NND_FORMAT_KERAS, "Keras", ".h5 .hdf5 .keras", sniff_keras, NULL},
-    {NND_FORMAT_PYTORCH, "PyTorch", ".pt .pth .pt2", sniff_pytorch, NULL},
-    {NND_FORMAT_ONNX, "ONNX", ".onnx", sniff_onnx, nnd_onnx_load},
-    {NND_FORMAT_TF, "TensorFlow", ".pb", sniff_tf, NULL},
+    {NND_FORMAT_TFLITE, "TFLite", ".tflite", sniff_tflite, NULL, NULL},
+    {NND_FORMAT_KERAS, "Keras", ".h5 .hdf5 .keras", sniff_keras, NULL, NULL},
+    {NND_FORMAT_PYTORCH, "PyTorch", ".pt .pth .pt2", sniff_pytorch, NULL, NULL},
+    {NND_FORMAT_ONNX, "ONNX", ".onnx", sniff_onnx, nnd_onnx_load, NULL},
+    {NND_FORMAT_TF, "TensorFlow", ".pb", sniff_tf, NULL, NULL},
 };
 #define N_READERS ((int)(sizeof readers / sizeof readers[0]))
 
@@ -187,4 +187,16 @@ nnd_status nnd_model_load(const char *path, nnd_graph **graph_out, nnd_error *er
                        "%s: %s models are not supported yet; nndiff reads ONNX (.onnx) models "
                        "for now",
                        path, r ? r->title : nnd_format_name(f));
+}
+
+nnd_status nnd_model_write_edited(const char *src_path, const nnd_graph *g, const nnd_edit *edits,
+                                  size_t n_edits, const char *out_path, nnd_error *err) {
+  nnd_format f;
+  nnd_status s = nnd_model_detect(src_path, &f, err);
+  if (s != NND_OK) return s;
+  const nnd_format_reader *r = reader_of(f);
+  if (!r || !r->write_edited)
+    return nnd_error_set(err, NND_ERR_UNSUPPORTED, "%s: writing %s models is not supported yet",
+                         src_path, r ? r->title : nnd_format_name(f));
+  return r->write_edited(src_path, g, edits, n_edits, out_path, err);
 }
