@@ -64,6 +64,32 @@ static inline int32_t tg_ints(nnd_graph *g, const char *name, int n, const int64
   tg_ints(g, name, (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),                \
           (const int64_t[]){__VA_ARGS__})
 
+/* A float32 constant of the given dims holding vals (copied). */
+static inline int32_t tg_const_f32(nnd_graph *g, const char *name, const int64_t *dims,
+                                   const float *vals) {
+  int32_t id = tg_input(g, name, NND_DTYPE_F32, dims);
+  nnd_value *v = &g->values[id];
+  v->kind = NND_VALUE_CONSTANT;
+  int64_t n = 1;
+  for (int i = 0; i < v->shape.rank; i++)
+    n *= v->shape.dims[i].size;
+  float *data = nnd_graph_alloc(g, (size_t)n, sizeof *data);
+  memcpy(data, vals, (size_t)n * sizeof *data);
+  v->data = data;
+  v->nbytes = (size_t)n * sizeof *data;
+  return id;
+}
+
+/* One graph input and one graph output. */
+static inline void tg_set_io(nnd_graph *g, int32_t in, int32_t out) {
+  g->inputs = nnd_graph_alloc(g, 1, sizeof *g->inputs);
+  g->outputs = nnd_graph_alloc(g, 1, sizeof *g->outputs);
+  g->inputs[0] = in;
+  g->outputs[0] = out;
+  g->n_inputs = g->n_outputs = 1;
+  g->values[out].is_output = true;
+}
+
 /* A float constant holding vals. */
 static inline int32_t tg_floats(nnd_graph *g, const char *name, int n, const float *vals) {
   int32_t id = tg_input(g, name, NND_DTYPE_F32, n < 0 ? DIMS(END) : DIMS(n));

@@ -81,7 +81,7 @@ static int test_fold_identity_and_dce(void) {
   nnd_graph *g = small_graph(&x, &w, &wi, &out);
   ASSERT_TRUE(g);
   nnd_error err = {0};
-  ASSERT_EQ_INT(NND_OK, nnd_passes_analysis_form(g, NULL, NULL, &err));
+  ASSERT_EQ_INT(NND_OK, nnd_passes_analysis_form(g, NULL, NULL, NULL, &err));
   /* the Identity is gone, its output is the tied constant itself */
   ASSERT_EQ_INT(2, g->n_nodes);
   ASSERT_EQ_INT(NND_VALUE_CONSTANT, g->values[wi].kind);
@@ -123,7 +123,7 @@ static int test_fold_cast_f16_and_arithmetic(void) {
   ASSERT_EQ_INT(NND_OK, nnd_graph_infer_shapes(g, &err));
   nnd_graph *c = NULL;
   ASSERT_EQ_INT(NND_OK, nnd_graph_clone(g, &c, &err));
-  ASSERT_EQ_INT(NND_OK, nnd_passes_analysis_form(c, NULL, NULL, &err));
+  ASSERT_EQ_INT(NND_OK, nnd_passes_analysis_form(c, NULL, NULL, NULL, &err));
   ASSERT_EQ_INT(1, c->n_nodes); /* only the Add of the input is left */
   ASSERT_EQ_INT(NND_OP_ADD, c->nodes[0].op);
   /* the Cast keeps float32, the arithmetic is kept in float64 */

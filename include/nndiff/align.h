@@ -40,6 +40,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "nndiff/ir.h"
 #include "nndiff/status.h"
@@ -131,7 +132,13 @@ typedef struct nnd_cvalue {
 } nnd_cvalue;
 
 typedef struct nnd_cgraph {
-  const nnd_graph *graph; /* borrowed; must outlive the canonical graph */
+  /* The file's graph, borrowed; must outlive the canonical graph. Members
+   * and node_map are its nodes; value ids are its values (taps on it
+   * observe them). */
+  const nnd_graph *graph;
+  /* Its analysis normal form (passes.h), owned: what was grouped. Its
+   * value ids extend the file's (folded weights are new constants). */
+  nnd_graph *form;
   int32_t n_nodes;
   nnd_cnode *nodes; /* topological order */
   int32_t n_values;
@@ -140,7 +147,7 @@ typedef struct nnd_cgraph {
   int32_t *inputs; /* canonical values of the float graph inputs */
   int n_outputs;
   int32_t *outputs;   /* canonical values of the graph outputs (-1: not data) */
-  int32_t *value_map; /* graph->n_values: original value -> canonical value, -1 */
+  int32_t *value_map; /* form->n_values: value -> canonical value, -1 */
   int32_t *node_map;  /* graph->n_nodes: original node -> canonical node, -1 */
   int32_t n_dropped;  /* Identity/Dropout/layout Transposes seen through */
   int32_t n_folded_bn;
@@ -150,9 +157,14 @@ typedef struct nnd_cgraph {
 } nnd_cgraph;
 
 /* Builds the canonical form of g (shapes inferred, as nnd_onnx_load leaves
- * it). Weights are read (and folded) into owned double arrays. Fails with
- * NND_ERR_GRAPH on a cycle, NND_ERR_NOMEM. */
+ * it): a clone of g brought to the analysis normal form (passes.h), grouped
+ * into canonical nodes named by g's nodes. Weights are read into owned
+ * double arrays. Fails with NND_ERR_GRAPH on a cycle, NND_ERR_NOMEM. The
+ * traced variant prints the passes' trace lines to `trace` (may be NULL),
+ * prefixed with `label`. */
 nnd_status nnd_canon_build(const nnd_graph *g, nnd_cgraph **out, nnd_error *err);
+nnd_status nnd_canon_build_traced(const nnd_graph *g, FILE *trace, const char *label,
+                                  nnd_cgraph **out, nnd_error *err);
 /* NULL is a no-op. */
 void nnd_canon_destroy(nnd_cgraph *c);
 

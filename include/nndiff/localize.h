@@ -226,12 +226,10 @@ typedef struct nnd_localize_input {
 } nnd_localize_input;
 
 typedef struct nnd_localize_result {
-  /* The graphs analysed: each model in the analysis normal form
-   * (passes.h), a clone of the graph given (owned; same value indices, so
-   * taps on the given graph observe the same tensors; node indices are the
-   * clone's). Node lists of findings and suspects index these. */
+  /* The graphs given (borrowed). Node lists of findings and suspects index
+   * their nodes; the analysis normal forms the canonical graphs were built
+   * from are cs->form and ct->form (same value indices). */
   const nnd_graph *source, *target;
-  nnd_graph *source_form, *target_form; /* owned: what source/target point to */
   int32_t source_file_nodes, target_file_nodes; /* nodes in the files */
   nnd_cgraph *cs, *ct;              /* owned */
   nnd_alignment *align;             /* owned */

@@ -1,8 +1,13 @@
 /* Canonicalisation for analysis: one normal form for two exports of the
- * same network (see include/nndiff/align.h for the rules). The original
- * graph is only read; weights are copied into double arrays and folded
- * there, in double precision, so a folded source can be compared with a
- * target a converter folded in float32. */
+ * same network (see include/nndiff/align.h for the rules). The graph
+ * rewrites are passes (passes.h): the file's graph is cloned and brought to
+ * the analysis normal form (constants folded, BatchNorm and per-channel
+ * scales folded into weights in double precision, activations fused, zero
+ * Pads absorbed, flatten spellings and layouts made one). What is left here
+ * is grouping that form into canonical nodes named by the file's nodes (the
+ * pass record says which file nodes each form node absorbed), the canonical
+ * ops and their parameters as doubles, and the gated activations x * f(x)
+ * the IR's fused activation cannot spell. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +15,8 @@
 
 #include "analysis/localize_internal.h"
 #include "nndiff/align.h"
+#include "nndiff/ir_edit.h"
+#include "nndiff/passes.h"
 #include "util/arena.h"
 
 #define MAX_MEMBERS 8
@@ -140,18 +147,24 @@ static nnd_cact act_of_fused(const nnd_activation *f) {
 /* ---------------------------------------------------------------- build */
 
 typedef struct builder {
-  const nnd_graph *g;
+  const nnd_graph *g; /* the analysis form */
+  const nnd_pass_record *rec;
+  int32_t *merge_head, *merge_next; /* per file node: merges into it, linked */
   nnd_cgraph *c;
   nnd_error *err;
   int32_t *order; /* topological order of the original nodes */
   bool *vconst;   /* per original value: constant or computed from constants only */
   bool *vdata;    /* per original value: float data flowing from the inputs */
   nnd_layout *vlayout;
-  int32_t *n_dcons;  /* data consumers per original value */
-  int32_t *dcons;    /* one data consumer (the last seen) */
-  bool *absorbed;    /* original node already part of a canonical node */
-  int32_t *pad_into; /* original Pad node -> Conv node absorbing it, -1 */
+  int32_t *n_dcons; /* data consumers per original value */
+  int32_t *dcons;   /* one data consumer (the last seen) */
+  bool *absorbed;   /* form node already part of a canonical node */
 } builder;
+
+/* The file's node a form node came from. */
+static int32_t file_node(const builder *b, int32_t form_node) {
+  return form_node >= 0 && form_node < b->rec->n_nodes ? b->rec->origin[form_node] : -1;
+}
 
 static bool is_float(nnd_dtype d) {
   return d == NND_DTYPE_F32 || d == NND_DTYPE_F64 || d == NND_DTYPE_F16 || d == NND_DTYPE_BF16;
@@ -195,29 +208,13 @@ static const nnd_value *const_input(const builder *b, const nnd_node *nd, int k)
 
 static bool value_is_const(const builder *b, int32_t vid) { return vid >= 0 && b->vconst[vid]; }
 
-/* Number of data inputs of a node (float values flowing from the inputs). */
-static int n_data_inputs(const builder *b, const nnd_node *nd) {
-  int n = 0;
-  for (int k = 0; k < nd->n_inputs; k++)
-    if (nd->inputs[k] >= 0 && b->vdata[nd->inputs[k]]) n++;
-  return n;
-}
-
-/* A Transpose that only converts NCHW <-> NHWC on a rank-4 value. */
-static bool is_layout_transpose(const builder *b, const nnd_node *nd, nnd_layout *to) {
-  if (nd->op != NND_OP_TRANSPOSE || nd->attrs.n_perm != 4 || nd->n_inputs < 1 || nd->inputs[0] < 0)
-    return false;
-  const int64_t *p = nd->attrs.perm;
-  nnd_layout in = b->vlayout[nd->inputs[0]];
-  if (p[0] == 0 && p[1] == 2 && p[2] == 3 && p[3] == 1 && in != NND_LAYOUT_NHWC) {
-    *to = NND_LAYOUT_NHWC;
-    return true;
-  }
-  if (p[0] == 0 && p[1] == 3 && p[2] == 1 && p[3] == 2 && in == NND_LAYOUT_NHWC) {
-    *to = NND_LAYOUT_NCHW;
-    return true;
-  }
-  return false;
+/* A Transpose the layout pass found converting NCHW <-> NHWC: it records
+ * the output's layout only for those. */
+static bool is_layout_transpose(const builder *b, const nnd_node *nd) {
+  return nd->op == NND_OP_TRANSPOSE && nd->n_inputs >= 1 && nd->inputs[0] >= 0 &&
+         nd->n_outputs == 1 && b->g->values[nd->outputs[0]].shape.rank == 4 &&
+         b->g->values[nd->outputs[0]].layout != NND_LAYOUT_NONE &&
+         b->vlayout[nd->inputs[0]] != NND_LAYOUT_NONE;
 }
 
 /* Nodes that pass their first input through unchanged. */
@@ -230,30 +227,9 @@ static bool is_alias_node(const builder *b, const nnd_node *nd) {
   case NND_OP_CAST:
     return nd->n_outputs >= 1 && nd->outputs[0] >= 0 &&
            b->g->values[nd->outputs[0]].dtype == b->g->values[nd->inputs[0]].dtype;
-  case NND_OP_TRANSPOSE: {
-    nnd_layout to;
-    return is_layout_transpose(b, nd, &to);
-  }
+  case NND_OP_TRANSPOSE: return is_layout_transpose(b, nd);
   default: return false;
   }
-}
-
-/* A constant-mode Pad with value 0 that only pads the spatial dims. */
-static bool is_zero_spatial_pad(const builder *b, const nnd_node *nd) {
-  if (nd->op != NND_OP_PAD || !nd->attrs.has_pads || nd->attrs.pad_mode != NND_PAD_CONSTANT ||
-      nd->attrs.pad_value != 0.f || nd->attrs.n_pads != 4 || nd->act.kind != NND_ACT_NONE)
-    return false;
-  if (nd->n_inputs < 1 || nd->inputs[0] < 0) return false;
-  nnd_layout l = b->vlayout[nd->inputs[0]];
-  int c_axis = l == NND_LAYOUT_NHWC ? 3 : 1;
-  for (int d = 0; d < 4; d++) {
-    if (d == 0 || d == c_axis) {
-      if (nd->attrs.pads_begin[d] != 0 || nd->attrs.pads_end[d] != 0) return false;
-    } else if (nd->attrs.pads_begin[d] < 0 || nd->attrs.pads_end[d] < 0) {
-      return false;
-    }
-  }
-  return true;
 }
 
 static int32_t sole_consumer(const builder *b, int32_t vid) {
@@ -292,22 +268,13 @@ static nnd_status analyse(builder *b) {
       const nnd_value *ov = &g->values[o];
       b->vdata[o] =
           any_data && !all_const && !ov->folded && is_float(ov->dtype) && nd->op != NND_OP_SHAPE;
-      if (b->vdata[o] && b->vlayout[o] == NND_LAYOUT_NONE && ov->shape.rank == 4) {
-        nnd_layout to;
-        if (is_layout_transpose(b, nd, &to))
-          b->vlayout[o] = to;
-        else if (nd->op == NND_OP_TRANSPOSE)
-          b->vlayout[o] = NND_LAYOUT_NONE;
-        else if (nd->n_inputs > 0 && nd->inputs[0] >= 0 &&
-                 b->vlayout[nd->inputs[0]] != NND_LAYOUT_NONE)
-          b->vlayout[o] = b->vlayout[nd->inputs[0]];
-        else
-          b->vlayout[o] = NND_LAYOUT_NCHW;
-      }
-      if (b->vdata[o] && nd->op == NND_OP_TRANSPOSE) {
-        nnd_layout to;
-        if (is_layout_transpose(b, nd, &to)) b->vlayout[o] = to;
-      }
+      /* (the layout pass recorded layouts; this covers what it left) */
+      if (b->vdata[o] && b->vlayout[o] == NND_LAYOUT_NONE && ov->shape.rank == 4 &&
+          nd->op != NND_OP_TRANSPOSE)
+        b->vlayout[o] =
+            nd->n_inputs > 0 && nd->inputs[0] >= 0 && b->vlayout[nd->inputs[0]] != NND_LAYOUT_NONE
+                ? b->vlayout[nd->inputs[0]]
+                : NND_LAYOUT_NCHW;
     }
     bool data_node = false;
     for (int k = 0; k < nd->n_outputs; k++)
@@ -323,20 +290,6 @@ static nnd_status analyse(builder *b) {
       b->n_dcons[v]++;
       b->dcons[v] = b->order[i];
     }
-  }
-  /* Zero Pads a following convolution absorbs. */
-  for (int32_t i = 0; i < g->n_nodes; i++) {
-    const nnd_node *nd = &g->nodes[i];
-    if (!is_zero_spatial_pad(b, nd) || nd->outputs[0] < 0) continue;
-    int32_t c = sole_consumer(b, nd->outputs[0]);
-    if (c < 0) continue;
-    const nnd_node *cn = &g->nodes[c];
-    if (cn->op != NND_OP_CONV || cn->inputs[0] != nd->outputs[0] || cn->attrs.conv.n_spatial != 2)
-      continue;
-    if (cn->attrs.conv.auto_pad == NND_AUTO_PAD_SAME_UPPER ||
-        cn->attrs.conv.auto_pad == NND_AUTO_PAD_SAME_LOWER)
-      continue; /* SAME pads were resolved for the padded size; keep it simple */
-    b->pad_into[i] = c;
   }
   return NND_OK;
 }
@@ -354,8 +307,27 @@ static int64_t wl_index(nnd_weight_layout wl, const int64_t *d, int64_t o, int64
   }
 }
 
+/* The bias magnitudes the folding passes recorded for form node `id`
+ * (float32 folding rounds relative to the terms, not to their sum). */
+static void folded_bias_terms(const builder *b, nnd_cnode *cn, int32_t id, int64_t n) {
+  int32_t f = file_node(b, id);
+  int32_t tv = f >= 0 && f < b->rec->n_file_nodes ? b->rec->bias_terms[f] : -1;
+  if (tv < 0 || !cn->bias_mag || nnd_value_data_count(&b->g->values[tv]) != n) return;
+  for (int64_t k = 0; k < n; k++)
+    nnd_value_read_f64(&b->g->values[tv], k, &cn->bias_mag[k]);
+}
+
+/* Whether the file's head stated its weight in float32 (the form may hold
+ * it folded in float64). */
+static bool file_weight_f32(const builder *b, int32_t id) {
+  int32_t f = file_node(b, id);
+  const nnd_graph *fg = b->c->graph;
+  if (f < 0 || fg->nodes[f].n_inputs < 2 || fg->nodes[f].inputs[1] < 0) return false;
+  return fg->values[fg->nodes[f].inputs[1]].dtype == NND_DTYPE_F32;
+}
+
 /* Conv weights into OIHW doubles. */
-static nnd_status conv_params(builder *b, nnd_cnode *cn, const nnd_node *nd) {
+static nnd_status conv_params(builder *b, nnd_cnode *cn, const nnd_node *nd, int32_t id) {
   const nnd_value *w = const_input(b, nd, 1);
   if (!w) return NND_OK; /* runtime weights: no parameters to compare */
   int64_t n = 0;
@@ -363,7 +335,7 @@ static nnd_status conv_params(builder *b, nnd_cnode *cn, const nnd_node *nd) {
   if (!raw)
     return nnd_error_set(b->err, NND_ERR_NOMEM, "out of memory reading weights of '%s'", nd->name);
   const nnd_conv_attrs *a = &nd->attrs.conv;
-  cn->weight_from_file_f32 = w->dtype == NND_DTYPE_F32;
+  cn->weight_from_file_f32 = file_weight_f32(b, id);
   if (a->weight_layout == NND_WLAYOUT_OIHW || nd->op == NND_OP_CONV_TRANSPOSE ||
       w->shape.rank != 4) {
     cn->weight = raw;
@@ -410,11 +382,12 @@ static nnd_status conv_params(builder *b, nnd_cnode *cn, const nnd_node *nd) {
   if (!cn->bias_mag) return nnd_error_set(b->err, NND_ERR_NOMEM, "out of memory");
   for (int64_t k = 0; k < out_ch && cn->bias; k++)
     cn->bias_mag[k] = fabs(cn->bias[k]);
+  if (cn->bias) folded_bias_terms(b, cn, id, cn->nbias);
   return NND_OK;
 }
 
 /* Dense weights [out, in] from Gemm (alpha, transB, beta * C) or MatMul. */
-static bool dense_params(builder *b, nnd_cnode *cn, const nnd_node *nd) {
+static bool dense_params(builder *b, nnd_cnode *cn, const nnd_node *nd, int32_t id) {
   const nnd_value *w = const_input(b, nd, 1);
   if (!w || w->shape.rank != 2) return false;
   if (nd->op == NND_OP_GEMM && nd->attrs.trans_a) return false;
@@ -435,7 +408,7 @@ static bool dense_params(builder *b, nnd_cnode *cn, const nnd_node *nd) {
   cn->wdims[0] = out;
   cn->wdims[1] = in;
   cn->wnumel = n;
-  cn->weight_from_file_f32 = w->dtype == NND_DTYPE_F32;
+  cn->weight_from_file_f32 = file_weight_f32(b, id);
   cn->bias_mag = nnd_arena_alloc(b->c->arena, (size_t)(out > 0 ? out : 1), sizeof(double));
   if (!cn->bias_mag) return false;
   if (nd->op == NND_OP_GEMM) {
@@ -452,123 +425,9 @@ static bool dense_params(builder *b, nnd_cnode *cn, const nnd_node *nd) {
         }
         cn->bias = bias;
         cn->nbias = out;
+        folded_bias_terms(b, cn, id, out);
       }
     }
-  }
-  return true;
-}
-
-static int64_t out_channels(const nnd_cnode *cn) {
-  if (!cn->weight) return 0;
-  return cn->op == NND_OP_CONV_TRANSPOSE ? cn->wdims[1] * cn->attrs.conv.groups : cn->wdims[0];
-}
-
-static int64_t per_out_elems(const nnd_cnode *cn) {
-  int64_t oc = out_channels(cn);
-  return oc > 0 ? cn->wnumel / oc : 0;
-}
-
-/* Weight element index of output channel o, k-th element within it. */
-static int64_t widx(const nnd_cnode *cn, int64_t o, int64_t k) {
-  if (cn->op != NND_OP_CONV_TRANSPOSE) return o * per_out_elems(cn) + k;
-  /* [I, O/g, k...]: output channel o = group * (O/g) + oo */
-  int64_t g = cn->attrs.conv.groups > 0 ? cn->attrs.conv.groups : 1;
-  int64_t opg = cn->wdims[1], ipg = cn->wdims[0] / g;
-  int64_t ks = cn->wnumel / (cn->wdims[0] * cn->wdims[1]);
-  int64_t grp = o / opg, oo = o % opg;
-  int64_t i = k / ks, s = k % ks;
-  return ((grp * ipg + i) * opg + oo) * ks + s;
-}
-
-static bool ensure_bias(builder *b, nnd_cnode *cn) {
-  if (cn->bias) return true;
-  int64_t oc = out_channels(cn);
-  cn->bias = nnd_arena_alloc(b->c->arena, (size_t)(oc > 0 ? oc : 1), sizeof(double));
-  cn->nbias = oc;
-  return cn->bias != NULL;
-}
-
-/* Per-channel vector of a constant that broadcasts over the output y
- * (shape `ys`, channel axis `cax`): scalar, or ones everywhere but the
- * channel axis. Fills vec[0..C) and returns true. */
-static bool per_channel(builder *b, const nnd_value *k, const nnd_shape *ys, int cax, int64_t C,
-                        double *vec) {
-  if (!k || ys->rank < 1) return false;
-  int64_t n = nnd_value_data_count(k);
-  if (n != 1 && n != C) return false;
-  if (k->shape.rank > ys->rank) return false;
-  if (n == C && C != 1) {
-    int off = ys->rank - k->shape.rank;
-    for (int d = 0; d < k->shape.rank; d++) {
-      int64_t s = k->shape.dims[d].size;
-      if (d + off == cax) {
-        if (s != C) return false;
-      } else if (s != 1) {
-        return false;
-      }
-    }
-  }
-  for (int64_t c = 0; c < C; c++) {
-    double x;
-    if (!nnd_value_read_f64(k, n == 1 ? 0 : c, &x)) return false;
-    vec[c] = x;
-  }
-  (void)b;
-  return true;
-}
-
-static int channel_axis(const builder *b, int32_t vid) {
-  const nnd_value *v = &b->g->values[vid];
-  if (v->shape.rank <= 2) return v->shape.rank - 1;
-  return b->vlayout[vid] == NND_LAYOUT_NHWC ? v->shape.rank - 1 : 1;
-}
-
-/* Folds BatchNorm node bn (reading cur) into cn's weights and bias, in
- * double precision. */
-static bool fold_bn(builder *b, nnd_cnode *cn, const nnd_node *bn) {
-  int64_t C = out_channels(cn);
-  if (C <= 0 || bn->n_inputs < 5) return false;
-  const nnd_value *gv = const_input(b, bn, 1), *bv = const_input(b, bn, 2),
-                  *mv = const_input(b, bn, 3), *vv = const_input(b, bn, 4);
-  if (!gv || !bv || !mv || !vv) return false;
-  if (nnd_value_data_count(gv) != C || nnd_value_data_count(bv) != C ||
-      nnd_value_data_count(mv) != C || nnd_value_data_count(vv) != C)
-    return false;
-  if (!ensure_bias(b, cn)) return false;
-  int64_t per = per_out_elems(cn);
-  for (int64_t c = 0; c < C; c++) {
-    double gamma, beta, mean, var;
-    nnd_value_read_f64(gv, c, &gamma);
-    nnd_value_read_f64(bv, c, &beta);
-    nnd_value_read_f64(mv, c, &mean);
-    nnd_value_read_f64(vv, c, &var);
-    double s = gamma / sqrt(var + (double)bn->attrs.epsilon);
-    for (int64_t k = 0; k < per; k++)
-      cn->weight[widx(cn, c, k)] *= s;
-    cn->bias_mag[c] = fabs(cn->bias[c] * s) + fabs(mean * s) + fabs(beta);
-    cn->bias[c] = (cn->bias[c] - mean) * s + beta;
-  }
-  return true;
-}
-
-static bool fold_scale(builder *b, nnd_cnode *cn, const double *m) {
-  int64_t C = out_channels(cn), per = per_out_elems(cn);
-  for (int64_t c = 0; c < C; c++) {
-    for (int64_t k = 0; k < per; k++)
-      cn->weight[widx(cn, c, k)] *= m[c];
-    if (cn->bias) cn->bias[c] *= m[c];
-    cn->bias_mag[c] *= fabs(m[c]);
-  }
-  (void)b;
-  return true;
-}
-
-static bool fold_add(builder *b, nnd_cnode *cn, const double *a, double sign) {
-  if (!ensure_bias(b, cn)) return false;
-  int64_t C = out_channels(cn);
-  for (int64_t c = 0; c < C; c++) {
-    cn->bias_mag[c] += fabs(a[c]);
-    cn->bias[c] += sign * a[c];
   }
   return true;
 }
@@ -579,25 +438,6 @@ static bool add_member(nnd_cnode *cn, int32_t node, nnd_crole role) {
   if (cn->n_members >= MAX_MEMBERS) return false;
   cn->members[cn->n_members++] = (nnd_cmember){node, role};
   return true;
-}
-
-static int64_t dim(const nnd_value *v, int d) {
-  return d < v->shape.rank ? v->shape.dims[d].size : -1;
-}
-
-/* Flatten(axis 1), Reshape to [N, rest], Squeeze of the 1x1 spatial dims. */
-static bool is_flatten_like(const builder *b, const nnd_node *nd) {
-  if (nd->n_inputs < 1 || nd->inputs[0] < 0 || nd->outputs[0] < 0) return false;
-  const nnd_value *x = &b->g->values[nd->inputs[0]], *y = &b->g->values[nd->outputs[0]];
-  if (nd->op == NND_OP_FLATTEN) return nd->attrs.axis == 1;
-  if (nd->op != NND_OP_RESHAPE && nd->op != NND_OP_SQUEEZE) return false;
-  if (y->shape.rank != 2 || x->shape.rank < 2) return false;
-  int64_t rest = 1;
-  for (int d = 1; d < x->shape.rank; d++) {
-    if (dim(x, d) < 0) return false;
-    rest *= dim(x, d);
-  }
-  return dim(y, 1) == rest;
 }
 
 static bool spatial_axes(const builder *b, const nnd_node *nd, int32_t x) {
@@ -623,8 +463,26 @@ static nnd_cnode *new_cnode(builder *b, const nnd_node *head, int32_t head_id) {
   cn->op = head->op;
   cn->attrs = head->attrs;
   cn->act = act_of_fused(&head->act);
-  add_member(cn, head_id, NND_CROLE_HEAD);
-  c->node_map[head_id] = c->n_nodes;
+  int32_t f = file_node(b, head_id);
+  add_member(cn, f, NND_CROLE_HEAD);
+  if (f >= 0) c->node_map[f] = c->n_nodes;
+  /* the file nodes the passes merged into it (and into those) */
+  for (int m = 0; m < cn->n_members; m++) {
+    int32_t into = cn->members[m].node;
+    for (int32_t k = into >= 0 ? b->merge_head[into] : -1; k >= 0; k = b->merge_next[k]) {
+      const nnd_pass_merge *mg = &b->rec->merges[k];
+      nnd_crole role = mg->role == NND_MERGE_BATCHNORM ? NND_CROLE_BN
+                       : mg->role == NND_MERGE_SCALE   ? NND_CROLE_SCALE
+                       : mg->role == NND_MERGE_BIAS    ? NND_CROLE_BIAS
+                       : mg->role == NND_MERGE_PAD     ? NND_CROLE_PAD
+                                                       : NND_CROLE_ACT;
+      if (!add_member(cn, mg->from, role)) break;
+      c->node_map[mg->from] = c->n_nodes;
+      if (role == NND_CROLE_BN) c->n_folded_bn++;
+      if (role == NND_CROLE_ACT) c->n_fused_act++;
+      if (role == NND_CROLE_PAD) c->n_absorbed_pads++;
+    }
+  }
   c->n_nodes++;
   return cn;
 }
@@ -642,89 +500,44 @@ static int32_t new_cvalue(builder *b, int32_t orig, int32_t producer, int32_t sl
   return id;
 }
 
-/* Follows the single-consumer chain after a head and absorbs what can be
- * folded or fused. Returns the original value the canonical node ends in. */
-static int32_t absorb_chain(builder *b, nnd_cnode *cn, int32_t cid, int32_t cur) {
+/* x feeding only f(x) and x * f(x) after a head without an activation: a
+ * gated activation (SiLU, HardSwish as torch spells them), which the IR's
+ * fused activation cannot hold with every f's parameters, joins the head.
+ * Returns the form value the canonical node ends in. */
+static int32_t absorb_gated(builder *b, nnd_cnode *cn, int32_t cid, int32_t cur) {
   const nnd_graph *g = b->g;
-  const bool linear = cn->weight && (cn->op == NND_OP_CONV || cn->op == NND_OP_CONV_TRANSPOSE ||
-                                     cn->op == NND_OP_GEMM);
-  int64_t C = out_channels(cn);
-  double *vec = C > 0 ? calloc((size_t)C, sizeof *vec) : NULL;
-  for (;;) {
-    int32_t c = sole_consumer(b, cur);
-    if (c >= 0 && b->absorbed[c]) break;
-    if (c < 0) {
-      /* x feeding only f(x) and x * f(x): a gated activation */
-      if (cn->act.kind != NND_ACT_NONE || b->n_dcons[cur] != 2 || g->values[cur].is_output) break;
-      int32_t f = -1, m = -1;
-      for (int32_t i = 0; i < g->n_nodes; i++) {
-        const nnd_node *nd = &g->nodes[i];
-        bool reads = false;
-        for (int k = 0; k < nd->n_inputs; k++)
-          reads |= nd->inputs[k] == cur;
-        if (!reads) continue;
-        if ((nd->op == NND_OP_SIGMOID || nd->op == NND_OP_HARD_SIGMOID) && nd->inputs[0] == cur)
-          f = i;
-        else if (nd->op == NND_OP_MUL)
-          m = i;
-      }
-      if (f < 0 || m < 0 || b->absorbed[f] || b->absorbed[m]) break;
-      const nnd_node *fn = &g->nodes[f], *mn = &g->nodes[m];
-      if (fn->act.kind != NND_ACT_NONE || mn->act.kind != NND_ACT_NONE || mn->n_inputs != 2 ||
-          sole_consumer(b, fn->outputs[0]) != m)
-        break;
-      if (!((mn->inputs[0] == cur && mn->inputs[1] == fn->outputs[0]) ||
-            (mn->inputs[1] == cur && mn->inputs[0] == fn->outputs[0])))
-        break;
-      nnd_cact a;
-      act_of_op(fn, &a);
-      a.gated = true;
-      if (!add_member(cn, f, NND_CROLE_ACT) || !add_member(cn, m, NND_CROLE_ACT)) break;
-      cn->act = a;
-      b->absorbed[f] = b->absorbed[m] = true;
-      b->c->node_map[f] = b->c->node_map[m] = cid;
-      b->c->n_fused_act++;
-      cur = mn->outputs[0];
-      continue;
-    }
-    const nnd_node *nd = &g->nodes[c];
-    if (nd->n_outputs < 1 || nd->outputs[0] < 0 || !b->vdata[nd->outputs[0]]) break;
-    if (n_data_inputs(b, nd) != 1) break;
-    nnd_crole role;
-    nnd_cact a;
-    if (linear && cn->act.kind == NND_ACT_NONE && nd->op == NND_OP_BATCH_NORM &&
-        nd->inputs[0] == cur && fold_bn(b, cn, nd)) {
-      role = NND_CROLE_BN;
-      b->c->n_folded_bn++;
-    } else if (linear && cn->act.kind == NND_ACT_NONE && vec && nd->op == NND_OP_MUL &&
-               nd->n_inputs == 2 &&
-               per_channel(b, const_input(b, nd, nd->inputs[0] == cur ? 1 : 0),
-                           &g->values[cur].shape, channel_axis(b, cur), C, vec) &&
-               fold_scale(b, cn, vec)) {
-      role = NND_CROLE_SCALE;
-    } else if (linear && cn->act.kind == NND_ACT_NONE && vec &&
-               (nd->op == NND_OP_ADD || (nd->op == NND_OP_SUB && nd->inputs[0] == cur)) &&
-               nd->n_inputs == 2 &&
-               per_channel(b, const_input(b, nd, nd->inputs[0] == cur ? 1 : 0),
-                           &g->values[cur].shape, channel_axis(b, cur), C, vec) &&
-               fold_add(b, cn, vec, nd->op == NND_OP_SUB ? -1.0 : 1.0)) {
-      role = NND_CROLE_BIAS;
-    } else if (cn->act.kind == NND_ACT_NONE && nd->inputs[0] == cur && act_of_op(nd, &a)) {
-      cn->act = a;
-      role = NND_CROLE_ACT;
-      b->c->n_fused_act++;
-    } else {
-      break;
-    }
-    if (!add_member(cn, c, role)) break;
-    if (nd->act.kind != NND_ACT_NONE && cn->act.kind == NND_ACT_NONE)
-      cn->act = act_of_fused(&nd->act);
-    b->absorbed[c] = true;
-    b->c->node_map[c] = cid;
-    cur = nd->outputs[0];
+  if (cn->act.kind != NND_ACT_NONE || b->n_dcons[cur] != 2 || g->values[cur].is_output) return cur;
+  int32_t f = -1, m = -1;
+  for (int32_t i = 0; i < g->n_nodes; i++) {
+    const nnd_node *nd = &g->nodes[i];
+    bool reads = false;
+    for (int k = 0; k < nd->n_inputs; k++)
+      reads |= nd->inputs[k] == cur;
+    if (!reads) continue;
+    if ((nd->op == NND_OP_SIGMOID || nd->op == NND_OP_HARD_SIGMOID) && nd->inputs[0] == cur)
+      f = i;
+    else if (nd->op == NND_OP_MUL)
+      m = i;
   }
-  free(vec);
-  return cur;
+  if (f < 0 || m < 0 || b->absorbed[f] || b->absorbed[m]) return cur;
+  const nnd_node *fn = &g->nodes[f], *mn = &g->nodes[m];
+  if (fn->act.kind != NND_ACT_NONE || mn->act.kind != NND_ACT_NONE || mn->n_inputs != 2 ||
+      sole_consumer(b, fn->outputs[0]) != m)
+    return cur;
+  if (!((mn->inputs[0] == cur && mn->inputs[1] == fn->outputs[0]) ||
+        (mn->inputs[1] == cur && mn->inputs[0] == fn->outputs[0])))
+    return cur;
+  nnd_cact a;
+  act_of_op(fn, &a);
+  a.gated = true;
+  int32_t ff = file_node(b, f), fm = file_node(b, m);
+  if (!add_member(cn, ff, NND_CROLE_ACT) || !add_member(cn, fm, NND_CROLE_ACT)) return cur;
+  cn->act = a;
+  b->absorbed[f] = b->absorbed[m] = true;
+  if (ff >= 0) b->c->node_map[ff] = cid;
+  if (fm >= 0) b->c->node_map[fm] = cid;
+  b->c->n_fused_act++;
+  return mn->outputs[0];
 }
 
 static nnd_status build_node(builder *b, int32_t id) {
@@ -745,34 +558,13 @@ static nnd_status build_node(builder *b, int32_t id) {
   switch (nd->op) {
   case NND_OP_CONV:
   case NND_OP_CONV_TRANSPOSE: {
-    nnd_status st = conv_params(b, cn, nd);
+    nnd_status st = conv_params(b, cn, nd, id);
     if (st != NND_OK) return st;
-    if (nd->op == NND_OP_CONV && x0 >= 0) {
-      const nnd_value *xv = &g->values[x0];
-      int32_t p = xv->producer;
-      if (p >= 0 && b->pad_into[p] == id) {
-        const nnd_node *pn = &g->nodes[p];
-        bool nhwc = b->vlayout[pn->inputs[0]] == NND_LAYOUT_NHWC;
-        for (int s = 0; s < 2; s++) {
-          int d = nhwc ? 1 + s : 2 + s;
-          cn->attrs.conv.pads_begin[s] += pn->attrs.pads_begin[d];
-          cn->attrs.conv.pads_end[s] += pn->attrs.pads_end[d];
-        }
-        add_member(cn, p, NND_CROLE_PAD);
-        c->node_map[p] = cid;
-        c->n_absorbed_pads++;
-      }
-    }
     break;
   }
   case NND_OP_GEMM:
   case NND_OP_MATMUL:
-    if (dense_params(b, cn, nd)) cn->op = NND_OP_GEMM;
-    break;
-  case NND_OP_RESHAPE:
-  case NND_OP_SQUEEZE:
-  case NND_OP_FLATTEN:
-    if (is_flatten_like(b, nd)) cn->op = NND_OP_FLATTEN;
+    if (dense_params(b, cn, nd, id)) cn->op = NND_OP_GEMM;
     break;
   case NND_OP_REDUCE_MEAN:
   case NND_OP_REDUCE_MAX:
@@ -845,7 +637,7 @@ static nnd_status build_node(builder *b, int32_t id) {
 
   /* Multi-output nodes (Split) take no chain. */
   if (nd->n_outputs == 1 && nd->outputs[0] >= 0) {
-    int32_t end = absorb_chain(b, cn, cid, nd->outputs[0]);
+    int32_t end = absorb_gated(b, cn, cid, nd->outputs[0]);
     cn->outputs[cn->n_outputs++] = new_cvalue(b, end, cid, 0);
   } else {
     for (int k = 0; k < nd->n_outputs; k++) {
@@ -898,21 +690,19 @@ static nnd_status finish(builder *b) {
   return NND_OK;
 }
 
-nnd_status nnd_canon_build(const nnd_graph *g, nnd_cgraph **out, nnd_error *err) {
-  *out = NULL;
-  nnd_cgraph *c = calloc(1, sizeof *c);
-  builder b = {.g = g, .c = c, .err = err};
+/* Builds the canonical graph of `form` (the analysis form of c->graph, whose
+ * pass record is rec) into c. */
+static nnd_status build(nnd_cgraph *c, const nnd_graph *g, const nnd_pass_record *rec,
+                        nnd_error *err) {
+  const nnd_graph *fg = c->graph;
+  builder b = {.g = g, .rec = rec, .c = c, .err = err};
   size_t nv = (size_t)(g->n_values ? g->n_values : 1), nn = (size_t)(g->n_nodes ? g->n_nodes : 1);
+  size_t nf = (size_t)(fg->n_nodes ? fg->n_nodes : 1);
   nnd_status st = NND_OK;
-  if (!c || !(c->arena = nnd_arena_create())) {
-    st = nnd_error_set(err, NND_ERR_NOMEM, "out of memory canonicalising the graph");
-    goto fail;
-  }
-  c->graph = g;
   c->nodes = nnd_arena_alloc(c->arena, nn, sizeof *c->nodes);
   c->values = nnd_arena_alloc(c->arena, nv, sizeof *c->values);
   c->value_map = nnd_arena_alloc(c->arena, nv, sizeof *c->value_map);
-  c->node_map = nnd_arena_alloc(c->arena, nn, sizeof *c->node_map);
+  c->node_map = nnd_arena_alloc(c->arena, nf, sizeof *c->node_map);
   c->inputs = nnd_arena_alloc(c->arena, (size_t)(g->n_inputs ? g->n_inputs : 1), sizeof *c->inputs);
   b.order = calloc_n(nn, sizeof *b.order);
   b.vconst = calloc_n(nv, sizeof *b.vconst);
@@ -921,17 +711,30 @@ nnd_status nnd_canon_build(const nnd_graph *g, nnd_cgraph **out, nnd_error *err)
   b.n_dcons = calloc_n(nv, sizeof *b.n_dcons);
   b.dcons = calloc_n(nv, sizeof *b.dcons);
   b.absorbed = calloc_n(nn, sizeof *b.absorbed);
-  b.pad_into = calloc_n(nn, sizeof *b.pad_into);
+  b.merge_head = calloc_n(nf, sizeof *b.merge_head);
+  b.merge_next = calloc_n((size_t)rec->n_merges, sizeof *b.merge_next);
   if (!c->nodes || !c->values || !c->value_map || !c->node_map || !c->inputs || !b.order ||
-      !b.vconst || !b.vdata || !b.vlayout || !b.n_dcons || !b.dcons || !b.absorbed || !b.pad_into) {
+      !b.vconst || !b.vdata || !b.vlayout || !b.n_dcons || !b.dcons || !b.absorbed ||
+      !b.merge_head || !b.merge_next) {
     st = nnd_error_set(err, NND_ERR_NOMEM, "out of memory canonicalising the graph");
-    goto fail;
+    goto done;
   }
   for (int32_t v = 0; v < g->n_values; v++)
     c->value_map[v] = -1;
-  for (int32_t i = 0; i < g->n_nodes; i++)
-    c->node_map[i] = -1, b.pad_into[i] = -1;
-  if ((st = analyse(&b)) != NND_OK) goto fail;
+  for (int32_t i = 0; i < fg->n_nodes; i++)
+    c->node_map[i] = -1, b.merge_head[i] = -1;
+  /* merges into each file node, in the order the passes made them */
+  for (int32_t k = rec->n_merges - 1; k >= 0; k--) {
+    int32_t into = rec->merges[k].into;
+    if (into < 0 || into >= fg->n_nodes || rec->merges[k].from < 0 ||
+        rec->merges[k].from >= fg->n_nodes) {
+      b.merge_next[k] = -1;
+      continue;
+    }
+    b.merge_next[k] = b.merge_head[into];
+    b.merge_head[into] = k;
+  }
+  if ((st = analyse(&b)) != NND_OK) goto done;
 
   for (int i = 0; i < g->n_inputs; i++) {
     int32_t v = g->inputs[i];
@@ -946,34 +749,55 @@ nnd_status nnd_canon_build(const nnd_graph *g, nnd_cgraph **out, nnd_error *err)
     for (int k = 0; k < nd->n_outputs; k++)
       if (nd->outputs[k] >= 0 && b.vdata[nd->outputs[k]]) data_node = true;
     if (!data_node) continue;
-    if (is_alias_node(&b, nd) || b.pad_into[id] >= 0) {
+    if (is_alias_node(&b, nd)) {
       /* seen through: the output is the input's canonical value */
-      int32_t in = nd->inputs[0];
-      c->value_map[nd->outputs[0]] = c->value_map[in];
-      if (b.pad_into[id] < 0) {
-        b.absorbed[id] = true;
-        c->n_dropped++;
-        if (c->value_map[in] >= 0) c->node_map[id] = -1;
-      }
+      c->value_map[nd->outputs[0]] = c->value_map[nd->inputs[0]];
+      b.absorbed[id] = true;
+      c->n_dropped++;
       continue;
     }
-    if ((st = build_node(&b, id)) != NND_OK) goto fail;
+    if ((st = build_node(&b, id)) != NND_OK) goto done;
   }
-  if ((st = finish(&b)) != NND_OK) goto fail;
+  st = finish(&b);
+done:
   free(b.order), free(b.vconst), free(b.vdata), free(b.vlayout), free(b.n_dcons), free(b.dcons);
-  free(b.absorbed), free(b.pad_into);
+  free(b.absorbed), free(b.merge_head), free(b.merge_next);
+  return st;
+}
+
+nnd_status nnd_canon_build_traced(const nnd_graph *g, FILE *trace, const char *label,
+                                  nnd_cgraph **out, nnd_error *err) {
+  *out = NULL;
+  nnd_pass_record rec = {0};
+  nnd_cgraph *c = calloc(1, sizeof *c);
+  nnd_status st = NND_OK;
+  if (!c || !(c->arena = nnd_arena_create())) {
+    st = nnd_error_set(err, NND_ERR_NOMEM, "out of memory canonicalising the graph");
+    goto fail;
+  }
+  c->graph = g;
+  /* the form's node indices start as the file's: the record maps them */
+  if ((st = nnd_graph_clone(g, &c->form, err)) != NND_OK) goto fail;
+  if ((st = nnd_pass_record_init(&rec, c->form, err)) != NND_OK) goto fail;
+  if ((st = nnd_passes_analysis_form(c->form, trace, label, &rec, err)) != NND_OK) goto fail;
+  if ((st = build(c, c->form, &rec, err)) != NND_OK) goto fail;
+  nnd_pass_record_free(&rec);
   *out = c;
   return NND_OK;
 fail:
-  free(b.order), free(b.vconst), free(b.vdata), free(b.vlayout), free(b.n_dcons), free(b.dcons);
-  free(b.absorbed), free(b.pad_into);
+  nnd_pass_record_free(&rec);
   nnd_canon_destroy(c);
   return st;
+}
+
+nnd_status nnd_canon_build(const nnd_graph *g, nnd_cgraph **out, nnd_error *err) {
+  return nnd_canon_build_traced(g, NULL, NULL, out, err);
 }
 
 void nnd_canon_destroy(nnd_cgraph *c) {
   if (!c) return;
   nnd_arena_destroy(c->arena);
+  nnd_graph_destroy(c->form);
   free(c);
 }
 

@@ -47,8 +47,6 @@ void nnd_localize_result_destroy(nnd_localize_result *r) {
   nnd_alignment_destroy(r->align);
   nnd_canon_destroy(r->cs);
   nnd_canon_destroy(r->ct);
-  nnd_graph_destroy(r->source_form);
-  nnd_graph_destroy(r->target_form);
   free(r);
 }
 
@@ -434,17 +432,16 @@ nnd_status nnd_localize_run(const nnd_graph *source, const nnd_graph *target, nn
   r->param_rtol = opt.param_rtol;
   r->source_file_nodes = source->n_nodes;
   r->target_file_nodes = target->n_nodes;
-  /* Analyse the normal forms: constants spelled differently (tied
-   * initialisers behind Identity, Constant nodes, float16 weights behind
-   * Cast) become the same constants. The engine still runs the files. */
-  nnd_status st = nnd_graph_clone(source, &r->source_form, err);
-  if (st == NND_OK) st = nnd_graph_clone(target, &r->target_form, err);
-  if (go_on(r, &opt, st)) st = nnd_passes_analysis_form(r->source_form, opt.trace, "source", err);
-  if (go_on(r, &opt, st)) st = nnd_passes_analysis_form(r->target_form, opt.trace, "target", err);
-  r->source = r->source_form ? r->source_form : source;
-  r->target = r->target_form ? r->target_form : target;
-  if (go_on(r, &opt, st)) st = nnd_canon_build(r->source, &r->cs, err);
-  if (go_on(r, &opt, st)) st = nnd_canon_build(r->target, &r->ct, err);
+  /* Analyse the normal forms (passes.h; each canonical graph owns its
+   * model's): constants spelled differently (tied initialisers behind
+   * Identity, Constant nodes, float16 weights behind Cast) become the same
+   * constants, BatchNorms fold, activations fuse. Findings name the files'
+   * nodes; the engine runs the files. */
+  r->source = source;
+  r->target = target;
+  nnd_status st = NND_OK;
+  if (go_on(r, &opt, st)) st = nnd_canon_build_traced(source, opt.trace, "source", &r->cs, err);
+  if (go_on(r, &opt, st)) st = nnd_canon_build_traced(target, opt.trace, "target", &r->ct, err);
   if (go_on(r, &opt, st)) st = nnd_align(r->cs, r->ct, &r->align, err);
   if (go_on(r, &opt, st)) st = make_layers(r, &s_layout, &t_layout, err);
   if (go_on(r, &opt, st))

@@ -1,10 +1,11 @@
 /* Alias removal: nodes that pass their one input through unchanged
  * (Identity, inference Dropout, a Concat of a single tensor as torch.cat([x])
- * writes in DenseNet) go, and their readers read the input. One rewiring pass
- * over all node inputs, so a model with thousands of them stays linear.
- * Graph outputs keep their producers: their names are the model's. */
+ * writes in DenseNet, a Cast to the dtype it has) go, and their readers read the input. One
+ * rewiring pass over all node inputs, so a model with thousands of them stays linear. Graph outputs
+ * keep their producers: their names are the model's. */
 #include <stdlib.h>
 
+#include "ir/pass_util.h"
 #include "nndiff/ir_edit.h"
 #include "nndiff/passes.h"
 
@@ -15,13 +16,14 @@ static bool passes_through(const nnd_graph *g, const nnd_node *n) {
   case NND_OP_IDENTITY: return n->n_outputs == 1;
   case NND_OP_DROPOUT: return n->n_outputs == 1; /* the mask output would be read */
   case NND_OP_CONCAT: return n->n_inputs == 1 && n->n_outputs == 1;
+  case NND_OP_CAST: /* to the dtype it already has */
+    return n->n_outputs == 1 && g->values[n->outputs[0]].dtype == g->values[n->inputs[0]].dtype;
   default: return false;
   }
 }
 
 static nnd_status run_alias(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_changes,
                             nnd_error *err) {
-  (void)ctx;
   *n_changes = 0;
   if (g->n_nodes == 0) return NND_OK;
   int32_t *to = malloc((size_t)g->n_values * sizeof *to);
@@ -62,7 +64,7 @@ static nnd_status run_alias(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_ch
     }
     for (int32_t i = 0; i < g->n_nodes; i++)
       if (remove[i]) g->values[g->nodes[i].outputs[0]].producer = -1;
-    st = nnd_graph_remove_nodes(g, remove, NULL, err);
+    st = nnd__pass_remove_nodes(g, ctx, remove, err);
   }
   free(to), free(remove);
   *n_changes = n;
@@ -71,4 +73,5 @@ static nnd_status run_alias(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_ch
 
 const nnd_pass nnd_pass_drop_aliases = {
     "drop_aliases",
-    "removes nodes that pass their input through (Identity, Dropout, one-input Concat)", run_alias};
+    "removes nodes that pass their input through (Identity, Dropout, one-input Concat, no-op Cast)",
+    run_alias};

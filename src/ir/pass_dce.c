@@ -3,12 +3,12 @@
  * run. */
 #include <stdlib.h>
 
+#include "ir/pass_util.h"
 #include "nndiff/ir_edit.h"
 #include "nndiff/passes.h"
 
 static nnd_status run_dce(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_changes,
                           nnd_error *err) {
-  (void)ctx;
   *n_changes = 0;
   if (g->n_nodes == 0) return NND_OK;
   int32_t *readers = calloc((size_t)g->n_values + 1, sizeof *readers);
@@ -48,7 +48,7 @@ static nnd_status run_dce(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_chan
       if (p >= 0 && !dead[p]) stack[top++] = p;
     }
   }
-  nnd_status st = removed ? nnd_graph_remove_nodes(g, dead, NULL, err) : NND_OK;
+  nnd_status st = removed ? nnd__pass_remove_nodes(g, ctx, dead, err) : NND_OK;
   free(readers), free(dead), free(stack);
   *n_changes = removed;
   return st;

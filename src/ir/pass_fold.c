@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/pass_util.h"
 #include "nndiff/ir_edit.h"
 #include "nndiff/passes.h"
 
@@ -295,7 +296,7 @@ static nnd_status run_fold(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_cha
     remove[id] = true;
     folded++;
   }
-  if (folded) st = nnd_graph_remove_nodes(g, remove, NULL, err);
+  if (folded) st = nnd__pass_remove_nodes(g, ctx, remove, err);
   *n_changes = folded;
 done:
   free(remove);

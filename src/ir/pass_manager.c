@@ -9,8 +9,10 @@ void nnd_pass_ctx_init(nnd_pass_ctx *ctx) {
   ctx->max_fold_elements = 64 * 1024 * 1024;
 }
 
-static const nnd_pass *const builtin[] = {&nnd_pass_fold_constants, &nnd_pass_drop_aliases,
-                                          &nnd_pass_dce};
+static const nnd_pass *const builtin[] = {&nnd_pass_fold_constants,    &nnd_pass_drop_aliases,
+                                          &nnd_pass_layout_transposes, &nnd_pass_absorb_zero_pad,
+                                          &nnd_pass_fold_batchnorm,    &nnd_pass_fuse_activation,
+                                          &nnd_pass_flatten_form,      &nnd_pass_dce};
 
 const nnd_pass *const *nnd_passes_builtin(int *n_out) {
   *n_out = (int)(sizeof builtin / sizeof builtin[0]);
@@ -60,13 +62,16 @@ nnd_status nnd_passes_run(nnd_graph *g, const nnd_pass *const *passes, int n_pas
   return NND_OK;
 }
 
-nnd_status nnd_passes_analysis_form(nnd_graph *g, FILE *trace, const char *label, nnd_error *err) {
+nnd_status nnd_passes_analysis_form(nnd_graph *g, FILE *trace, const char *label,
+                                    nnd_pass_record *record, nnd_error *err) {
   nnd_pass_ctx ctx;
   nnd_pass_ctx_init(&ctx);
   ctx.analysis = true;
   ctx.trace = trace;
   ctx.model_label = label;
-  const nnd_pass *const list[] = {&nnd_pass_fold_constants, &nnd_pass_drop_aliases,
-                                  &nnd_pass_dce};
-  return nnd_passes_run(g, list, 3, &ctx, 0, NULL, err);
+  ctx.record = record;
+  /* Constants first (a BatchNorm's statistics behind Identity become
+   * constants), then layouts (the channel axis), then the folds that need
+   * both; dce last removes what the others left unread. */
+  return nnd_passes_run(g, builtin, (int)(sizeof builtin / sizeof builtin[0]), &ctx, 0, NULL, err);
 }
