@@ -192,5 +192,37 @@ static int test_pad_into_pool_and_transpose_pair(void) {
   return 0;
 }
 
+/* A tapped value stays: the Relu after a tapped conv output is not fused,
+ * the BatchNorm not folded, and a tapped dead branch is not removed. */
+static int test_kept_values_stay_observable(void) {
+  nnd_graph *g = conv_bn_net();
+  ASSERT_TRUE(g != NULL);
+  int32_t c = nnd_graph_find_value(g, "conv:0"), h = nnd_graph_find_value(g, "bn:0");
+  int32_t side = -1;
+  NODE(g, NND_OP_SIGMOID, "side", &side, c); /* read by nothing */
+  bool *keep = calloc((size_t)g->n_values, sizeof *keep);
+  ASSERT_TRUE(keep != NULL);
+  keep[h] = keep[side] = true;
+  nnd_error err = {0};
+  ASSERT_EQ_INT(NND_OK, nnd_graph_infer_shapes(g, &err));
+  nnd_pass_ctx ctx;
+  nnd_pass_ctx_init(&ctx);
+  ctx.analysis = true;
+  ctx.keep = keep;
+  ctx.n_keep = g->n_values;
+  int n_builtin = 0;
+  const nnd_pass *const *all = nnd_passes_builtin(&n_builtin);
+  ASSERT_EQ_INT(NND_OK, nnd_passes_run(g, all, n_builtin, &ctx, 0, NULL, &err));
+  ASSERT_TRUE(find_node(g, "side") >= 0);
+  ASSERT_TRUE(find_node(g, "bn") >= 0);   /* the conv output now has two readers */
+  ASSERT_TRUE(find_node(g, "relu") >= 0); /* the BatchNorm's output is tapped */
+  ASSERT_EQ_INT(h, g->nodes[find_node(g, "bn")].outputs[0]);
+  ASSERT_EQ_INT(NND_ACT_NONE, g->nodes[find_node(g, "bn")].act.kind);
+  free(keep);
+  nnd_graph_destroy(g);
+  return 0;
+}
+
 NND_TEST_MAIN(NND_TEST(test_conv_bn_relu_pad_flatten), NND_TEST(test_inexact_rewrites_are_left),
-              NND_TEST(test_pad_into_pool_and_transpose_pair))
+              NND_TEST(test_pad_into_pool_and_transpose_pair),
+              NND_TEST(test_kept_values_stay_observable))

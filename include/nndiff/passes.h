@@ -80,6 +80,12 @@ typedef struct nnd_pass_ctx {
   const char *model_label; /* prefix for trace lines (e.g. "source") */
   /* Where passes log merges and node origins; NULL: not recorded. */
   nnd_pass_record *record;
+  /* Values that must stay observable (a caller's taps): keep[v] for v <
+   * n_keep. No pass makes a kept value disappear into a merge, a rewiring
+   * or dead-code removal (fold_constants may still make one a constant:
+   * its value is then known without running). NULL: none. */
+  const bool *keep;
+  int32_t n_keep;
 } nnd_pass_ctx;
 
 /* Default context: engine form, 64M elements, no trace. */

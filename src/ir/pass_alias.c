@@ -37,7 +37,7 @@ static nnd_status run_alias(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_ch
   int64_t n = 0;
   for (int32_t i = 0; i < g->n_nodes; i++) {
     const nnd_node *nd = &g->nodes[i];
-    if (!passes_through(g, nd)) continue;
+    if (!passes_through(g, nd) || nnd__pass_kept(ctx, nd->outputs[0])) continue;
     to[nd->outputs[0]] = nd->inputs[0];
     remove[i] = true;
     n++;

@@ -24,6 +24,8 @@ static nnd_status run_dce(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_chan
       if (g->nodes[i].inputs[k] >= 0) readers[g->nodes[i].inputs[k]]++;
   for (int i = 0; i < g->n_outputs; i++)
     readers[g->outputs[i]]++;
+  for (int32_t v = 0; v < g->n_values; v++) /* a kept value counts as read */
+    if (nnd__pass_kept(ctx, v)) readers[v]++;
   /* Worklist: a node dies when its outputs lose their last reader. */
   int32_t top = 0;
   for (int32_t i = 0; i < g->n_nodes; i++)

@@ -32,9 +32,10 @@ static nnd_status run_flatten(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_
     if (!flattens(g, nd)) continue;
     nnd_attrs a = nd->attrs;
     a.axis = 1;
-    nnd_status st = nnd_graph_replace_node(g, i, NND_OP_FLATTEN, &a, &nd->act, err);
+    nnd_activation act = nd->act;
+    nd->n_inputs = 1; /* the target shape or axes are said by the op now */
+    nnd_status st = nnd_graph_replace_node(g, i, NND_OP_FLATTEN, &a, &act, err);
     if (st != NND_OK) return st;
-    g->nodes[i].n_inputs = 1; /* the target shape or axes are said by the op now */
     n++;
   }
   *n_changes = n;

@@ -303,8 +303,10 @@ static nnd_status run_fold_bn(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_
   if (!ctx->analysis || g->n_nodes == 0) return NND_OK;
   int32_t *reads = nnd__read_counts(g);
   bool *remove = calloc((size_t)g->n_nodes, sizeof *remove);
-  if (!reads || !remove) {
-    free(reads), free(remove);
+  bool *touched = calloc((size_t)g->n_nodes, sizeof *touched);
+  int32_t *into = malloc((size_t)g->n_nodes * sizeof *into);
+  if (!reads || !remove || !touched || !into) {
+    free(reads), free(remove), free(touched), free(into);
     return nnd_error_set(err, NND_ERR_NOMEM, "out of memory folding BatchNorm");
   }
   nnd_status st = NND_OK;
@@ -312,7 +314,7 @@ static nnd_status run_fold_bn(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_
   int32_t n_nodes = g->n_nodes;
   for (int32_t i = 0; i < n_nodes && st == NND_OK; i++) {
     const nnd_node *c = &g->nodes[i];
-    if (remove[i] || c->n_outputs < 1 || c->n_inputs < 1) continue;
+    if (touched[i] || c->n_outputs < 1 || c->n_inputs < 1) continue;
     if (c->op != NND_OP_BATCH_NORM && c->op != NND_OP_MUL && c->op != NND_OP_ADD &&
         c->op != NND_OP_SUB)
       continue;
@@ -322,10 +324,10 @@ static nnd_status run_fold_bn(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_
       int32_t v = c->inputs[k];
       if (v >= 0 && g->values[v].producer >= 0 && !nnd__is_const_value(&g->values[v])) x = v;
     }
-    if (x < 0 || reads[x] != 1 || g->values[x].is_output) continue;
+    if (x < 0 || reads[x] != 1 || g->values[x].is_output || nnd__pass_kept(ctx, x)) continue;
     if (c->op == NND_OP_BATCH_NORM ? c->n_outputs != 1 : c->n_outputs != 1) continue;
     int32_t p = g->values[x].producer;
-    if (remove[p] || g->nodes[p].outputs[0] != x) continue;
+    if (touched[p] || g->nodes[p].outputs[0] != x) continue;
     linear l;
     affine f;
     if (!linear_shape(g, p, &l)) continue;
@@ -333,21 +335,28 @@ static nnd_status run_fold_bn(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_
     if (role && !linear_read(g, ctx, p, &l)) role = 0;
     if (role) {
       apply(&f, role, &l);
-      nnd_activation act = c->act;
-      st = store(g, ctx, p, &l, err); /* may move g->nodes? no: only values grow */
+      st = store(g, ctx, p, &l, err);
+      if (st == NND_OK) st = nnd__pass_merge(ctx, p, i, role, err);
       if (st == NND_OK) {
-        g->nodes[p].act = act;
-        nnd__pass_take_output(g, p, i);
-        remove[i] = true;
-        st = nnd__pass_merge(ctx, p, i, role, err);
+        /* one fold per node and run: a chain (BN then Mul) takes the next
+         * round, and the graph stays whole while constants are added */
+        touched[p] = touched[i] = remove[i] = true;
+        into[i] = p;
         n++;
       }
     }
     linear_free(&l);
     affine_free(&f);
   }
+  /* then the rewiring: the producer takes the consumer's output value and
+   * activation, and the consumer goes */
+  for (int32_t i = 0; i < n_nodes && st == NND_OK; i++) {
+    if (!remove[i]) continue;
+    g->nodes[into[i]].act = g->nodes[i].act;
+    nnd__pass_take_output(g, into[i], i);
+  }
   if (st == NND_OK && n) st = nnd__pass_remove_nodes(g, ctx, remove, err);
-  free(reads), free(remove);
+  free(reads), free(remove), free(touched), free(into);
   *n_changes = n;
   return st;
 }

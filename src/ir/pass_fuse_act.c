@@ -64,7 +64,7 @@ static nnd_status run_fuse_act(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n
     const nnd_value *xv = &g->values[x];
     int32_t p = xv->producer;
     if (p < 0 || remove[p] || reads[x] != 1 || xv->is_output || !nnd__is_float_dtype(xv->dtype) ||
-        nnd__is_const_value(xv))
+        nnd__is_const_value(xv) || nnd__pass_kept(ctx, x))
       continue;
     nnd_node *pn = &g->nodes[p];
     nnd_activation pa;

@@ -27,7 +27,7 @@ static nnd_layout converts_to(const nnd_node *n, nnd_layout in) {
 }
 
 /* Rewires the readers of Transposes that undo the Transpose before them. */
-static int64_t cancel_pairs(nnd_graph *g) {
+static int64_t cancel_pairs(nnd_graph *g, const nnd_pass_ctx *ctx) {
   int64_t n = 0;
   int32_t *to = malloc((size_t)(g->n_values + 1) * sizeof *to);
   int32_t *reads = nnd__read_counts(g);
@@ -41,7 +41,7 @@ static int64_t cancel_pairs(nnd_graph *g) {
     const nnd_node *b = &g->nodes[i];
     if (b->op != NND_OP_TRANSPOSE || b->n_inputs < 1 || b->inputs[0] < 0 || b->n_outputs != 1 ||
         b->act.kind != NND_ACT_NONE || g->values[b->outputs[0]].is_output ||
-        reads[b->outputs[0]] == 0)
+        reads[b->outputs[0]] == 0 || nnd__pass_kept(ctx, b->outputs[0]))
       continue;
     int32_t p = g->values[b->inputs[0]].producer;
     if (p < 0) continue;
@@ -73,9 +73,8 @@ static int64_t cancel_pairs(nnd_graph *g) {
 
 static nnd_status run_layout(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_changes,
                              nnd_error *err) {
-  (void)ctx;
   *n_changes = 0;
-  int64_t n = cancel_pairs(g);
+  int64_t n = cancel_pairs(g, ctx);
   if (n < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory cancelling Transposes");
   /* (the cancelled Transposes are left unread: dce removes them) */
   int32_t *order = malloc((size_t)(g->n_nodes ? g->n_nodes : 1) * sizeof *order);

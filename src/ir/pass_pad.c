@@ -73,7 +73,8 @@ static nnd_status run_pad(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_chan
     int d0 = 0;
     if (remove[i] || !zero_spatial_pad(g, pn, &d0)) continue;
     int32_t y = pn->outputs[0];
-    if (reads[y] != 1 || g->values[y].is_output || reader[y] < 0) continue;
+    if (reads[y] != 1 || g->values[y].is_output || reader[y] < 0 || nnd__pass_kept(ctx, y))
+      continue;
     nnd_node *r = &g->nodes[reader[y]];
     if (!takes_zero_pad(r, y)) continue;
     int64_t *pb = r->op == NND_OP_CONV ? r->attrs.conv.pads_begin : r->attrs.pool.pads_begin;

@@ -11,6 +11,11 @@
 #include "nndiff/ir_edit.h"
 #include "nndiff/passes.h"
 
+/* Whether value v must stay observable (ctx->keep). */
+static inline bool nnd__pass_kept(const nnd_pass_ctx *ctx, int32_t v) {
+  return ctx && ctx->keep && v >= 0 && v < ctx->n_keep && ctx->keep[v];
+}
+
 /* nnd_graph_remove_nodes that also compacts ctx->record's origins. */
 nnd_status nnd__pass_remove_nodes(nnd_graph *g, const nnd_pass_ctx *ctx, const bool *remove,
                                   nnd_error *err);
