@@ -103,7 +103,8 @@ typedef struct nnd_cnode {
   /* Learned parameters in double precision and canonical layout: conv
    * [O, I/groups, k...] (ConvTranspose: as ONNX, [I, O/groups, k...]); dense
    * [out, in]; standalone BatchNorm: weight = per-channel scale, bias =
-   * per-channel shift. NULL when the node has none. */
+   * per-channel shift. NULL when the node has none. Read-only: weights
+   * the passes folded point into the form's constants. */
   double *weight;
   int wrank;
   int64_t wdims[NND_MAX_RANK];

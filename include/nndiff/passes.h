@@ -13,8 +13,13 @@
  *     differ only in how they spell their constants (tied initialisers
  *     behind Identity, weights in Constant nodes, float16 weights behind
  *     Cast) reach the same graph; nodes that pass their input through
- *     (Identity, Dropout, a one-input Concat) go. Canonicalisation
- *     (align.h) starts from it.
+ *     (Identity, Dropout, a one-input Concat) go; inverse Transpose pairs
+ *     go and tensors record their layout; zero Pads join the Conv or
+ *     counting AveragePool they feed; BatchNorms and per-channel scales
+ *     fold into the Conv/Gemm before them (float64); activations fuse into
+ *     their producer; flatten spellings become Flatten. Canonicalisation
+ *     (align.h) starts from it, naming the file's nodes through the pass
+ *     record.
  *   - engine form: the same folding in the model's own dtypes, so the
  *     engine computes what the file says at plan time. */
 #ifndef NNDIFF_PASSES_H
