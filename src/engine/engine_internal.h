@@ -295,6 +295,9 @@ static inline int nnd__cl_axis(int a) {
 }
 /* Physical dims of logical dims (rank 4) in channels-last order. */
 void nnd__cl_dims(const int64_t *logical, int64_t *phys);
+/* The dims the plan gave value vid (the IR's, for the batch), in
+ * channels-last order when cl; returns its rank. */
+int nnd__planned_dims(const nnd_engine *e, int32_t vid, bool cl, int64_t *dims);
 
 /* Normalises a possibly negative axis; false when out of range. */
 bool nnd__axis(int64_t axis, int rank, int *out);

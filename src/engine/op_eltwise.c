@@ -61,8 +61,9 @@ nnd_status nnd__eng_build_unary(nnd_engine *e, int32_t id, nnd_error *err) {
   const bool cl = !e->folding && e->v[nd->outputs[0]].want_cl;
   int32_t x = nnd__operand(e, nd->inputs[0], cl, err);
   if (x < 0) return err->status;
-  const etensor *xt = &e->t[x];
-  int32_t y = nnd__output(e, id, 0, xt->rank, xt->dims, cl);
+  int64_t od[NND_MAX_RANK];
+  const int r = nnd__planned_dims(e, nd->outputs[0], cl, od);
+  int32_t y = nnd__output(e, id, 0, r, od, cl);
   if (y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   const nnd__unary *u = e->n[id].params;
   return nnd__emit(e, nnd__step_unary, nnd__unary_name(u->kind), e->n[id].params, &x, 1, &y, 1, 0,
@@ -74,7 +75,9 @@ nnd_status nnd__eng_build_silu(nnd_engine *e, int32_t id, nnd_error *err) {
   const bool cl = !e->folding && e->v[nd->outputs[0]].want_cl;
   int32_t x = nnd__operand(e, e->n[id].silu_x, cl, err);
   if (x < 0) return err->status;
-  int32_t y = nnd__output(e, id, 0, e->t[x].rank, e->t[x].dims, cl);
+  int64_t od[NND_MAX_RANK];
+  const int r = nnd__planned_dims(e, nd->outputs[0], cl, od);
+  int32_t y = nnd__output(e, id, 0, r, od, cl);
   nnd__unary *u = nnd__emem(e, 1, sizeof *u);
   if (y < 0 || !u) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   u->kind = NND__UN_SILU;
@@ -136,23 +139,25 @@ nnd_status nnd__eng_build_cast(nnd_engine *e, int32_t id, nnd_error *err) {
   if (x < 0) return err->status;
   const etensor *xt = &e->t[x];
   const nnd_dtype to = nd->attrs.to;
+  int64_t od[NND_MAX_RANK];
+  const int r = nnd__planned_dims(e, nd->outputs[0], cl, od);
   if (!e->folding && to != NND_DTYPE_F16 && to != NND_DTYPE_BF16) {
     /* Float to float32/float64 at run time: the engine's precision stays
      * as it is (the reference does not round to float32 at a Cast). */
-    int32_t y = nnd__output_alias(e, id, 0, x, xt->rank, xt->dims);
+    int32_t y = nnd__output_alias(e, id, 0, x, r, od);
     return y < 0 ? nnd_error_set(err, NND_ERR_NOMEM, "out of memory") : NND_OK;
   }
   if (!e->folding || (to == NND_DTYPE_F16 || to == NND_DTYPE_BF16)) {
     if (!out->is_float || xt->dtype == NND_DTYPE_I64)
       return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "cast between integers and halves");
     /* float16 / bfloat16: the values are rounded to that precision. */
-    int32_t y = nnd__output(e, id, 0, xt->rank, xt->dims, cl);
+    int32_t y = nnd__output(e, id, 0, r, od, cl);
     nnd_dtype *p = nnd__emem(e, 1, sizeof *p);
     if (y < 0 || !p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
     *p = to;
     return nnd__emit(e, step_round_half, "cast_half", p, &x, 1, &y, 1, 0, err);
   }
-  int32_t y = nnd__output(e, id, 0, xt->rank, xt->dims, false);
+  int32_t y = nnd__output(e, id, 0, r, od, false);
   nnd_dtype *p = nnd__emem(e, 1, sizeof *p);
   if (y < 0 || !p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   *p = nd->attrs.to;
@@ -349,7 +354,9 @@ nnd_status nnd__eng_build_batchnorm(nnd_engine *e, int32_t id, nnd_error *err) {
   if ((ins[0] = nnd__operand(e, nd->inputs[0], cl, err)) < 0) return err->status;
   const int axis = cl ? nnd__cl_axis(p->axis) : p->axis;
   bn_step *s = nnd__emem(e, 1, sizeof *s);
-  int32_t y = nnd__output(e, last, 0, e->t[ins[0]].rank, e->t[ins[0]].dims, cl);
+  int64_t od[NND_MAX_RANK];
+  const int r = nnd__planned_dims(e, e->g->nodes[last].outputs[0], cl, od);
+  int32_t y = nnd__output(e, last, 0, r, od, cl);
   if (!s || y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   const etensor *xt = &e->t[ins[0]];
   s->outer = 1;
@@ -451,7 +458,8 @@ nnd_status nnd__eng_build_lrn(nnd_engine *e, int32_t id, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
   int32_t x = nnd__operand(e, nd->inputs[0], false, err);
   if (x < 0) return err->status;
-  int32_t y = nnd__output(e, id, 0, e->t[x].rank, e->t[x].dims, false);
+  const evalue *out = &e->v[nd->outputs[0]];
+  int32_t y = nnd__output(e, id, 0, out->rank, out->dims, false);
   if (y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   return nnd__emit(e, step_lrn, "lrn", e->n[id].params, &x, 1, &y, 1, -1, err);
 }
@@ -507,7 +515,8 @@ nnd_status nnd__eng_build_softmax(nnd_engine *e, int32_t id, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
   int32_t x = nnd__operand(e, nd->inputs[0], false, err);
   if (x < 0) return err->status;
-  int32_t y = nnd__output(e, id, 0, e->t[x].rank, e->t[x].dims, false);
+  const evalue *out = &e->v[nd->outputs[0]];
+  int32_t y = nnd__output(e, id, 0, out->rank, out->dims, false);
   if (y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   return nnd__emit(e, step_softmax, nnd_op_name(nd->op), e->n[id].params, &x, 1, &y, 1, 0, err);
 }
