@@ -444,6 +444,68 @@ static int test_shape_arithmetic_folds(void) {
   return 0;
 }
 
+/* Slice with steps of INT64_MAX and INT64_MIN (one element each way): the
+ * engine plans it from the IR's slice rule, where the engine's own
+ * derivation once overflowed (UBSan). Run on an activation (a step) and on
+ * a constant (folded at create), both precisions; the expected elements are
+ * read straight from the input by ONNX's rule: a positive step takes
+ * `start` and then nothing (start + step is past any end), a negative one
+ * from the clamped start `dim - 1` likewise. */
+static int test_slice_extreme_steps(void) {
+  nnd_graph *g = nnd_graph_create(NULL);
+  int32_t x = tg_input(g, "x", F32, DIMS(SYM(0), 4, 6));
+  test_rng r = {7};
+  int32_t c = const_rand(g, "c", DIMS(3, 5), &r, 1.f, 0);
+  int32_t two = INTS(g, "two", 2), one = INTS(g, "one", 1), z = INTS(g, "z", 0);
+  int32_t far = INTS(g, "far", (int64_t)1 << 62), m1 = INTS(g, "m1", -1);
+  int32_t imax = INTS(g, "imax", INT64_MAX), imin = INTS(g, "imin", INT64_MIN);
+  int32_t y[4] = {-1, -1, -1, -1}, sum = -1;
+  /* x[:, :, 0:2^62:INT64_MAX] -> x[:, :, 0]; x[:, :, -1:INT64_MIN:INT64_MIN] -> x[:, :, 5] */
+  NODE(g, NND_OP_SLICE, "fwd", &y[0], x, z, far, two, imax);
+  NODE(g, NND_OP_SLICE, "back", &y[1], x, m1, imin, two, imin);
+  /* The same on a constant: c[:, INT64_MAX::INT64_MIN] -> c[:, 4], c[1::INT64_MAX] -> c[1]. */
+  NODE(g, NND_OP_SLICE, "cback", &y[2], c, imax, imin, one, imin);
+  NODE(g, NND_OP_SLICE, "cfwd", &y[3], c, one, imax, z, imax);
+  int32_t ca = -1;
+  NODE(g, NND_OP_MUL, "cmul", &ca, y[2], y[3]); /* [3,1] * [1,5] -> [3,5] */
+  NODE(g, NND_OP_ADD, "sum", &sum, y[0], y[1]);
+  int32_t outs[2] = {sum, ca};
+  set_io(g, &x, 1, outs, 2);
+  ASSERT_EQ_INT(0, infer(g));
+  float xin[2 * 4 * 6];
+  for (int i = 0; i < 48; i++)
+    xin[i] = (float)(i * 3 % 17) - 8.f;
+  const float *cd = g->values[c].data;
+  for (int p = 0; p < 2; p++) {
+    nnd_engine_options opt;
+    nnd_engine_options_init(&opt);
+    opt.precision = p ? NND_PRECISION_REFERENCE : NND_PRECISION_FAST;
+    opt.batch = 2;
+    nnd_error err = {0};
+    nnd_engine *e = NULL;
+    if (nnd_engine_create(g, &opt, &e, &err) != NND_OK) fprintf(stderr, "%s\n", err.message);
+    ASSERT_TRUE(e);
+    int rank;
+    int64_t dims[NND_MAX_RANK];
+    ASSERT_TRUE(nnd_engine_value_shape(e, y[0], &rank, dims));
+    ASSERT_EQ_INT(3, rank);
+    ASSERT_EQ_INT(1, dims[2]);
+    float ysum[8], yc[15];
+    nnd_tensor in = {.dtype = F32, .rank = 3, .dims = {2, 4, 6}, .data = xin};
+    nnd_tensor out[2] = {{.dtype = F32, .rank = 3, .dims = {2, 4, 1}, .data = ysum},
+                         {.dtype = F32, .rank = 2, .dims = {3, 5}, .data = yc}};
+    ASSERT_EQ_INT(NND_OK, nnd_engine_run(e, &in, 1, out, 2, &err));
+    for (int i = 0; i < 8; i++)
+      ASSERT_NEAR(xin[i * 6] + xin[i * 6 + 5], ysum[i], 0);
+    for (int i = 0; i < 3; i++)
+      for (int j = 0; j < 5; j++)
+        ASSERT_NEAR((double)cd[i * 5 + 4] * (double)cd[5 + j], yc[i * 5 + j], 1e-6);
+    nnd_engine_destroy(e);
+  }
+  nnd_graph_destroy(g);
+  return 0;
+}
+
 /* ------------------------------------------------------ NHWC layouts */
 
 static int test_nhwc_hwio_matches_nchw(void) {
@@ -808,7 +870,7 @@ static int test_silu_pairs(void) {
 NND_TEST_MAIN(NND_TEST(test_cnn_both_precisions), NND_TEST(test_silu_pairs),
               NND_TEST(test_taps_reference_all), NND_TEST(test_taps_fast_all_fused),
               NND_TEST(test_taps_list_breaks_fusion), NND_TEST(test_shape_arithmetic_folds),
-              NND_TEST(test_nhwc_hwio_matches_nchw), NND_TEST(test_unsupported_names_node),
-              NND_TEST(test_run_argument_errors), NND_TEST(test_threads_deterministic),
-              NND_TEST(test_memory_reuse_chain), NND_TEST(test_memory_budget),
-              NND_TEST(test_frozen_input))
+              NND_TEST(test_slice_extreme_steps), NND_TEST(test_nhwc_hwio_matches_nchw),
+              NND_TEST(test_unsupported_names_node), NND_TEST(test_run_argument_errors),
+              NND_TEST(test_threads_deterministic), NND_TEST(test_memory_reuse_chain),
+              NND_TEST(test_memory_budget), NND_TEST(test_frozen_input))

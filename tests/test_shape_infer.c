@@ -151,10 +151,14 @@ static int test_conv_transpose(void) {
   nnd_graph *g = nnd_graph_create(NULL);
   int32_t x = tg_input(g, "x", F32, DIMS(1, 16, 14, 14));
   int32_t w = tg_weight(g, "w", DIMS(16, 8, 4, 4)); /* ONNX: [in, out/groups, k, k] */
-  int32_t y1, y2, y3;
+  int32_t w1 = tg_weight(g, "w1", DIMS(16, 8, 1, 1));
+  int32_t y1, y2, y3, y4;
   int32_t n1 = NODE(g, NND_OP_CONV_TRANSPOSE, "up", &y1, x, w);
   int32_t n2 = NODE(g, NND_OP_CONV_TRANSPOSE, "up_g2", &y2, x, w);
   int32_t n3 = NODE(g, NND_OP_CONV_TRANSPOSE, "up_same", &y3, x, w);
+  int32_t n4 = NODE(g, NND_OP_CONV_TRANSPOSE, "up_same_k1", &y4, x, w1);
+  conv_of(g, n4)->strides[0] = conv_of(g, n4)->strides[1] = 2;
+  conv_of(g, n4)->auto_pad = NND_AUTO_PAD_SAME_LOWER;
   for (int i = 0; i < 2; i++) {
     conv_of(g, n1)->strides[i] = conv_of(g, n2)->strides[i] = conv_of(g, n3)->strides[i] = 2;
     conv_of(g, n1)->pads_begin[i] = conv_of(g, n1)->pads_end[i] = 1;
@@ -168,6 +172,12 @@ static int test_conv_transpose(void) {
   ASSERT_SHAPE(g, y3, "[1,8,28,28]");
   ASSERT_EQ_INT(1, conv_of(g, n3)->pads_begin[0]); /* total 2 */
   ASSERT_EQ_INT(1, conv_of(g, n3)->pads_end[0]);
+  /* A 1x1 kernel with stride 2 reaches (14-1)*2 + 1 = 27 < 28 before any
+   * padding: no negative pads, 27 stays (what ONNX Runtime 1.22 computes and
+   * onnx.shape_inference says for this node). */
+  ASSERT_SHAPE(g, y4, "[1,8,27,27]");
+  ASSERT_EQ_INT(0, conv_of(g, n4)->pads_begin[0]);
+  ASSERT_EQ_INT(0, conv_of(g, n4)->pads_end[0]);
   nnd_graph_destroy(g);
   return 0;
 }

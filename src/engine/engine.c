@@ -287,7 +287,17 @@ static bool check_inferred(nnd_engine *e, int32_t id, int k, nnd_error *err, nnd
 
 typedef nnd_status (*node_fn)(nnd_engine *e, int32_t id, nnd_error *err);
 
-/* Runs one op's infer or build for node id. Running out of memory there
+/* Output shapes of node id from the IR's inference for the batch, then its
+ * kernel parameters (the op's prepare). */
+static nnd_status shape_node(nnd_engine *e, int32_t id, nnd_error *err) {
+  nnd_attrs attrs;
+  nnd_status st = nnd__ir_infer(e, id, &attrs, err);
+  const op_impl *impl = nnd__engine_op(e->g->nodes[id].op);
+  if (st == NND_OK && impl->prepare) st = impl->prepare(e, id, &attrs, err);
+  return st;
+}
+
+/* Runs one op's shapes or build for node id. Running out of memory there
  * (or past the budget) comes from sizes in the model, so the message names
  * the node and, when an allocation recorded it, the tensor and the bytes. */
 static nnd_status call_node(nnd_engine *e, int32_t id, node_fn fn, nnd_error *err) {
@@ -313,7 +323,7 @@ static nnd_status build_node(nnd_engine *e, int32_t id, nnd_error *err) {
   return nnd__engine_op(e->g->nodes[id].op)->build(e, id, err);
 }
 
-static nnd_status plan_shapes(nnd_engine *e, nnd_error *err) {
+static nnd_status plan_node_shapes(nnd_engine *e, nnd_error *err) {
   const nnd_graph *g = e->g;
   for (int32_t i = 0; i < e->n_topo; i++) {
     const int32_t id = e->topo[i];
@@ -326,7 +336,7 @@ static nnd_status plan_shapes(nnd_engine *e, nnd_error *err) {
         return nnd__node_error(e, id, err, NND_ERR_INTERNAL, "input '%s' has no planned shape",
                                g->values[nd->inputs[k]].name);
     e->cur_node = id;
-    nnd_status st = call_node(e, id, impl->infer, err);
+    nnd_status st = call_node(e, id, shape_node, err);
     if (st != NND_OK) return st;
     bool all_const = true;
     for (int k = 0; k < nd->n_inputs; k++)
@@ -362,6 +372,13 @@ static nnd_status plan_shapes(nnd_engine *e, nnd_error *err) {
     }
   }
   return NND_OK;
+}
+
+static nnd_status plan_shapes(nnd_engine *e, nnd_error *err) {
+  nnd_status st = nnd__ir_view_open(e, err);
+  if (st == NND_OK) st = plan_node_shapes(e, err);
+  nnd__ir_view_close(e); /* the IR's view for the batch serves phase A only */
+  return st;
 }
 
 /* ------------------------------------------------ phase C: steps */
@@ -500,7 +517,6 @@ void nnd_engine_destroy(nnd_engine *e) {
   nnd__fast_ctx_destroy(e->fast);
   free(e->v);
   free(e->n);
-  free(e->bound);
   nnd_arena_destroy(e->mem);
   free(e);
 }
@@ -608,8 +624,6 @@ nnd_status nnd_engine_create(const nnd_graph *g, const nnd_engine_options *opt,
   if ((st = plan_needed(e, err)) != NND_OK) goto error;
   if ((st = plan_inputs(e, err)) != NND_OK) goto error;
   if ((st = plan_shapes(e, err)) != NND_OK) goto error;
-  free(e->bound); /* the IR's view for the batch served phase A only */
-  e->bound = NULL;
   if (!e->ref && (st = nnd__plan_fusion(e, err)) != NND_OK) goto error;
   plan_observed(e);
   if ((st = plan_steps(e, err)) != NND_OK) goto error;

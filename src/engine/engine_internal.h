@@ -2,12 +2,16 @@
  * helpers the per-op planners (op_*.c) use.
  *
  * Planning runs in phases over the nodes in topological order:
- *   A. shapes (plan.c + each op's `infer`): static logical shapes for the
- *      batch, op parameters resolved (including those given as constant
- *      inputs); nodes whose inputs are all constant are evaluated right
- *      away with the reference kernels (each op's `build` in folding mode),
- *      so shape arithmetic (Shape -> Gather -> Concat -> Reshape) becomes
- *      constants;
+ *   A. shapes (engine.c, plan_ir.c, each op's `prepare`): the IR's own shape
+ *      inference (src/ir/shape_*.c) re-run node by node on the engine's
+ *      copy of the graph's values, bound to this batch, gives every output
+ *      shape and resolves the parameters given as constant inputs; the
+ *      op's `prepare` then derives its kernel parameters (geometry, axes,
+ *      indices) from those shapes and attributes. Nodes whose inputs are
+ *      all constant are evaluated right away with the reference kernels
+ *      (each op's `build` in folding mode) and their data joins the copy, so
+ *      shape arithmetic (Shape -> Gather -> Concat -> Reshape) becomes
+ *      constants the next node's inference reads;
  *   B. fast path only (fuse.c): fusion groups (Conv + BatchNorm +
  *      activations, Gemm/MatMul + bias + activations) and the physical
  *      layout of each value (channels-last between convolutions);
@@ -86,7 +90,7 @@ typedef struct enode {
   bool silu_mul; /* a Mul computing silu(silu_x) (x * Sigmoid(x) pattern) */
   int32_t silu_x;
   efusion fusion;
-  void *params; /* op-specific, resolved by infer */
+  void *params; /* op-specific, resolved by prepare */
 } enode;
 
 struct step;
@@ -160,8 +164,11 @@ struct nnd_engine {
   size_t conv_bytes;
   nnd__fast_ctx *fast;
 
-  nnd_value *bound; /* plan_ir.c: the graph's values with this plan's static dims
-                       (phase A only) */
+  /* plan_ir.c, phase A only: the graph's values with this plan's static
+   * dims and folded data (the IR's inference runs on them), and the
+   * inference's scratch. */
+  nnd_value *bound;
+  void *infer_scratch;
 
   bool profiling;
   double *node_seconds;
@@ -179,8 +186,14 @@ struct nnd_engine {
 /* ------------------------------------------------------------ op table */
 
 typedef struct op_impl {
-  /* Logical output shapes and classes of node `id`, and its parameters. */
-  nnd_status (*infer)(nnd_engine *e, int32_t id, nnd_error *err);
+  /* Kernel parameters of node id (into e->n[id].params), once the IR's
+   * shape inference for the bound batch has set its output shapes
+   * (plan_ir.c). `a` is the node's attributes with the parameters given as
+   * constant inputs resolved and auto_pad turned into explicit pads; it
+   * lives for the call only. NULL: the kernel needs nothing beyond the
+   * shapes. Fails for what the engine does not run (integer convolutions,
+   * run-time indices...); the IR has already refused invalid graphs. */
+  nnd_status (*prepare)(nnd_engine *e, int32_t id, const nnd_attrs *a, nnd_error *err);
   /* Steps computing it (or, while folding, its constant outputs). */
   nnd_status (*build)(nnd_engine *e, int32_t id, nnd_error *err);
   unsigned flags;
@@ -282,6 +295,9 @@ static inline int nnd__cl_axis(int a) {
 }
 /* Physical dims of logical dims (rank 4) in channels-last order. */
 void nnd__cl_dims(const int64_t *logical, int64_t *phys);
+/* The dims the plan gave value vid (the IR's, for the batch), in
+ * channels-last order when cl; returns its rank. */
+int nnd__planned_dims(const nnd_engine *e, int32_t vid, bool cl, int64_t *dims);
 
 /* Normalises a possibly negative axis; false when out of range. */
 bool nnd__axis(int64_t axis, int rank, int *out);
@@ -301,25 +317,26 @@ typedef struct transpose_params {
   int perm[NND_MAX_RANK];
 } transpose_params;
 
+/* The IR's view of the graph for the bound batch (plan_ir.c): open copies
+ * the graph's values once per create, close frees the copy after phase A. */
+nnd_status nnd__ir_view_open(nnd_engine *e, nnd_error *err);
+void nnd__ir_view_close(nnd_engine *e);
 /* Output shapes of node id from the IR's shape inference run on the values
- * as planned for the bound batch (plan_ir.c): every needed output must come
- * out static; sets every static one (nnd__set_out) and returns the
- * attributes with parameters given as constant inputs resolved (Split
- * sizes copied into plan memory). */
-typedef struct nnd__ir_result {
-  nnd_attrs attrs;
-} nnd__ir_result;
-nnd_status nnd__ir_infer(nnd_engine *e, int32_t id, nnd__ir_result *res, nnd_error *err);
-/* An op_impl infer that only takes the shapes from the IR. */
-nnd_status nnd__eng_infer_ir(nnd_engine *e, int32_t id, nnd_error *err);
+ * as planned for the bound batch: every needed output must come out static;
+ * sets every static one (nnd__set_out) and records it in the view, and
+ * returns the attributes with the parameters given as constant inputs
+ * resolved (*attrs; Split sizes valid until the next call). Errors name the
+ * node and op. */
+nnd_status nnd__ir_infer(nnd_engine *e, int32_t id, nnd_attrs *attrs, nnd_error *err);
 
 /* Phases outside plan.c. */
 nnd_status nnd__plan_fusion(nnd_engine *e, nnd_error *err);
 nnd_status nnd__plan_memory(nnd_engine *e, nnd_error *err);
 
-/* Per-op infer/build, defined in op_*.c and gathered by op_table.c. */
+/* Per-op prepare/build, defined in op_*.c and gathered by op_table.c. */
 #define NND_OP_DECL(name)                                                                          \
-  nnd_status nnd__eng_infer_##name(nnd_engine *e, int32_t id, nnd_error *err);                     \
+  nnd_status nnd__eng_prepare_##name(nnd_engine *e, int32_t id, const nnd_attrs *a,                \
+                                     nnd_error *err);                                              \
   nnd_status nnd__eng_build_##name(nnd_engine *e, int32_t id, nnd_error *err);
 NND_OP_DECL(unary)
 NND_OP_DECL(binary)
@@ -336,17 +353,17 @@ NND_OP_DECL(global_pool)
 NND_OP_DECL(reduce)
 NND_OP_DECL(concat)
 NND_OP_DECL(split)
-NND_OP_DECL(reshape)
 NND_OP_DECL(transpose)
 NND_OP_DECL(pad)
 NND_OP_DECL(slice)
 NND_OP_DECL(gather)
 NND_OP_DECL(shape)
-NND_OP_DECL(expand)
 #undef NND_OP_DECL
-/* Ops whose shapes come from the IR (nnd__eng_infer_ir): build only. */
+/* Ops whose kernels need nothing beyond the shapes: build only. */
 #define NND_BUILD_DECL(name)                                                                       \
   nnd_status nnd__eng_build_##name(nnd_engine *e, int32_t id, nnd_error *err);
+NND_BUILD_DECL(reshape)
+NND_BUILD_DECL(expand)
 NND_BUILD_DECL(layernorm)
 NND_BUILD_DECL(einsum)
 NND_BUILD_DECL(where)
@@ -355,6 +372,9 @@ NND_BUILD_DECL(compare)
 NND_BUILD_DECL(constant_of_shape)
 NND_BUILD_DECL(range)
 #undef NND_BUILD_DECL
+/* Dropout's mask (a constant) and its training-mode check; it runs as a
+ * view like Identity (nnd__eng_build_reshape). */
+nnd_status nnd__eng_prepare_dropout(nnd_engine *e, int32_t id, const nnd_attrs *a, nnd_error *err);
 /* The Mul of an x * Sigmoid(x) pair, as one SiLU step. */
 nnd_status nnd__eng_build_silu(nnd_engine *e, int32_t id, nnd_error *err);
 

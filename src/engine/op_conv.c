@@ -1,5 +1,8 @@
 /* Planners of the compute-heavy ops: Conv, ConvTranspose, Gemm, MatMul,
- * pooling. In the fast path a Conv/Gemm/MatMul heads its fused group
+ * pooling. Their output shapes come from the IR's shape inference for the
+ * bound batch (plan_ir.c), which also resolves auto_pad into explicit pads
+ * and the kernel size from the weights; the kernel geometry here is read
+ * from those. In the fast path a Conv/Gemm/MatMul heads its fused group
  * (fuse.c): BatchNorm folded into the weights here, activations as
  * post-ops, a MatMul's bias add in the epilogue. */
 #include <math.h>
@@ -18,48 +21,38 @@ typedef struct conv_params {
   int32_t w_oihw;      /* transposed constant weights (built once), -1 */
 } conv_params;
 
-/* Pads of one spatial dim for auto_pad SAME_* (out = ceil(in / s)). */
-static void same_pads(nnd_auto_pad mode, int64_t in, int64_t k, int64_t s, int64_t d, int64_t *pb,
-                      int64_t *pe) {
-  int64_t out = (in + s - 1) / s;
-  int64_t total = (out - 1) * s + (k - 1) * d + 1 - in;
-  if (total < 0) total = 0;
-  if (mode == NND_AUTO_PAD_SAME_UPPER) {
-    *pb = total / 2;
-    *pe = total - total / 2;
-  } else {
-    *pe = total / 2;
-    *pb = total - total / 2;
-  }
-}
-
-/* Spatial dims of x (logical) into geometry slot 3 - ns + i. */
-static void geom_spatial_in(nnd__conv_geom *g, const evalue *x, bool nhwc, int ns) {
+/* Geometry of a window op over x (logical dims) from the attributes as the
+ * IR's inference resolved them (explicit pads, kernel from the weights),
+ * with the output's spatial dims as it gave them. Spatial dims go into
+ * slots 3 - ns + i. */
+static void window_geom(nnd__conv_geom *g, const evalue *x, const evalue *y, bool nhwc, int ns,
+                        const int64_t *kernel, const int64_t *strides, const int64_t *dilations,
+                        const int64_t *pads_begin, const int64_t *pads_end) {
+  g->channels_last = nhwc;
+  g->n = x->dims[0];
+  g->c = x->dims[nhwc ? x->rank - 1 : 1];
   for (int i = 0; i < 3; i++)
     g->in[i] = g->out[i] = g->k[i] = g->stride[i] = g->dil[i] = 1;
   memset(g->pad_begin, 0, sizeof g->pad_begin);
   memset(g->pad_end, 0, sizeof g->pad_end);
-  for (int i = 0; i < ns; i++)
-    g->in[3 - ns + i] = x->dims[nhwc ? 1 + i : 2 + i];
+  for (int i = 0; i < ns; i++) {
+    const int j = 3 - ns + i, d = nhwc ? 1 + i : 2 + i;
+    g->in[j] = x->dims[d];
+    g->out[j] = y->dims[d];
+    g->k[j] = kernel[i];
+    g->stride[j] = strides[i];
+    g->dil[j] = dilations[i];
+    g->pad_begin[j] = pads_begin[i];
+    g->pad_end[j] = pads_end[i];
+  }
 }
 
-static void out_dims_of(const nnd__conv_geom *g, int ns, bool nhwc, int64_t c, int64_t *dims) {
-  dims[0] = g->n;
-  for (int i = 0; i < ns; i++)
-    dims[(nhwc ? 1 : 2) + i] = g->out[3 - ns + i];
-  dims[nhwc ? ns + 1 : 1] = c;
-}
-
-nnd_status nnd__eng_infer_conv(nnd_engine *e, int32_t id, nnd_error *err) {
+nnd_status nnd__eng_prepare_conv(nnd_engine *e, int32_t id, const nnd_attrs *attrs,
+                                 nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
-  const nnd_conv_attrs *a = &nd->attrs.conv;
-  const evalue *x = nnd__in_ev(e, id, 0), *w = nnd__in_ev(e, id, 1), *b = nnd__in_ev(e, id, 2);
-  if (!x || !w) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "needs an input and weights");
+  const nnd_conv_attrs *a = &attrs->conv;
+  const evalue *x = nnd__in_ev(e, id, 0), *w = nnd__in_ev(e, id, 1);
   const int r = x->rank, ns = r - 2;
-  if (ns < 1 || ns > 3 || w->rank != r)
-    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED,
-                           "input rank %d and weight rank %d (1 to 3 spatial dims supported)", r,
-                           w->rank);
   if (!x->is_float || !w->is_float)
     return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer convolution");
   conv_params *p = nnd__emem(e, 1, sizeof *p);
@@ -68,10 +61,8 @@ nnd_status nnd__eng_infer_conv(nnd_engine *e, int32_t id, nnd_error *err) {
   p->w_oihw = -1;
   const bool nhwc = a->layout == NND_LAYOUT_NHWC;
   nnd__conv_geom *g = &p->geom;
-  g->channels_last = nhwc;
-  g->n = x->dims[0];
-  g->c = x->dims[nhwc ? r - 1 : 1];
-  geom_spatial_in(g, x, nhwc, ns);
+  window_geom(g, x, &e->v[nd->outputs[0]], nhwc, ns, a->kernel, a->strides, a->dilations,
+              a->pads_begin, a->pads_end);
   /* Weight layout -> [o][c/g][k...]: perm[i] is the source dim of dim i. */
   int *perm = p->wperm;
   switch (a->weight_layout) {
@@ -102,52 +93,9 @@ nnd_status nnd__eng_infer_conv(nnd_engine *e, int32_t id, nnd_error *err) {
   p->wperm_identity = true;
   for (int i = 0; i < r; i++)
     p->wperm_identity &= perm[i] == i;
-  int64_t wd[NND_MAX_RANK];
-  for (int i = 0; i < r; i++)
-    wd[i] = w->dims[perm[i]];
-  g->o = wd[0];
-  g->groups = a->groups > 0 ? a->groups : 1;
-  if (a->weight_layout == NND_WLAYOUT_1HWO && g->groups == 1 && g->c > 1) g->groups = g->c;
-  if (wd[1] * g->groups != g->c || g->o % g->groups != 0)
-    return nnd__node_error(e, id, err, NND_ERR_GRAPH,
-                           "%lld input channels do not fit weights with %lld per group and %lld "
-                           "groups",
-                           (long long)g->c, (long long)wd[1], (long long)g->groups);
-  for (int i = 0; i < ns; i++) {
-    const int j = 3 - ns + i;
-    g->k[j] = wd[2 + i];
-    if (a->kernel[i] > 0 && a->kernel[i] != g->k[j])
-      return nnd__node_error(e, id, err, NND_ERR_GRAPH, "kernel_shape %lld but weights have %lld",
-                             (long long)a->kernel[i], (long long)g->k[j]);
-    g->stride[j] = a->strides[i] > 0 ? a->strides[i] : 1;
-    g->dil[j] = a->dilations[i] > 0 ? a->dilations[i] : 1;
-    if (a->auto_pad == NND_AUTO_PAD_SAME_UPPER || a->auto_pad == NND_AUTO_PAD_SAME_LOWER) {
-      same_pads(a->auto_pad, g->in[j], g->k[j], g->stride[j], g->dil[j], &g->pad_begin[j],
-                &g->pad_end[j]);
-    } else if (a->auto_pad == NND_AUTO_PAD_EXPLICIT) {
-      g->pad_begin[j] = a->pads_begin[i];
-      g->pad_end[j] = a->pads_end[i];
-    }
-    const int64_t span = (g->k[j] - 1) * g->dil[j] + 1;
-    const int64_t padded = g->in[j] + g->pad_begin[j] + g->pad_end[j];
-    if (g->pad_begin[j] < 0 || g->pad_end[j] < 0 || padded < span)
-      return nnd__node_error(e, id, err, NND_ERR_GRAPH,
-                             "kernel span %lld does not fit the padded input %lld (dim %d)",
-                             (long long)span, (long long)padded, i);
-    g->out[j] = (padded - span) / g->stride[j] + 1;
-  }
-  if (b) {
-    int64_t bn = 1;
-    for (int d = 0; d < b->rank; d++)
-      bn *= b->dims[d];
-    if (bn != g->o)
-      return nnd__node_error(e, id, err, NND_ERR_GRAPH, "bias has %lld values for %lld outputs",
-                             (long long)bn, (long long)g->o);
-  }
-  int64_t od[NND_MAX_RANK];
-  out_dims_of(g, ns, nhwc, g->o, od);
+  g->o = w->dims[perm[0]];
+  g->groups = a->groups;
   e->n[id].params = p;
-  nnd__set_out(e, id, 0, r, od, true);
   return NND_OK;
 }
 
@@ -394,15 +342,11 @@ nnd_status nnd__eng_build_conv(nnd_engine *e, int32_t id, nnd_error *err) {
 
 /* ------------------------------------------------- ConvTranspose */
 
-nnd_status nnd__eng_infer_conv_transpose(nnd_engine *e, int32_t id, nnd_error *err) {
+nnd_status nnd__eng_prepare_conv_transpose(nnd_engine *e, int32_t id, const nnd_attrs *attrs,
+                                           nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
-  const nnd_conv_attrs *a = &nd->attrs.conv;
-  const evalue *x = nnd__in_ev(e, id, 0), *w = nnd__in_ev(e, id, 1), *b = nnd__in_ev(e, id, 2);
-  if (!x || !w) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "needs an input and weights");
-  const int r = x->rank, ns = r - 2;
-  if (ns < 1 || ns > 3 || w->rank != r)
-    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "input rank %d, weight rank %d", r,
-                           w->rank);
+  const nnd_conv_attrs *a = &attrs->conv;
+  const evalue *x = nnd__in_ev(e, id, 0), *w = nnd__in_ev(e, id, 1);
   if (a->weight_layout != NND_WLAYOUT_OIHW)
     return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED,
                            "only ONNX weight layout [in][out/groups][k...] is supported");
@@ -410,58 +354,15 @@ nnd_status nnd__eng_infer_conv_transpose(nnd_engine *e, int32_t id, nnd_error *e
     return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
   conv_params *p = nnd__emem(e, 1, sizeof *p);
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
-  p->ns = ns;
+  p->ns = x->rank - 2;
   p->w_oihw = -1;
   p->wperm_identity = true;
-  const bool nhwc = a->layout == NND_LAYOUT_NHWC;
   nnd__conv_geom *g = &p->geom;
-  g->channels_last = nhwc;
-  g->n = x->dims[0];
-  g->c = x->dims[nhwc ? r - 1 : 1];
-  geom_spatial_in(g, x, nhwc, ns);
-  g->groups = a->groups > 0 ? a->groups : 1;
-  if (w->dims[0] != g->c || g->c % g->groups)
-    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "weights have %lld input channels, x %lld",
-                           (long long)w->dims[0], (long long)g->c);
+  window_geom(g, x, &e->v[nd->outputs[0]], a->layout == NND_LAYOUT_NHWC, p->ns, a->kernel,
+              a->strides, a->dilations, a->pads_begin, a->pads_end);
+  g->groups = a->groups;
   g->o = w->dims[1] * g->groups;
-  for (int i = 0; i < ns; i++) {
-    const int j = 3 - ns + i;
-    g->k[j] = w->dims[2 + i];
-    g->stride[j] = a->strides[i] > 0 ? a->strides[i] : 1;
-    g->dil[j] = a->dilations[i] > 0 ? a->dilations[i] : 1;
-    const int64_t span = (g->k[j] - 1) * g->dil[j] + 1;
-    const int64_t full = (g->in[j] - 1) * g->stride[j] + span + a->output_padding[i];
-    if (a->auto_pad == NND_AUTO_PAD_SAME_UPPER || a->auto_pad == NND_AUTO_PAD_SAME_LOWER) {
-      const int64_t want = g->in[j] * g->stride[j];
-      const int64_t total = full - want > 0 ? full - want : 0;
-      if (a->auto_pad == NND_AUTO_PAD_SAME_UPPER) {
-        g->pad_begin[j] = total / 2;
-        g->pad_end[j] = total - total / 2;
-      } else {
-        g->pad_end[j] = total / 2;
-        g->pad_begin[j] = total - total / 2;
-      }
-    } else if (a->auto_pad == NND_AUTO_PAD_EXPLICIT) {
-      g->pad_begin[j] = a->pads_begin[i];
-      g->pad_end[j] = a->pads_end[i];
-    }
-    g->out[j] = full - g->pad_begin[j] - g->pad_end[j];
-    if (g->out[j] < 1)
-      return nnd__node_error(e, id, err, NND_ERR_GRAPH, "output dim %d would be %lld", i,
-                             (long long)g->out[j]);
-  }
-  if (b) {
-    int64_t bn = 1;
-    for (int d = 0; d < b->rank; d++)
-      bn *= b->dims[d];
-    if (bn != g->o)
-      return nnd__node_error(e, id, err, NND_ERR_GRAPH, "bias has %lld values for %lld outputs",
-                             (long long)bn, (long long)g->o);
-  }
-  int64_t od[NND_MAX_RANK];
-  out_dims_of(g, ns, nhwc, g->o, od);
   e->n[id].params = p;
-  nnd__set_out(e, id, 0, r, od, true);
   return NND_OK;
 }
 
@@ -500,14 +401,8 @@ typedef struct gemm_params {
   bool bias; /* fused MatMul + Add: in[2] is a [n] bias */
 } gemm_params;
 
-nnd_status nnd__eng_infer_gemm(nnd_engine *e, int32_t id, nnd_error *err) {
-  const nnd_node *nd = &e->g->nodes[id];
-  const nnd_attrs *at = &nd->attrs;
+nnd_status nnd__eng_prepare_gemm(nnd_engine *e, int32_t id, const nnd_attrs *at, nnd_error *err) {
   const evalue *a = nnd__in_ev(e, id, 0), *b = nnd__in_ev(e, id, 1), *c = nnd__in_ev(e, id, 2);
-  if (!a || !b) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "needs two inputs");
-  if (a->rank != 2 || b->rank != 2)
-    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "inputs have ranks %d and %d (need 2)",
-                           a->rank, b->rank);
   if (!a->is_float || !b->is_float)
     return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
   gemm_params *p = nnd__emem(e, 1, sizeof *p);
@@ -517,30 +412,22 @@ nnd_status nnd__eng_infer_gemm(nnd_engine *e, int32_t id, nnd_error *err) {
   p->m = p->ta ? a->dims[1] : a->dims[0];
   p->k = p->ta ? a->dims[0] : a->dims[1];
   p->n = p->tb ? b->dims[0] : b->dims[1];
-  const int64_t kb = p->tb ? b->dims[1] : b->dims[0];
-  if (kb != p->k)
-    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "inner dims %lld and %lld differ",
-                           (long long)p->k, (long long)kb);
   p->alpha = at->alpha;
   p->beta = at->beta;
   if (c) {
-    if (c->rank > 2) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "C has rank %d", c->rank);
+    /* C broadcasts to [m, n] (the IR checked it): rows and columns of 1 or
+     * the full size. */
     p->c_rows = c->rank == 2 ? c->dims[0] : 1;
     p->c_cols = c->rank >= 1 ? c->dims[c->rank - 1] : 1;
-    if ((p->c_rows != 1 && p->c_rows != p->m) || (p->c_cols != 1 && p->c_cols != p->n))
-      return nnd__node_error(e, id, err, NND_ERR_GRAPH, "C does not broadcast to [%lld,%lld]",
-                             (long long)p->m, (long long)p->n);
   }
   e->n[id].params = p;
-  const int64_t od[2] = {p->m, p->n};
-  nnd__set_out(e, id, 0, 2, od, true);
   return NND_OK;
 }
 
-nnd_status nnd__eng_infer_matmul(nnd_engine *e, int32_t id, nnd_error *err) {
+nnd_status nnd__eng_prepare_matmul(nnd_engine *e, int32_t id, const nnd_attrs *at, nnd_error *err) {
   const evalue *a = nnd__in_ev(e, id, 0), *b = nnd__in_ev(e, id, 1);
-  if (!a || !b || a->rank < 1 || b->rank < 1)
-    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "needs two inputs of rank >= 1");
+  if (!a->is_float || !b->is_float)
+    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer matrix product");
   gemm_params *p = nnd__emem(e, 1, sizeof *p);
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   p->matmul = true;
@@ -548,11 +435,9 @@ nnd_status nnd__eng_infer_matmul(nnd_engine *e, int32_t id, nnd_error *err) {
   const int ra = a->rank, rb = b->rank;
   p->m = ra == 1 ? 1 : a->dims[ra - 2];
   p->k = a->dims[ra - 1];
-  const int64_t kb = rb == 1 ? b->dims[0] : b->dims[rb - 2];
   p->n = rb == 1 ? 1 : b->dims[rb - 1];
-  if (kb != p->k)
-    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "inner dims %lld and %lld differ",
-                           (long long)p->k, (long long)kb);
+  /* Batch dims (the IR checked they broadcast): the matrix strides of each
+   * operand, 0 along a dim it broadcasts. */
   const int ba = ra > 2 ? ra - 2 : 0, bb = rb > 2 ? rb - 2 : 0;
   nnd__matmul_geom *g = &p->mm;
   g->brank = ba > bb ? ba : bb;
@@ -561,10 +446,7 @@ nnd_status nnd__eng_infer_matmul(nnd_engine *e, int32_t id, nnd_error *err) {
   for (int i = g->brank - 1; i >= 0; i--) {
     const int ia = i - (g->brank - ba), ib = i - (g->brank - bb);
     const int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
-    if (da != db && da != 1 && db != 1)
-      return nnd__node_error(e, id, err, NND_ERR_GRAPH, "batch dims %lld and %lld do not broadcast",
-                             (long long)da, (long long)db);
-    g->bdims[i] = da > db ? da : db;
+    g->bdims[i] = da == 1 ? db : da; /* numpy: 1 takes the other's size, 0 included */
     g->a_bstride[i] = da == 1 ? 0 : sa;
     g->b_bstride[i] = db == 1 ? 0 : sb;
     sa *= da;
@@ -574,16 +456,7 @@ nnd_status nnd__eng_infer_matmul(nnd_engine *e, int32_t id, nnd_error *err) {
   g->m = p->m;
   g->n = p->n;
   g->k = p->k;
-  int64_t od[NND_MAX_RANK];
-  int r = 0;
-  for (int i = 0; i < g->brank; i++)
-    od[r++] = g->bdims[i];
-  if (ra > 1) od[r++] = p->m;
-  if (rb > 1) od[r++] = p->n;
   e->n[id].params = p;
-  nnd__set_out(e, id, 0, r, od, a->is_float);
-  if (!a->is_float || !b->is_float)
-    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer matrix product");
   return NND_OK;
 }
 
@@ -706,52 +579,26 @@ typedef struct pool_params {
   bool is_max, count_include_pad;
 } pool_params;
 
-nnd_status nnd__eng_infer_pool(nnd_engine *e, int32_t id, nnd_error *err) {
+nnd_status nnd__eng_prepare_pool(nnd_engine *e, int32_t id, const nnd_attrs *attrs,
+                                 nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
-  const nnd_pool_attrs *a = &nd->attrs.pool;
+  const nnd_pool_attrs *a = &attrs->pool;
   const evalue *x = nnd__in_ev(e, id, 0);
-  if (!x) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "has no input");
-  const int r = x->rank, ns = r - 2;
-  if (ns < 1 || ns > 3) return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "rank %d", r);
   if (!x->is_float) return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
+  if (nd->n_outputs > 1 && e->v[nd->outputs[1]].needed)
+    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED,
+                           "output 1 ('%s') is not supported by the engine",
+                           e->g->values[nd->outputs[1]].name);
   pool_params *p = nnd__emem(e, 1, sizeof *p);
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
-  p->ns = ns;
+  p->ns = x->rank - 2;
   p->is_max = nd->op == NND_OP_MAX_POOL;
   p->count_include_pad = a->count_include_pad;
-  const bool nhwc = a->layout == NND_LAYOUT_NHWC;
   nnd__conv_geom *g = &p->geom;
-  g->channels_last = nhwc;
-  g->n = x->dims[0];
-  g->c = g->o = g->groups = x->dims[nhwc ? r - 1 : 1];
-  geom_spatial_in(g, x, nhwc, ns);
-  for (int i = 0; i < ns; i++) {
-    const int j = 3 - ns + i;
-    if (a->kernel[i] < 1)
-      return nnd__node_error(e, id, err, NND_ERR_GRAPH, "kernel_shape is missing");
-    g->k[j] = a->kernel[i];
-    g->stride[j] = a->strides[i] > 0 ? a->strides[i] : 1;
-    g->dil[j] = a->dilations[i] > 0 ? a->dilations[i] : 1;
-    const int64_t span = (g->k[j] - 1) * g->dil[j] + 1, s = g->stride[j], in = g->in[j];
-    if (a->auto_pad == NND_AUTO_PAD_SAME_UPPER || a->auto_pad == NND_AUTO_PAD_SAME_LOWER) {
-      same_pads(a->auto_pad, in, g->k[j], s, g->dil[j], &g->pad_begin[j], &g->pad_end[j]);
-    } else if (a->auto_pad == NND_AUTO_PAD_EXPLICIT) {
-      g->pad_begin[j] = a->pads_begin[i];
-      g->pad_end[j] = a->pads_end[i];
-    }
-    const int64_t padded = in + g->pad_begin[j] + g->pad_end[j];
-    if (padded < span)
-      return nnd__node_error(e, id, err, NND_ERR_GRAPH, "kernel %lld exceeds the padded input %lld",
-                             (long long)span, (long long)padded);
-    int64_t out = a->ceil_mode ? (padded - span + s - 1) / s + 1 : (padded - span) / s + 1;
-    /* The last window must start inside the input or its left padding. */
-    if (a->ceil_mode && (out - 1) * s >= in + g->pad_begin[j]) out--;
-    g->out[j] = out;
-  }
-  int64_t od[NND_MAX_RANK];
-  out_dims_of(g, ns, nhwc, g->c, od);
+  window_geom(g, x, &e->v[nd->outputs[0]], a->layout == NND_LAYOUT_NHWC, p->ns, a->kernel,
+              a->strides, a->dilations, a->pads_begin, a->pads_end);
+  g->o = g->groups = g->c;
   e->n[id].params = p;
-  nnd__set_out(e, id, 0, r, od, true);
   return NND_OK;
 }
 
@@ -800,26 +647,23 @@ typedef struct gpool_params {
   int64_t n, c, spatial;
 } gpool_params;
 
-nnd_status nnd__eng_infer_global_pool(nnd_engine *e, int32_t id, nnd_error *err) {
+nnd_status nnd__eng_prepare_global_pool(nnd_engine *e, int32_t id, const nnd_attrs *a,
+                                        nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
   const evalue *x = nnd__in_ev(e, id, 0);
-  if (!x || x->rank < 3) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "needs rank >= 3");
   if (!x->is_float) return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
   gpool_params *p = nnd__emem(e, 1, sizeof *p);
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   p->is_max = nd->op == NND_OP_GLOBAL_MAX_POOL;
-  p->nhwc = x->nhwc;
+  /* The channel dim the IR's rule kept in the output shape. */
+  p->nhwc = a->pool.layout == NND_LAYOUT_NHWC;
   const int ca = p->nhwc ? x->rank - 1 : 1;
   p->n = x->dims[0];
   p->c = x->dims[ca];
   p->spatial = 1;
-  int64_t od[NND_MAX_RANK];
-  for (int d = 0; d < x->rank; d++) {
-    od[d] = d == 0 || d == ca ? x->dims[d] : 1;
-    if (d != 0 && d != ca) p->spatial *= x->dims[d];
-  }
+  for (int d = 1; d < x->rank; d++)
+    if (d != ca) p->spatial *= x->dims[d];
   e->n[id].params = p;
-  nnd__set_out(e, id, 0, x->rank, od, true);
   return NND_OK;
 }
 

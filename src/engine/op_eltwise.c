@@ -9,13 +9,10 @@
 
 /* ----------------------------------------------------------- unary */
 
-nnd_status nnd__eng_infer_unary(nnd_engine *e, int32_t id, nnd_error *err) {
+nnd_status nnd__eng_prepare_unary(nnd_engine *e, int32_t id, const nnd_attrs *a, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
-  const evalue *x = nnd__in_ev(e, id, 0);
-  if (!x) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "has no input");
   nnd__unary *u = nnd__emem(e, 1, sizeof *u);
   if (!u) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
-  const nnd_attrs *a = &nd->attrs;
   u->alpha = a->alpha;
   u->beta = a->beta;
   switch (nd->op) {
@@ -38,10 +35,12 @@ nnd_status nnd__eng_infer_unary(nnd_engine *e, int32_t id, nnd_error *err) {
   case NND_OP_FLOOR: u->kind = NND__UN_FLOOR; break;
   case NND_OP_CEIL: u->kind = NND__UN_CEIL; break;
   case NND_OP_CLIP: {
-    /* Bounds from the inputs (opset 11+), else from the attributes. */
+    /* Bounds from the inputs (opset 11+), else from the attributes. The
+     * IR resolved them as float; they are read again here in double so a
+     * float64 graph keeps its bounds exact. */
     u->kind = NND__UN_CLIP;
-    u->alpha = a->clip_min;
-    u->beta = a->clip_max;
+    u->alpha = nd->attrs.clip_min;
+    u->beta = nd->attrs.clip_max;
     double v;
     bool present;
     nnd_status st = nnd__const_scalar(e, id, 1, &v, &present, err);
@@ -54,7 +53,6 @@ nnd_status nnd__eng_infer_unary(nnd_engine *e, int32_t id, nnd_error *err) {
   default: return nnd__node_error(e, id, err, NND_ERR_INTERNAL, "not a unary op");
   }
   e->n[id].params = u;
-  nnd__set_out(e, id, 0, x->rank, x->dims, x->is_float);
   return NND_OK;
 }
 
@@ -63,8 +61,9 @@ nnd_status nnd__eng_build_unary(nnd_engine *e, int32_t id, nnd_error *err) {
   const bool cl = !e->folding && e->v[nd->outputs[0]].want_cl;
   int32_t x = nnd__operand(e, nd->inputs[0], cl, err);
   if (x < 0) return err->status;
-  const etensor *xt = &e->t[x];
-  int32_t y = nnd__output(e, id, 0, xt->rank, xt->dims, cl);
+  int64_t od[NND_MAX_RANK];
+  const int r = nnd__planned_dims(e, nd->outputs[0], cl, od);
+  int32_t y = nnd__output(e, id, 0, r, od, cl);
   if (y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   const nnd__unary *u = e->n[id].params;
   return nnd__emit(e, nnd__step_unary, nnd__unary_name(u->kind), e->n[id].params, &x, 1, &y, 1, 0,
@@ -76,7 +75,9 @@ nnd_status nnd__eng_build_silu(nnd_engine *e, int32_t id, nnd_error *err) {
   const bool cl = !e->folding && e->v[nd->outputs[0]].want_cl;
   int32_t x = nnd__operand(e, e->n[id].silu_x, cl, err);
   if (x < 0) return err->status;
-  int32_t y = nnd__output(e, id, 0, e->t[x].rank, e->t[x].dims, cl);
+  int64_t od[NND_MAX_RANK];
+  const int r = nnd__planned_dims(e, nd->outputs[0], cl, od);
+  int32_t y = nnd__output(e, id, 0, r, od, cl);
   nnd__unary *u = nnd__emem(e, 1, sizeof *u);
   if (y < 0 || !u) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   u->kind = NND__UN_SILU;
@@ -85,16 +86,9 @@ nnd_status nnd__eng_build_silu(nnd_engine *e, int32_t id, nnd_error *err) {
 
 /* ------------------------------------------------------------ cast */
 
-nnd_status nnd__eng_infer_cast(nnd_engine *e, int32_t id, nnd_error *err) {
-  const nnd_node *nd = &e->g->nodes[id];
-  const evalue *x = nnd__in_ev(e, id, 0);
-  if (!x) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "has no input");
-  nnd_dtype to = nd->attrs.to;
-  bool to_float =
-      to == NND_DTYPE_F32 || to == NND_DTYPE_F64 || to == NND_DTYPE_F16 || to == NND_DTYPE_BF16;
-  if (to == NND_DTYPE_UNDEFINED || to == NND_DTYPE_STRING)
-    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "cast to %s", nnd_dtype_name(to));
-  nnd__set_out(e, id, 0, x->rank, x->dims, to_float);
+nnd_status nnd__eng_prepare_cast(nnd_engine *e, int32_t id, const nnd_attrs *a, nnd_error *err) {
+  if (a->to == NND_DTYPE_STRING)
+    return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "cast to %s", nnd_dtype_name(a->to));
   return NND_OK;
 }
 
@@ -145,23 +139,25 @@ nnd_status nnd__eng_build_cast(nnd_engine *e, int32_t id, nnd_error *err) {
   if (x < 0) return err->status;
   const etensor *xt = &e->t[x];
   const nnd_dtype to = nd->attrs.to;
+  int64_t od[NND_MAX_RANK];
+  const int r = nnd__planned_dims(e, nd->outputs[0], cl, od);
   if (!e->folding && to != NND_DTYPE_F16 && to != NND_DTYPE_BF16) {
     /* Float to float32/float64 at run time: the engine's precision stays
      * as it is (the reference does not round to float32 at a Cast). */
-    int32_t y = nnd__output_alias(e, id, 0, x, xt->rank, xt->dims);
+    int32_t y = nnd__output_alias(e, id, 0, x, r, od);
     return y < 0 ? nnd_error_set(err, NND_ERR_NOMEM, "out of memory") : NND_OK;
   }
   if (!e->folding || (to == NND_DTYPE_F16 || to == NND_DTYPE_BF16)) {
     if (!out->is_float || xt->dtype == NND_DTYPE_I64)
       return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "cast between integers and halves");
     /* float16 / bfloat16: the values are rounded to that precision. */
-    int32_t y = nnd__output(e, id, 0, xt->rank, xt->dims, cl);
+    int32_t y = nnd__output(e, id, 0, r, od, cl);
     nnd_dtype *p = nnd__emem(e, 1, sizeof *p);
     if (y < 0 || !p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
     *p = to;
     return nnd__emit(e, step_round_half, "cast_half", p, &x, 1, &y, 1, 0, err);
   }
-  int32_t y = nnd__output(e, id, 0, xt->rank, xt->dims, false);
+  int32_t y = nnd__output(e, id, 0, r, od, false);
   nnd_dtype *p = nnd__emem(e, 1, sizeof *p);
   if (y < 0 || !p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   *p = nd->attrs.to;
@@ -190,52 +186,22 @@ static bool binary_kind(nnd_op op, nnd__binary_kind *k) {
   }
 }
 
-nnd_status nnd__eng_infer_binary(nnd_engine *e, int32_t id, nnd_error *err) {
+nnd_status nnd__eng_prepare_binary(nnd_engine *e, int32_t id, const nnd_attrs *a, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
   nnd__binary_kind kind;
   if (!binary_kind(nd->op, &kind))
     return nnd__node_error(e, id, err, NND_ERR_INTERNAL, "not binary");
-  const bool variadic = nd->op == NND_OP_MAX || nd->op == NND_OP_MIN;
-  int n = 0;
-  for (int k = 0; k < nd->n_inputs; k++)
-    if (nd->inputs[k] >= 0) n++;
-  if (n != nd->n_inputs || (variadic ? n < 1 : n != 2))
-    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "has %d inputs", n);
-  int rank = 0;
-  for (int k = 0; k < n; k++)
-    if (e->v[nd->inputs[k]].rank > rank) rank = e->v[nd->inputs[k]].rank;
-  int64_t out[NND_MAX_RANK];
-  for (int d = 0; d < rank; d++)
-    out[d] = 1;
-  const evalue *x0 = &e->v[nd->inputs[0]];
-  bool is_float = x0->is_float;
-  for (int k = 0; k < n; k++) {
-    const evalue *x = &e->v[nd->inputs[k]];
-    if (x->is_float != is_float) {
-      /* Pow's exponent may have another type than its base. */
-      if (nd->op != NND_OP_POW || k != 1)
-        return nnd__node_error(e, id, err, NND_ERR_GRAPH, "mixes float and integer inputs");
-      if (!is_float)
-        return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED,
-                               "an integer base with a float exponent");
-    }
-    for (int d = 0; d < x->rank; d++) {
-      int64_t s = x->dims[d];
-      int64_t *o = &out[rank - x->rank + d];
-      if (*o == 1)
-        *o = s;
-      else if (s != 1 && s != *o)
-        return nnd__node_error(e, id, err, NND_ERR_GRAPH,
-                               "input %d has dim %lld where another input has %lld (no broadcast)",
-                               k, (long long)s, (long long)*o);
-    }
+  /* The IR broadcast the shapes; the kernels take one number class. */
+  const bool is_float = e->v[nd->inputs[0]].is_float;
+  for (int k = 1; k < nd->n_inputs; k++) {
+    if (e->v[nd->inputs[k]].is_float == is_float) continue;
+    /* Pow's exponent may have another type than its base. */
+    if (nd->op != NND_OP_POW || k != 1)
+      return nnd__node_error(e, id, err, NND_ERR_GRAPH, "mixes float and integer inputs");
+    if (!is_float)
+      return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED,
+                             "an integer base with a float exponent");
   }
-  if (nd->op == NND_OP_PRELU) {
-    /* The slope broadcasts to x, never the other way. */
-    if (rank != x0->rank || memcmp(out, x0->dims, (size_t)rank * sizeof *out) != 0)
-      return nnd__node_error(e, id, err, NND_ERR_GRAPH, "slope does not broadcast to the input");
-  }
-  nnd__set_out(e, id, 0, rank, out, is_float);
   return NND_OK;
 }
 
@@ -325,30 +291,29 @@ typedef struct bn_params {
   float *a, *b;
 } bn_params;
 
-nnd_status nnd__eng_infer_batchnorm(nnd_engine *e, int32_t id, nnd_error *err) {
-  const nnd_node *nd = &e->g->nodes[id];
+nnd_status nnd__eng_prepare_batchnorm(nnd_engine *e, int32_t id, const nnd_attrs *a,
+                                      nnd_error *err) {
   const evalue *x = nnd__in_ev(e, id, 0);
-  if (!x || nd->n_inputs < 5) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "needs 5 inputs");
-  if (x->rank < 2) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "input has rank %d", x->rank);
+  if (!x->is_float) return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
   bn_params *p = nnd__emem(e, 1, sizeof *p);
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   p->axis = x->nhwc ? x->rank - 1 : 1;
   p->c = x->dims[p->axis];
-  p->eps = nd->attrs.epsilon;
+  p->eps = a->epsilon;
   for (int k = 1; k < 5; k++) {
+    /* The kernel reads c values of each: the channel dim it walks is the
+     * plan's (channels last for NHWC graphs), checked again here. */
     const evalue *pv = nnd__in_ev(e, id, k);
     int64_t numel = 1;
-    for (int d = 0; pv && d < pv->rank; d++)
+    for (int d = 0; d < pv->rank; d++)
       numel *= pv->dims[d];
-    if (!pv || numel != p->c)
+    if (numel != p->c)
       return nnd__node_error(e, id, err, NND_ERR_GRAPH, "parameter %d should have %lld values", k,
                              (long long)p->c);
     if (!pv->is_float)
       return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer parameters");
   }
-  if (!x->is_float) return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
   e->n[id].params = p;
-  nnd__set_out(e, id, 0, x->rank, x->dims, true);
   return NND_OK;
 }
 
@@ -389,7 +354,9 @@ nnd_status nnd__eng_build_batchnorm(nnd_engine *e, int32_t id, nnd_error *err) {
   if ((ins[0] = nnd__operand(e, nd->inputs[0], cl, err)) < 0) return err->status;
   const int axis = cl ? nnd__cl_axis(p->axis) : p->axis;
   bn_step *s = nnd__emem(e, 1, sizeof *s);
-  int32_t y = nnd__output(e, last, 0, e->t[ins[0]].rank, e->t[ins[0]].dims, cl);
+  int64_t od[NND_MAX_RANK];
+  const int r = nnd__planned_dims(e, e->g->nodes[last].outputs[0], cl, od);
+  int32_t y = nnd__output(e, last, 0, r, od, cl);
   if (!s || y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   const etensor *xt = &e->t[ins[0]];
   s->outer = 1;
@@ -451,14 +418,12 @@ typedef struct lrn_params {
   double alpha, beta, bias;
 } lrn_params;
 
-nnd_status nnd__eng_infer_lrn(nnd_engine *e, int32_t id, nnd_error *err) {
-  const nnd_node *nd = &e->g->nodes[id];
+nnd_status nnd__eng_prepare_lrn(nnd_engine *e, int32_t id, const nnd_attrs *a, nnd_error *err) {
   const evalue *x = nnd__in_ev(e, id, 0);
-  if (!x || x->rank < 3)
-    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "needs an input of rank >= 3");
+  if (x->rank < 3) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "needs an input of rank >= 3");
   if (!x->is_float) return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
-  if (nd->attrs.lrn_size < 1)
-    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "size %lld", (long long)nd->attrs.lrn_size);
+  if (a->lrn_size < 1)
+    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "size %lld", (long long)a->lrn_size);
   lrn_params *p = nnd__emem(e, 1, sizeof *p);
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   const int axis = x->nhwc ? x->rank - 1 : 1;
@@ -469,12 +434,11 @@ nnd_status nnd__eng_infer_lrn(nnd_engine *e, int32_t id, nnd_error *err) {
   for (int d = axis + 1; d < x->rank; d++)
     p->inner *= x->dims[d];
   p->c = x->dims[axis];
-  p->size = nd->attrs.lrn_size;
-  p->alpha = nd->attrs.alpha;
-  p->beta = nd->attrs.beta;
-  p->bias = nd->attrs.lrn_bias;
+  p->size = a->lrn_size;
+  p->alpha = a->alpha;
+  p->beta = a->beta;
+  p->bias = a->lrn_bias;
   e->n[id].params = p;
-  nnd__set_out(e, id, 0, x->rank, x->dims, true);
   return NND_OK;
 }
 
@@ -494,7 +458,8 @@ nnd_status nnd__eng_build_lrn(nnd_engine *e, int32_t id, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
   int32_t x = nnd__operand(e, nd->inputs[0], false, err);
   if (x < 0) return err->status;
-  int32_t y = nnd__output(e, id, 0, e->t[x].rank, e->t[x].dims, false);
+  const evalue *out = &e->v[nd->outputs[0]];
+  int32_t y = nnd__output(e, id, 0, out->rank, out->dims, false);
   if (y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   return nnd__emit(e, step_lrn, "lrn", e->n[id].params, &x, 1, &y, 1, -1, err);
 }
@@ -506,15 +471,14 @@ typedef struct softmax_params {
   bool log;
 } softmax_params;
 
-nnd_status nnd__eng_infer_softmax(nnd_engine *e, int32_t id, nnd_error *err) {
+nnd_status nnd__eng_prepare_softmax(nnd_engine *e, int32_t id, const nnd_attrs *a, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
   const evalue *x = nnd__in_ev(e, id, 0);
-  if (!x) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "has no input");
-  int axis;
-  if (!nnd__axis(nd->attrs.axis, x->rank, &axis))
-    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "axis %lld is out of range for rank %d",
-                           (long long)nd->attrs.axis, x->rank);
   if (!x->is_float) return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED, "integer input");
+  int axis;
+  if (!nnd__axis(a->axis, x->rank, &axis))
+    return nnd__node_error(e, id, err, NND_ERR_GRAPH, "axis %lld is out of range for rank %d",
+                           (long long)a->axis, x->rank);
   softmax_params *p = nnd__emem(e, 1, sizeof *p);
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   p->log = nd->op == NND_OP_LOG_SOFTMAX;
@@ -532,7 +496,6 @@ nnd_status nnd__eng_infer_softmax(nnd_engine *e, int32_t id, nnd_error *err) {
       p->inner *= x->dims[d];
   }
   e->n[id].params = p;
-  nnd__set_out(e, id, 0, x->rank, x->dims, true);
   return NND_OK;
 }
 
@@ -552,7 +515,8 @@ nnd_status nnd__eng_build_softmax(nnd_engine *e, int32_t id, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
   int32_t x = nnd__operand(e, nd->inputs[0], false, err);
   if (x < 0) return err->status;
-  int32_t y = nnd__output(e, id, 0, e->t[x].rank, e->t[x].dims, false);
+  const evalue *out = &e->v[nd->outputs[0]];
+  int32_t y = nnd__output(e, id, 0, out->rank, out->dims, false);
   if (y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   return nnd__emit(e, step_softmax, nnd_op_name(nd->op), e->n[id].params, &x, 1, &y, 1, 0, err);
 }

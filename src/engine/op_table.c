@@ -1,14 +1,16 @@
 /* The engine's op table: planner functions per canonical op, indexed by the
- * nnd_op enum that ops.def generates. An op missing here makes
- * nnd_engine_create fail with "node 'X' (OpType): not supported by the
- * engine". */
+ * nnd_op enum that ops.def generates. Every op takes its output shapes from
+ * the IR's shape inference for the bound batch (plan_ir.c); `prepare`
+ * derives the kernel's parameters, `build` emits its steps. An op missing
+ * here makes nnd_engine_create fail with "node 'X' (OpType): not supported
+ * by the engine". */
 #include "engine/engine_internal.h"
 
 #define ENTRY(name, flags)                                                                         \
-  { nnd__eng_infer_##name, nnd__eng_build_##name, flags }
-/* Shapes from the IR's inference for the bound batch (plan_ir.c). */
-#define IR_ENTRY(name, flags)                                                                      \
-  { nnd__eng_infer_ir, nnd__eng_build_##name, flags }
+  { nnd__eng_prepare_##name, nnd__eng_build_##name, flags }
+/* The kernel needs nothing beyond the shapes. */
+#define BUILD_ONLY(name, flags)                                                                    \
+  { NULL, nnd__eng_build_##name, flags }
 #define UNARY (OPF_FLEX)
 #define ACT (OPF_FLEX | OPF_ACTIVATION)
 
@@ -17,10 +19,10 @@ static const op_impl table[NND_OP_COUNT] = {
     [NND_OP_CONV_TRANSPOSE] = ENTRY(conv_transpose, 0),
     [NND_OP_GEMM] = ENTRY(gemm, 0),
     [NND_OP_MATMUL] = ENTRY(matmul, 0),
-    [NND_OP_EINSUM] = IR_ENTRY(einsum, 0),
+    [NND_OP_EINSUM] = BUILD_ONLY(einsum, 0),
     [NND_OP_BATCH_NORM] = ENTRY(batchnorm, OPF_FLEX),
     [NND_OP_LRN] = ENTRY(lrn, 0),
-    [NND_OP_LAYER_NORM] = IR_ENTRY(layernorm, 0),
+    [NND_OP_LAYER_NORM] = BUILD_ONLY(layernorm, 0),
     [NND_OP_RELU] = ENTRY(unary, ACT),
     [NND_OP_LEAKY_RELU] = ENTRY(unary, ACT),
     [NND_OP_PRELU] = ENTRY(binary, OPF_FLEX),
@@ -41,12 +43,12 @@ static const op_impl table[NND_OP_COUNT] = {
     [NND_OP_POW] = ENTRY(binary, OPF_FLEX),
     [NND_OP_MAX] = ENTRY(binary, OPF_FLEX),
     [NND_OP_MIN] = ENTRY(binary, OPF_FLEX),
-    [NND_OP_MOD] = IR_ENTRY(binary, 0),
+    [NND_OP_MOD] = ENTRY(binary, 0),
     /* Boolean results exist only at create time (folded): integers never
      * run. */
-    [NND_OP_EQUAL] = IR_ENTRY(compare, 0),
-    [NND_OP_NOT] = IR_ENTRY(compare, 0),
-    [NND_OP_WHERE] = IR_ENTRY(where, 0),
+    [NND_OP_EQUAL] = BUILD_ONLY(compare, 0),
+    [NND_OP_NOT] = BUILD_ONLY(compare, 0),
+    [NND_OP_WHERE] = BUILD_ONLY(where, 0),
     [NND_OP_SQRT] = ENTRY(unary, UNARY),
     [NND_OP_EXP] = ENTRY(unary, UNARY),
     [NND_OP_LOG] = ENTRY(unary, UNARY),
@@ -67,24 +69,24 @@ static const op_impl table[NND_OP_COUNT] = {
     [NND_OP_REDUCE_MIN] = ENTRY(reduce, 0),
     [NND_OP_CONCAT] = ENTRY(concat, OPF_FLEX),
     [NND_OP_SPLIT] = ENTRY(split, 0),
-    [NND_OP_FLATTEN] = ENTRY(reshape, OPF_ALIAS),
-    [NND_OP_RESHAPE] = ENTRY(reshape, OPF_ALIAS),
+    [NND_OP_FLATTEN] = BUILD_ONLY(reshape, OPF_ALIAS),
+    [NND_OP_RESHAPE] = BUILD_ONLY(reshape, OPF_ALIAS),
     [NND_OP_TRANSPOSE] = ENTRY(transpose, 0),
-    [NND_OP_SQUEEZE] = ENTRY(reshape, OPF_ALIAS),
-    [NND_OP_UNSQUEEZE] = ENTRY(reshape, OPF_ALIAS),
+    [NND_OP_SQUEEZE] = BUILD_ONLY(reshape, OPF_ALIAS),
+    [NND_OP_UNSQUEEZE] = BUILD_ONLY(reshape, OPF_ALIAS),
     [NND_OP_PAD] = ENTRY(pad, OPF_FLEX),
     [NND_OP_SLICE] = ENTRY(slice, 0),
     [NND_OP_GATHER] = ENTRY(gather, 0),
     [NND_OP_SHAPE] = ENTRY(shape, 0),
-    [NND_OP_EXPAND] = ENTRY(expand, 0),
-    [NND_OP_IDENTITY] = ENTRY(reshape, OPF_ALIAS | OPF_FLEX),
-    [NND_OP_DROPOUT] = ENTRY(reshape, OPF_ALIAS | OPF_FLEX),
-    [NND_OP_SCATTER_ND] = IR_ENTRY(scatter_nd, 0),
-    [NND_OP_CONSTANT_OF_SHAPE] = IR_ENTRY(constant_of_shape, 0),
-    [NND_OP_RANGE] = IR_ENTRY(range, 0),
+    [NND_OP_EXPAND] = BUILD_ONLY(expand, 0),
+    [NND_OP_IDENTITY] = BUILD_ONLY(reshape, OPF_ALIAS | OPF_FLEX),
+    [NND_OP_DROPOUT] = {nnd__eng_prepare_dropout, nnd__eng_build_reshape, OPF_ALIAS | OPF_FLEX},
+    [NND_OP_SCATTER_ND] = BUILD_ONLY(scatter_nd, 0),
+    [NND_OP_CONSTANT_OF_SHAPE] = BUILD_ONLY(constant_of_shape, 0),
+    [NND_OP_RANGE] = BUILD_ONLY(range, 0),
 };
 
 const op_impl *nnd__engine_op(nnd_op op) {
-  if (op < 0 || op >= NND_OP_COUNT || !table[op].infer) return NULL;
+  if (op < 0 || op >= NND_OP_COUNT || !table[op].build) return NULL;
   return &table[op];
 }

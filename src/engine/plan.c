@@ -66,6 +66,15 @@ void nnd__cl_dims(const int64_t *l, int64_t *p) {
   p[3] = l[1];
 }
 
+int nnd__planned_dims(const nnd_engine *e, int32_t vid, bool cl, int64_t *dims) {
+  const evalue *ev = &e->v[vid];
+  if (cl)
+    nnd__cl_dims(ev->dims, dims);
+  else
+    memcpy(dims, ev->dims, (size_t)ev->rank * sizeof *dims);
+  return ev->rank;
+}
+
 /* Elements and bytes of a tensor of `dims`; false when they overflow (a
  * shape from the file can say 10^10 x 10^10). Bytes stay below SIZE_MAX / 2
  * so the memory plan can round and add them. */

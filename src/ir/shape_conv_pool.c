@@ -41,7 +41,7 @@ static nnd_status window_out(nnd__infer *c, int axis, nnd_dim in, const window *
                         axis);
   if (w->auto_pad == NND_AUTO_PAD_VALID) *pb = *pe = 0;
   if (w->auto_pad == NND_AUTO_PAD_EXPLICIT || w->auto_pad == NND_AUTO_PAD_VALID) {
-    /* ConvTranspose SAME may resolve to a negative pad; the file's own pads may not */
+    /* the file's own pads may not be negative */
     if (*pb < 0 || *pe < 0)
       return nnd__si_fail(c, "pads %lld/%lld on spatial axis %d are negative", (long long)*pb,
                           (long long)*pe, axis);
@@ -66,9 +66,12 @@ static nnd_status window_out(nnd__infer *c, int axis, nnd_dim in, const window *
     if ((st = nnd__si_add(c, full, ek, "the output size", &full)) != NND_OK) return st;
     if ((st = nnd__si_add(c, full, w->outpad, "the output size", &full)) != NND_OK) return st;
     if (same) {
+      /* Aim at in * s; when the unpadded output is smaller than that (a
+       * kernel smaller than the stride) nothing is cut and it stays as it
+       * is, as ONNX Runtime and onnx's shape inference do. */
       int64_t o, total;
       if ((st = nnd__si_mul(c, in.size, w->s, "the output size", &o)) != NND_OK) return st;
-      total = full - o;
+      total = full > o ? full - o : 0;
       if (w->auto_pad == NND_AUTO_PAD_SAME_UPPER) {
         *pb = total / 2;
         *pe = total - *pb;
@@ -76,7 +79,7 @@ static nnd_status window_out(nnd__infer *c, int axis, nnd_dim in, const window *
         *pe = total / 2;
         *pb = total - *pe;
       }
-      *out = nnd__si_dim_known(o);
+      *out = nnd__si_dim_known(full - total);
       return NND_OK;
     }
     int64_t pads;

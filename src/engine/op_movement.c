@@ -1,11 +1,11 @@
-/* Planners of the data-movement and shape ops (Concat, Split, Flatten,
- * Reshape, Squeeze, Unsqueeze, Identity, Dropout, Transpose, Pad, Slice,
- * Gather, Shape, Expand) and of the reductions. Output shapes and the
- * parameters that ONNX passes as inputs (shapes, axes, pads, starts...)
- * come from the IR's shape inference run for the bound batch (plan_ir.c):
- * one derivation of every shape, the IR's. Those parameters must be known
- * at create: they are constants, or shape arithmetic the engine has folded.
- * What is left here is what the kernels need besides the shapes. */
+/* Planners of the data-movement ops: Concat, Split, the views (Flatten,
+ * Reshape, Squeeze, Unsqueeze, Identity, Dropout), Transpose, Pad, Slice,
+ * Gather, Shape, Expand. Their output shapes, and the parameters ONNX passes
+ * as inputs (shapes, axes, pads, starts...), come from the IR's shape
+ * inference for the bound batch (plan_ir.c); those parameters must be known
+ * at create: constants, or shape arithmetic the engine has folded. What is
+ * here is what the kernels need besides the shapes: axes, offsets and
+ * strides, checked indices. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,15 +28,12 @@ typedef struct concat_step {
   void **ys;
 } concat_step;
 
-nnd_status nnd__eng_infer_concat(nnd_engine *e, int32_t id, nnd_error *err) {
-  nnd__ir_result r;
-  nnd_status st = nnd__ir_infer(e, id, &r, err);
-  if (st != NND_OK) return st;
+nnd_status nnd__eng_prepare_concat(nnd_engine *e, int32_t id, const nnd_attrs *a, nnd_error *err) {
   concat_params *p = nnd__emem(e, 1, sizeof *p);
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
-  if (!nnd__axis(r.attrs.axis, e->v[nnd__in_value(e, id, 0)].rank, &p->axis))
+  if (!nnd__axis(a->axis, e->v[nnd__in_value(e, id, 0)].rank, &p->axis))
     return nnd__node_error(e, id, err, NND_ERR_GRAPH, "axis %lld is out of range",
-                           (long long)r.attrs.axis);
+                           (long long)a->axis);
   e->n[id].params = p;
   return NND_OK;
 }
@@ -91,17 +88,14 @@ typedef struct split_params {
   int64_t *sizes;
 } split_params;
 
-nnd_status nnd__eng_infer_split(nnd_engine *e, int32_t id, nnd_error *err) {
+nnd_status nnd__eng_prepare_split(nnd_engine *e, int32_t id, const nnd_attrs *a, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
-  nnd__ir_result r;
-  nnd_status st = nnd__ir_infer(e, id, &r, err);
-  if (st != NND_OK) return st;
   const evalue *x = nnd__in_ev(e, id, 0);
   split_params *p = nnd__emem(e, 1, sizeof *p);
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
-  if (!nnd__axis(r.attrs.axis, x->rank, &p->axis))
+  if (!nnd__axis(a->axis, x->rank, &p->axis))
     return nnd__node_error(e, id, err, NND_ERR_GRAPH, "axis %lld is out of range",
-                           (long long)r.attrs.axis);
+                           (long long)a->axis);
   p->n = nd->n_outputs;
   p->sizes = nnd__emem(e, (size_t)p->n, sizeof *p->sizes);
   if (!p->sizes) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
@@ -158,15 +152,14 @@ nnd_status nnd__eng_build_split(nnd_engine *e, int32_t id, nnd_error *err) {
 
 /* ----------------------------------- reshape family (views at run time) */
 
-nnd_status nnd__eng_infer_reshape(nnd_engine *e, int32_t id, nnd_error *err) {
+nnd_status nnd__eng_prepare_dropout(nnd_engine *e, int32_t id, const nnd_attrs *a, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
-  nnd_status st = nnd__eng_infer_ir(e, id, err);
-  if (st != NND_OK || nd->op != NND_OP_DROPOUT) return st;
   /* Dropout at inference: the identity, and a mask of all true. Training
    * mode (random) only when its ratio is 0. */
-  double v = 0, ratio = nd->attrs.dropout_ratio;
+  double v = 0, ratio = a->dropout_ratio;
   bool present;
-  if ((st = nnd__const_scalar(e, id, 2, &v, &present, err)) != NND_OK) return st;
+  nnd_status st = nnd__const_scalar(e, id, 2, &v, &present, err);
+  if (st != NND_OK) return st;
   if (present && v != 0) {
     if ((st = nnd__const_scalar(e, id, 1, &ratio, &present, err)) != NND_OK) return st;
     if (ratio != 0)
@@ -204,10 +197,8 @@ nnd_status nnd__eng_build_reshape(nnd_engine *e, int32_t id, nnd_error *err) {
 
 /* ------------------------------------------------------- transpose */
 
-nnd_status nnd__eng_infer_transpose(nnd_engine *e, int32_t id, nnd_error *err) {
-  nnd__ir_result r;
-  nnd_status st = nnd__ir_infer(e, id, &r, err);
-  if (st != NND_OK) return st;
+nnd_status nnd__eng_prepare_transpose(nnd_engine *e, int32_t id, const nnd_attrs *a,
+                                      nnd_error *err) {
   const evalue *x = nnd__in_ev(e, id, 0);
   transpose_params *p = nnd__emem(e, 1, sizeof *p);
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
@@ -215,7 +206,7 @@ nnd_status nnd__eng_infer_transpose(nnd_engine *e, int32_t id, nnd_error *err) {
   memcpy(p->in_dims, x->dims, sizeof p->in_dims);
   /* The IR checked perm is a permutation of the rank. */
   for (int i = 0; i < x->rank; i++)
-    p->perm[i] = (int)(r.attrs.n_perm ? r.attrs.perm[i] : x->rank - 1 - i);
+    p->perm[i] = (int)(a->n_perm ? a->perm[i] : x->rank - 1 - i);
   e->n[id].params = p;
   return NND_OK;
 }
@@ -254,12 +245,8 @@ typedef struct pad_params {
   double value;
 } pad_params;
 
-nnd_status nnd__eng_infer_pad(nnd_engine *e, int32_t id, nnd_error *err) {
+nnd_status nnd__eng_prepare_pad(nnd_engine *e, int32_t id, const nnd_attrs *a, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
-  nnd__ir_result r;
-  nnd_status st = nnd__ir_infer(e, id, &r, err);
-  if (st != NND_OK) return st;
-  const nnd_attrs *a = &r.attrs;
   const evalue *x = nnd__in_ev(e, id, 0), *y = &e->v[nd->outputs[0]];
   pad_params *p = nnd__emem(e, 1, sizeof *p);
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
@@ -338,11 +325,7 @@ typedef struct slice_params {
 
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-nnd_status nnd__eng_infer_slice(nnd_engine *e, int32_t id, nnd_error *err) {
-  nnd__ir_result r;
-  nnd_status st = nnd__ir_infer(e, id, &r, err);
-  if (st != NND_OK) return st;
-  const nnd_attrs *a = &r.attrs;
+nnd_status nnd__eng_prepare_slice(nnd_engine *e, int32_t id, const nnd_attrs *a, nnd_error *err) {
   const evalue *x = nnd__in_ev(e, id, 0);
   const int rank = x->rank;
   slice_params *p = nnd__emem(e, 1, sizeof *p);
@@ -395,19 +378,15 @@ typedef struct gather_params {
   int64_t *idx;
 } gather_params;
 
-nnd_status nnd__eng_infer_gather(nnd_engine *e, int32_t id, nnd_error *err) {
-  const nnd_node *nd = &e->g->nodes[id];
+nnd_status nnd__eng_prepare_gather(nnd_engine *e, int32_t id, const nnd_attrs *a, nnd_error *err) {
   const evalue *x = nnd__in_ev(e, id, 0), *iv = nnd__in_ev(e, id, 1);
-  if (!x || !iv) return nnd__node_error(e, id, err, NND_ERR_GRAPH, "needs data and indices");
   if (!iv->is_const)
     return nnd__node_error(e, id, err, NND_ERR_UNSUPPORTED,
                            "indices computed at run time are not supported");
-  nnd_status st = nnd__eng_infer_ir(e, id, err);
-  if (st != NND_OK) return st;
   int axis;
-  if (!nnd__axis(nd->attrs.axis, x->rank, &axis))
+  if (!nnd__axis(a->axis, x->rank, &axis))
     return nnd__node_error(e, id, err, NND_ERR_GRAPH, "axis %lld is out of range",
-                           (long long)nd->attrs.axis);
+                           (long long)a->axis);
   gather_params *p = nnd__emem(e, 1, sizeof *p);
   if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   const etensor *it = &e->t[iv->tid[0][0]];
@@ -455,12 +434,10 @@ nnd_status nnd__eng_build_gather(nnd_engine *e, int32_t id, nnd_error *err) {
 
 /* ----------------------------------------------------------- shape */
 
-nnd_status nnd__eng_infer_shape(nnd_engine *e, int32_t id, nnd_error *err) {
+nnd_status nnd__eng_prepare_shape(nnd_engine *e, int32_t id, const nnd_attrs *a, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
-  nnd_status st = nnd__eng_infer_ir(e, id, err);
-  if (st != NND_OK) return st;
   const evalue *x = nnd__in_ev(e, id, 0);
-  int64_t s = nd->attrs.shape_start;
+  int64_t s = a->shape_start;
   if (s < 0) s += x->rank;
   int64_t *range = nnd__emem(e, 2, sizeof *range);
   if (!range) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
@@ -485,10 +462,6 @@ nnd_status nnd__eng_build_shape(nnd_engine *e, int32_t id, nnd_error *err) {
 }
 
 /* ---------------------------------------------------------- expand */
-
-nnd_status nnd__eng_infer_expand(nnd_engine *e, int32_t id, nnd_error *err) {
-  return nnd__eng_infer_ir(e, id, err);
-}
 
 typedef struct expand_params {
   int rank;
@@ -519,68 +492,4 @@ nnd_status nnd__eng_build_expand(nnd_engine *e, int32_t id, nnd_error *err) {
     p->out_dims[d] = out->dims[d];
   }
   return nnd__emit(e, step_expand, "expand", p, &x, 1, &y, 1, -1, err);
-}
-
-/* --------------------------------------------------------- reduce */
-
-typedef struct reduce_params {
-  nnd__reduce_kind kind;
-  int rank;
-  int64_t dims[NND_MAX_RANK];
-  bool mask[NND_MAX_RANK];
-} reduce_params;
-
-nnd_status nnd__eng_infer_reduce(nnd_engine *e, int32_t id, nnd_error *err) {
-  const nnd_node *nd = &e->g->nodes[id];
-  nnd__ir_result r;
-  nnd_status st = nnd__ir_infer(e, id, &r, err);
-  if (st != NND_OK) return st;
-  const nnd_attrs *a = &r.attrs;
-  const evalue *x = nnd__in_ev(e, id, 0);
-  reduce_params *p = nnd__emem(e, 1, sizeof *p);
-  if (!p) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
-  switch (nd->op) {
-  case NND_OP_REDUCE_MEAN: p->kind = NND__RED_MEAN; break;
-  case NND_OP_REDUCE_SUM: p->kind = NND__RED_SUM; break;
-  case NND_OP_REDUCE_MAX: p->kind = NND__RED_MAX; break;
-  default: p->kind = NND__RED_MIN; break;
-  }
-  p->rank = x->rank;
-  memcpy(p->dims, x->dims, sizeof p->dims);
-  /* The IR resolved the axes (attribute or input); none means all. */
-  for (int i = 0; i < a->n_axes; i++) {
-    int ax;
-    if (!nnd__axis(a->axes[i], x->rank, &ax))
-      return nnd__node_error(e, id, err, NND_ERR_GRAPH, "axis %lld is out of range",
-                             (long long)a->axes[i]);
-    p->mask[ax] = true;
-  }
-  if (!a->has_axes || a->n_axes == 0)
-    for (int d = 0; d < x->rank; d++)
-      p->mask[d] = true;
-  e->n[id].params = p;
-  return NND_OK;
-}
-
-static nnd_status step_reduce(nnd_engine *e, const step *s, nnd_error *err) {
-  const reduce_params *p = s->p;
-  const etensor *x = nnd__t(e, s->in[0]);
-  void *y = nnd__data(e, s->out[0]);
-  switch (x->dtype) {
-  case NND_DTYPE_F64: nnd__reduce_f64(p->kind, p->rank, p->dims, p->mask, x->data, y); break;
-  case NND_DTYPE_F32: nnd__reduce_f32(p->kind, p->rank, p->dims, p->mask, x->data, y); break;
-  default: nnd__reduce_i64(p->kind, p->rank, p->dims, p->mask, x->data, y); break;
-  }
-  (void)err;
-  return NND_OK;
-}
-
-nnd_status nnd__eng_build_reduce(nnd_engine *e, int32_t id, nnd_error *err) {
-  const nnd_node *nd = &e->g->nodes[id];
-  const evalue *out = &e->v[nd->outputs[0]];
-  int32_t x = nnd__operand(e, nd->inputs[0], false, err);
-  if (x < 0) return err->status;
-  int32_t y = nnd__output(e, id, 0, out->rank, out->dims, false);
-  if (y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
-  return nnd__emit(e, step_reduce, nnd_op_name(nd->op), e->n[id].params, &x, 1, &y, 1, -1, err);
 }
