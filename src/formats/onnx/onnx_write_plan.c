@@ -26,6 +26,8 @@ enum {
   NODE_ATTRIBUTE = 5,
   ATTR_NAME = 1,
   ATTR_T = 5,
+  ATTR_G = 6,
+  ATTR_GRAPHS = 11,
   TENSOR_EXTERNAL_DATA = 13,
   TENSOR_DATA_LOCATION = 14,
   KV_KEY = 1,
@@ -264,6 +266,29 @@ static nnd_status replay(nnd__ow_ctx *c, nnd_error *err) {
     }
   }
   return NND_OK;
+}
+
+/* True when a node of the file holds a subgraph (If, Loop, Scan bodies):
+ * a body may read outer tensors by name, which a rewiring edit cannot
+ * follow, since the reader does not descend into bodies. */
+static bool has_subgraphs(const nnd__ow_ctx *c) {
+  nnd_error ignore = {0};
+  for (int32_t n = 0; n < c->g->n_nodes; n++) {
+    if (c->g->nodes[n].op != NND_OP_UNSUPPORTED || !prov_ok(c, &c->g->nodes[n].prov)) continue;
+    nnd_pb_reader r = nnd_pb_reader_sub(&c->file, node_msg(c, &c->g->nodes[n].prov));
+    while (nnd_pb_more(&r)) {
+      nnd_pb_field f;
+      if (nnd_pb_next(&r, &f, &ignore) != NND_OK) break;
+      if (f.number != NODE_ATTRIBUTE || f.wire != NND_PB_LEN) continue;
+      nnd_pb_reader a = nnd_pb_reader_sub(&r, f.span);
+      while (nnd_pb_more(&a)) {
+        nnd_pb_field af;
+        if (nnd_pb_next(&a, &af, &ignore) != NND_OK) break;
+        if (af.number == ATTR_G || af.number == ATTR_GRAPHS) return true;
+      }
+    }
+  }
+  return false;
 }
 
 /* Number of reads of v in the shadow graph (node inputs and graph outputs). */
@@ -973,6 +998,13 @@ nnd_status nnd__ow_plan(nnd__ow_ctx *c, nnd_error *err) {
   nnd_status st = shadow_init(c, err);
   if (st == NND_OK) st = replay(c, err);
   if (st != NND_OK) return st;
+  for (size_t i = 0; i < c->n_edits; i++) {
+    nnd_edit_kind k = c->edits[i].kind;
+    if ((k == NND_EDIT_REMOVE_NODE || k == NND_EDIT_REPLACE_USES) && has_subgraphs(c))
+      return edit_fail(c, (int)i, NND_ERR_UNSUPPORTED, err,
+                       "the model has subgraphs (If/Loop/Scan bodies), which may read the "
+                       "rewired tensor by name");
+  }
 
   bool has_external = false;
   for (int32_t v = 0; v < g->n_values && !has_external; v++) {
