@@ -308,27 +308,25 @@ static int run_engine(const nnd_graph *g, nnd_edit *edits, int n, const char *in
         sorted[i] = sorted[j];
         sorted[j] = t;
       }
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
+    /* Reshape -> Flatten: Flatten takes no shape input (the writer drops
+     * it from the file the same way) */
+    if (sorted[i].kind == NND_EDIT_SET_OP && sorted[i].op == NND_OP_FLATTEN &&
+        c->nodes[sorted[i].node].n_inputs > 1)
+      c->nodes[sorted[i].node].n_inputs = 1;
+    /* a constant set on what a Cast or Identity computes from a constant
+     * (float16 weights behind Cast) goes into that constant, as the writer
+     * does: the IR refuses a constant on a value a node still produces */
+    if (sorted[i].kind == NND_EDIT_SET_CONSTANT) {
+      int32_t v = sorted[i].value;
+      while (c->values[v].producer >= 0 && (c->nodes[c->values[v].producer].op == NND_OP_CAST ||
+                                            c->nodes[c->values[v].producer].op == NND_OP_IDENTITY))
+        v = c->nodes[c->values[v].producer].inputs[0];
+      sorted[i].value = v; /* Cast and Identity keep the shape */
+    }
     if (nnd_edit_apply(c, &sorted[i], &err)) return fail(&err);
-  free(sorted);
-  /* a constant set on a computed value (float16 weights behind a Cast)
-   * detaches it from its node: the node goes once nothing it computes is
-   * left, as nnd_graph_set_constant asks of its caller */
-  bool *detached = calloc((size_t)(c->n_nodes ? c->n_nodes : 1), sizeof *detached);
-  bool any = false;
-  for (int32_t k = 0; k < c->n_nodes; k++) {
-    bool all = c->nodes[k].n_outputs > 0;
-    for (int o = 0; o < c->nodes[k].n_outputs; o++)
-      if (c->values[c->nodes[k].outputs[o]].producer == k) all = false;
-    detached[k] = all;
-    any |= all;
   }
-  if (any && nnd_graph_remove_nodes(c, detached, NULL, &err)) return fail(&err);
-  free(detached);
-  /* Reshape -> Flatten leaves the shape input, which Flatten does not take
-   * (the writer drops it from the file the same way) */
-  for (int32_t k = 0; k < c->n_nodes; k++)
-    if (c->nodes[k].op == NND_OP_FLATTEN && c->nodes[k].n_inputs > 1) c->nodes[k].n_inputs = 1;
+  free(sorted);
   if (nnd_graph_infer_shapes(c, &err)) return fail(&err);
   nnd_engine_options opt;
   nnd_engine_options_init(&opt);
@@ -386,19 +384,19 @@ int main(int argc, char **argv) {
   nnd_error err = {0};
   nnd_graph *g = NULL;
   if (nnd_model_load(model, &g, &err)) return fail(&err);
-  int n = argc - i;
+  int n = argc - i, rc = 0;
   nnd_edit *edits = calloc((size_t)(n ? n : 1), sizeof *edits);
   void **owned = calloc((size_t)(n ? n : 1), sizeof *owned);
-  for (int k = 0; k < n; k++) {
+  for (int k = 0; k < n && rc == 0; k++) {
     char *arg = strdup(argv[i + k]);
     if (!parse_edit(g, arg, &edits[k], &owned[k])) {
       fprintf(stderr, "write_edited: cannot parse edit '%s'\n", argv[i + k]);
-      return 2;
+      rc = 2;
     }
     free(arg);
   }
-  if (nnd_model_write_edited(model, g, edits, (size_t)n, out, &err)) return fail(&err);
-  int rc = engine_in ? run_engine(g, edits, n, engine_in, engine_out) : 0;
+  if (rc == 0 && nnd_model_write_edited(model, g, edits, (size_t)n, out, &err)) rc = fail(&err);
+  if (rc == 0 && engine_in) rc = run_engine(g, edits, n, engine_in, engine_out);
   for (int k = 0; k < n; k++)
     free(owned[k]);
   free(owned);

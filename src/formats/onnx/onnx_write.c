@@ -88,6 +88,7 @@ static int cmp_overwrite(const void *a, const void *b) {
 
 static const nnd__ow_repl *find_repl(const nnd__ow_ctx *c, uint64_t offset) {
   nnd__ow_repl key = {offset, false, {0}};
+  if (!c->n_repls) return NULL;
   return bsearch(&key, c->repls, c->n_repls, sizeof key, cmp_repl);
 }
 
@@ -212,8 +213,8 @@ nnd_status nnd_onnx_write_edited(const char *src_path, const nnd_graph *g, const
   nnd_output_set *set = NULL;
   st = nnd__ow_plan(&c, err);
   if (st != NND_OK) goto done;
-  qsort(c.repls, c.n_repls, sizeof *c.repls, cmp_repl);
-  qsort(c.overwrites, c.n_overwrites, sizeof *c.overwrites, cmp_overwrite);
+  if (c.n_repls) qsort(c.repls, c.n_repls, sizeof *c.repls, cmp_repl);
+  if (c.n_overwrites) qsort(c.overwrites, c.n_overwrites, sizeof *c.overwrites, cmp_overwrite);
   for (size_t i = 1; i < c.n_overwrites; i++)
     if (c.overwrites[i].offset < c.overwrites[i - 1].offset + c.overwrites[i - 1].nbytes) {
       st = nnd_error_set(err, NND_ERR_USAGE, "%s: two edits write the same tensor", src_path);
@@ -228,7 +229,7 @@ nnd_status nnd_onnx_write_edited(const char *src_path, const nnd_graph *g, const
   if (c.ext_location) {
     snprintf(path, sizeof path, "%s%s", folder, c.ext_location);
     if ((st = nnd_output_set_add(set, path, &ext, err)) != NND_OK) goto done;
-    fwrite(c.ext_data.data, 1, c.ext_data.size, ext);
+    if (c.ext_data.size) fwrite(c.ext_data.data, 1, c.ext_data.size, ext);
   }
   for (int i = 0; i < c.n_copies; i++) {
     FILE *f = NULL;

@@ -174,7 +174,8 @@ static nnd_status shadow_init(nnd__ow_ctx *c, nnd_error *err) {
     c->in_cap[n] = node->n_inputs + 4; /* room for parameters an op change adds */
     c->in[n] = calloc((size_t)c->in_cap[n], sizeof *c->in[n]);
     if (!c->in[n]) return nomem(c, err);
-    memcpy(c->in[n], node->inputs, (size_t)node->n_inputs * sizeof *node->inputs);
+    if (node->n_inputs)
+      memcpy(c->in[n], node->inputs, (size_t)node->n_inputs * sizeof *node->inputs);
     c->n_in[n] = node->n_inputs;
     c->node_edit[n] = -1;
   }
@@ -182,7 +183,7 @@ static nnd_status shadow_init(nnd__ow_ctx *c, nnd_error *err) {
     c->value_edit[v] = -1;
     c->name[v] = g->values[v].name;
   }
-  memcpy(c->outputs, g->outputs, (size_t)g->n_outputs * sizeof *g->outputs);
+  if (g->n_outputs) memcpy(c->outputs, g->outputs, (size_t)g->n_outputs * sizeof *g->outputs);
   return NND_OK;
 }
 
