@@ -344,9 +344,10 @@ static nnd_status add_node(import_ctx *c, int index, int32_t *in_buf, int32_t *o
     if ((st = output_value(c, n, display, k, &out_buf[k], err)) != NND_OK) return st;
   if ((st = check_distinct_outputs(c, n, display, out_buf, n_out, err)) != NND_OK) return st;
 
-  const nnd__onnx_op_entry *entry = has_subgraph(n) ? NULL
-                                    : std_domain    ? nnd__onnx_find_op(n->op_type)
-                                                 : nnd__onnx_find_domain_op(n->domain, n->op_type);
+  const nnd__onnx_op_entry *entry =
+      has_subgraph(n)  ? NULL
+      : std_domain     ? nnd__onnx_find_op(n->op_type)
+                       : nnd__onnx_find_domain_op(n->domain, n->op_type);
   int32_t id;
   st = nnd_graph_add_node(c->g, entry ? entry->op : NND_OP_UNSUPPORTED, n->name, in_buf, n_in,
                           out_buf, n_out, &id, err);

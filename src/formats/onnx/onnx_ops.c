@@ -910,22 +910,17 @@ static nnd_status fused_activation(nnd__onnx_op_ctx *c, nnd_node *node, nnd_erro
   float p[2] = {0.f, 0.f};
   int n_params = 0;
   if (params && params->type == NND__ONNX_ATTR_FLOATS)
-    for (int64_t i = 0; i < params->n_floats && i < 2; i++)
-      p[n_params++] = params->floats[i];
+    for (int64_t i = 0; i < params->n_floats && i < 2; i++) p[n_params++] = params->floats[i];
   float alpha, beta;
   if ((st = get_float(c, "activation_alpha", n_params > 0 ? p[0] : 0.01f, &alpha, err)) != NND_OK ||
       (st = get_float(c, "activation_beta", n_params > 1 ? p[1] : 0.5f, &beta, err)) != NND_OK)
     return st;
   nnd_activation a = {NND_ACT_NONE, 0.f, 0.f};
   if (!name[0]) return NND_OK;
-  if (strcmp(name, "Relu") == 0)
-    a.kind = NND_ACT_RELU;
-  else if (strcmp(name, "Sigmoid") == 0)
-    a.kind = NND_ACT_SIGMOID;
-  else if (strcmp(name, "Tanh") == 0)
-    a.kind = NND_ACT_TANH;
-  else if (strcmp(name, "LeakyRelu") == 0)
-    a = (nnd_activation){NND_ACT_LEAKY_RELU, alpha, 0.f};
+  if (strcmp(name, "Relu") == 0) a.kind = NND_ACT_RELU;
+  else if (strcmp(name, "Sigmoid") == 0) a.kind = NND_ACT_SIGMOID;
+  else if (strcmp(name, "Tanh") == 0) a.kind = NND_ACT_TANH;
+  else if (strcmp(name, "LeakyRelu") == 0) a = (nnd_activation){NND_ACT_LEAKY_RELU, alpha, 0.f};
   else if (strcmp(name, "HardSigmoid") == 0)
     a = (nnd_activation){NND_ACT_HARD_SIGMOID, n_params > 0 ? p[0] : 0.2f, beta};
   else if (strcmp(name, "Clip") == 0 && n_params == 2)
