@@ -8,6 +8,9 @@
  *   onnx_write_plan.c    replays the edits on a shadow of the graph (ops,
  *                        attributes, inputs, graph outputs, constants) and
  *                        decides what each touched message becomes;
+ *   onnx_write_constants.c  new tensor data: in place, re-encoded, or in a
+ *                        new external data file, and the external files
+ *                        the output needs;
  *   onnx_write_attrs.c   canonical attributes -> the ONNX attributes (and
  *                        parameter inputs, such as Clip's bounds) an op
  *                        states at the model's opset;
@@ -224,6 +227,49 @@ typedef struct nnd__ow_ctx {
   void **owned; /* malloc'ed buffers and strings freed with the context */
   size_t n_owned, cap_owned;
 } nnd__ow_ctx;
+
+/* Shared by the plan's files (onnx_write_plan.c, onnx_write_constants.c). */
+
+/* One line naming edit number `edit` (0-based; -1: no edit) and why. */
+nnd_status nnd__ow_fail(nnd__ow_ctx *c, int edit, nnd_status st, nnd_error *err, const char *fmt,
+                        ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+nnd_status nnd__ow_nomem(nnd__ow_ctx *c, nnd_error *err);
+/* Frees p with the context (false, p freed, when out of memory). */
+bool nnd__ow_own(nnd__ow_ctx *c, void *p);
+/* A NUL-terminated copy of n bytes, freed with the context. */
+char *nnd__ow_own_str(nnd__ow_ctx *c, const char *s, size_t n);
+/* The replacement of the member at this payload offset (made when new). */
+nnd__ow_repl *nnd__ow_add_repl(nnd__ow_ctx *c, uint64_t offset);
+bool nnd__ow_add_overwrite(nnd__ow_ctx *c, uint64_t offset, const void *data, size_t n);
+/* The message a provenance names, and whether it lies inside the file. */
+nnd_pb_span nnd__ow_node_msg(const nnd__ow_ctx *c, const nnd_provenance *p);
+bool nnd__ow_prov_ok(const nnd__ow_ctx *c, const nnd_provenance *p);
+/* Reads of value v in the shadow graph (node inputs, graph outputs). */
+int nnd__ow_uses_of(const nnd__ow_ctx *c, int32_t v);
+
+/* Constants (onnx_write_constants.c). */
+bool nnd__ow_is_stated_constant(const nnd__ow_ctx *c, int32_t v);
+bool nnd__ow_is_constant_node(const nnd_value *v);
+bool nnd__ow_tensor_is_external(const nnd__ow_ctx *c, nnd_pb_span msg);
+/* The stated constant an edit of v writes into (v, or through Identity /
+ * Cast from a constant only they read). */
+nnd_status nnd__ow_constant_target(nnd__ow_ctx *c, int edit, int32_t v, int32_t *out,
+                                   nnd_error *err);
+/* Writes data (in t's dtype) with shape into constant t. */
+nnd_status nnd__ow_write_constant(nnd__ow_ctx *c, int edit, int32_t t, const nnd_shape *shape,
+                                  const void *data, size_t nbytes, nnd_error *err);
+/* The SET_CONSTANT of value v (ctx->value_edit[v]). */
+nnd_status nnd__ow_plan_constant(nnd__ow_ctx *c, int32_t v, nnd_error *err);
+/* Which external files to copy beside the output (copy) and the name of
+ * the new data file (need_new). */
+nnd_status nnd__ow_plan_external(nnd__ow_ctx *c, bool need_new, bool copy, nnd_error *err);
+bool nnd__ow_any_external_edit(nnd__ow_ctx *c);
+/* The two paths' folders are the same folder. */
+bool nnd__ow_same_folder(const char *a, const char *b);
 
 /* Replays ctx->edits on the shadow graph and plans every replacement,
  * overwrite and addition. Errors name the edit that cannot be written. */

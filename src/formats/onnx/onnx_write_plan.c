@@ -2,13 +2,12 @@
  * attributes and inputs, graph outputs, constants), then turned into what
  * changes in the file: NodeProtos and TensorProtos re-encoded, raw_data
  * overwritten in place, nodes dropped, initializers and an Identity added,
- * ValueInfos that no longer hold dropped, external data for edited tensors.
+ * ValueInfos that no longer hold dropped. Constants and external data are
+ * planned in onnx_write_constants.c.
  *
  * Edits address g's nodes and values as loaded, whatever edits came
  * before (REMOVE_NODE does not renumber the shadow). */
-#include <errno.h>
 #include <limits.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,31 +19,17 @@
 enum {
   GRAPH_NODE = 1,
   GRAPH_INITIALIZER = 5,
-  GRAPH_VALUE_INFO = 13,
   NODE_INPUT = 1,
   NODE_OUTPUT = 2,
   NODE_ATTRIBUTE = 5,
-  ATTR_NAME = 1,
-  ATTR_T = 5,
   ATTR_G = 6,
   ATTR_GRAPHS = 11,
-  TENSOR_EXTERNAL_DATA = 13,
-  TENSOR_DATA_LOCATION = 14,
-  KV_KEY = 1,
-  KV_VALUE = 2
 };
 
 /* ------------------------------------------------------------ messages */
 
-static nnd_status edit_fail(nnd__ow_ctx *c, int edit, nnd_status st, nnd_error *err,
-                            const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 5, 6)))
-#endif
-    ;
-
-static nnd_status edit_fail(nnd__ow_ctx *c, int edit, nnd_status st, nnd_error *err,
-                            const char *fmt, ...) {
+nnd_status nnd__ow_fail(nnd__ow_ctx *c, int edit, nnd_status st, nnd_error *err, const char *fmt,
+                        ...) {
   char why[512], what[300];
   va_list ap;
   va_start(ap, fmt);
@@ -57,14 +42,14 @@ static nnd_status edit_fail(nnd__ow_ctx *c, int edit, nnd_status st, nnd_error *
                        why);
 }
 
-static nnd_status nomem(nnd__ow_ctx *c, nnd_error *err) {
+nnd_status nnd__ow_nomem(nnd__ow_ctx *c, nnd_error *err) {
   return nnd_error_set(err, NND_ERR_NOMEM, "%s: out of memory writing the edited model",
                        c->src_path);
 }
 
 /* ------------------------------------------------------------- helpers */
 
-static bool own(nnd__ow_ctx *c, void *p) {
+bool nnd__ow_own(nnd__ow_ctx *c, void *p) {
   if (!p) return false;
   if (c->n_owned == c->cap_owned) {
     size_t cap = c->cap_owned ? 2 * c->cap_owned : 16;
@@ -80,15 +65,15 @@ static bool own(nnd__ow_ctx *c, void *p) {
   return true;
 }
 
-static char *own_str(nnd__ow_ctx *c, const char *s, size_t n) {
+char *nnd__ow_own_str(nnd__ow_ctx *c, const char *s, size_t n) {
   char *p = malloc(n + 1);
   if (!p) return NULL;
   memcpy(p, s, n);
   p[n] = 0;
-  return own(c, p) ? p : NULL;
+  return nnd__ow_own(c, p) ? p : NULL;
 }
 
-static nnd__ow_repl *add_repl(nnd__ow_ctx *c, uint64_t offset) {
+nnd__ow_repl *nnd__ow_add_repl(nnd__ow_ctx *c, uint64_t offset) {
   for (size_t i = 0; i < c->n_repls; i++)
     if (c->repls[i].offset == offset) return &c->repls[i];
   if (c->n_repls == c->cap_repls) {
@@ -104,7 +89,7 @@ static nnd__ow_repl *add_repl(nnd__ow_ctx *c, uint64_t offset) {
   return r;
 }
 
-static bool add_overwrite(nnd__ow_ctx *c, uint64_t offset, const void *data, size_t n) {
+bool nnd__ow_add_overwrite(nnd__ow_ctx *c, uint64_t offset, const void *data, size_t n) {
   if (c->n_overwrites == c->cap_overwrites) {
     size_t cap = c->cap_overwrites ? 2 * c->cap_overwrites : 16;
     nnd__ow_overwrite *q = realloc(c->overwrites, cap * sizeof *q);
@@ -119,13 +104,13 @@ static bool add_overwrite(nnd__ow_ctx *c, uint64_t offset, const void *data, siz
 static bool node_ok(const nnd__ow_ctx *c, int32_t n) { return n >= 0 && n < c->g->n_nodes; }
 static bool value_ok(const nnd__ow_ctx *c, int32_t v) { return v >= 0 && v < c->g->n_values; }
 
-static nnd_pb_span node_msg(const nnd__ow_ctx *c, const nnd_provenance *p) {
+nnd_pb_span nnd__ow_node_msg(const nnd__ow_ctx *c, const nnd_provenance *p) {
   return (nnd_pb_span){c->file.base + p->offset, (size_t)p->length};
 }
 
 /* A span of the file a provenance names must lie inside it: the graph may
  * not come from this file. */
-static bool prov_ok(const nnd__ow_ctx *c, const nnd_provenance *p) {
+bool nnd__ow_prov_ok(const nnd__ow_ctx *c, const nnd_provenance *p) {
   size_t size = (size_t)(c->file.end - c->file.base);
   return p->length > 0 && p->offset <= size && p->length <= size - p->offset;
 }
@@ -139,7 +124,7 @@ static const char *fresh_name(nnd__ow_ctx *c, const char *base, const char *suff
     else
       snprintf(buf, sizeof buf, "%s%s_%d", base, suffix, k);
     if (nnd_graph_find_value(c->g, buf) >= 0 || nnd__strmap_find(&c->fresh, buf)) continue;
-    char *s = own_str(c, buf, strlen(buf));
+    char *s = nnd__ow_own_str(c, buf, strlen(buf));
     bool added;
     if (!s || !nnd__strmap_put(&c->fresh, s, &added)) return NULL;
     return s;
@@ -165,7 +150,7 @@ static nnd_status shadow_init(nnd__ow_ctx *c, nnd_error *err) {
   c->outputs = calloc((size_t)(g->n_outputs ? g->n_outputs : 1), sizeof *c->outputs);
   if (!c->op || !c->attrs || !c->act || !c->in || !c->n_in || !c->in_cap || !c->removed ||
       !c->node_edit || !c->value_edit || !c->name || !c->outputs)
-    return nomem(c, err);
+    return nnd__ow_nomem(c, err);
   for (int32_t n = 0; n < g->n_nodes; n++) {
     const nnd_node *node = &g->nodes[n];
     c->op[n] = node->op;
@@ -173,7 +158,7 @@ static nnd_status shadow_init(nnd__ow_ctx *c, nnd_error *err) {
     c->act[n] = node->act;
     c->in_cap[n] = node->n_inputs + 4; /* room for parameters an op change adds */
     c->in[n] = calloc((size_t)c->in_cap[n], sizeof *c->in[n]);
-    if (!c->in[n]) return nomem(c, err);
+    if (!c->in[n]) return nnd__ow_nomem(c, err);
     if (node->n_inputs)
       memcpy(c->in[n], node->inputs, (size_t)node->n_inputs * sizeof *node->inputs);
     c->n_in[n] = node->n_inputs;
@@ -209,11 +194,11 @@ static nnd_status replay(nnd__ow_ctx *c, nnd_error *err) {
                      e->kind == NND_EDIT_SET_INPUT || e->kind == NND_EDIT_REMOVE_NODE;
     if (node_edit) {
       if (!node_ok(c, e->node))
-        return edit_fail(c, ei, NND_ERR_USAGE, err, "the model has no node #%d", (int)e->node);
+        return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "the model has no node #%d", (int)e->node);
       if (c->removed[e->node])
-        return edit_fail(c, ei, NND_ERR_USAGE, err, "the node was removed by an earlier edit");
-      if (!prov_ok(c, &g->nodes[e->node].prov))
-        return edit_fail(c, ei, NND_ERR_USAGE, err, "the node is not stated in this file");
+        return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "the node was removed by an earlier edit");
+      if (!nnd__ow_prov_ok(c, &g->nodes[e->node].prov))
+        return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "the node is not stated in this file");
       c->node_edit[e->node] = ei;
     }
     switch (e->kind) {
@@ -225,34 +210,35 @@ static nnd_status replay(nnd__ow_ctx *c, nnd_error *err) {
       break;
     case NND_EDIT_SET_INPUT:
       if (e->slot < 0 || e->slot >= c->n_in[e->node])
-        return edit_fail(c, ei, NND_ERR_USAGE, err, "the node has no input %d", e->slot);
+        return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "the node has no input %d", e->slot);
       if (e->new_value != -1 && !value_ok(c, e->new_value))
-        return edit_fail(c, ei, NND_ERR_USAGE, err, "tensor #%d is not in the model",
-                         (int)e->new_value);
+        return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "tensor #%d is not in the model",
+                            (int)e->new_value);
       c->in[e->node][e->slot] = e->new_value;
       break;
     case NND_EDIT_SET_CONSTANT:
       if (!value_ok(c, e->value))
-        return edit_fail(c, ei, NND_ERR_USAGE, err, "the model has no tensor #%d", (int)e->value);
+        return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "the model has no tensor #%d",
+                            (int)e->value);
       if (!e->data && e->nbytes)
-        return edit_fail(c, ei, NND_ERR_USAGE, err, "the edit carries no data");
+        return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "the edit carries no data");
       c->value_edit[e->value] = ei;
       break;
     case NND_EDIT_REMOVE_NODE: {
       const nnd_node *n = &g->nodes[e->node];
       if (c->n_in[e->node] < 1 || c->in[e->node][0] == -1 || n->n_outputs < 1)
-        return edit_fail(c, ei, NND_ERR_USAGE, err, "the node has no input to pass through");
+        return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "the node has no input to pass through");
       replace_uses(c, n->outputs[0], c->in[e->node][0]);
       c->removed[e->node] = true;
       break;
     }
     case NND_EDIT_REPLACE_USES:
       if (!value_ok(c, e->value) || !value_ok(c, e->new_value))
-        return edit_fail(c, ei, NND_ERR_USAGE, err, "tensor #%d or #%d is not in the model",
-                         (int)e->value, (int)e->new_value);
+        return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "tensor #%d or #%d is not in the model",
+                            (int)e->value, (int)e->new_value);
       replace_uses(c, e->value, e->new_value);
       break;
-    default: return edit_fail(c, ei, NND_ERR_USAGE, err, "unknown edit kind %d", (int)e->kind);
+    default: return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "unknown edit kind %d", (int)e->kind);
     }
   }
   /* what a removed node computed must not be read any more */
@@ -261,9 +247,9 @@ static nnd_status replay(nnd__ow_ctx *c, nnd_error *err) {
     for (int k = 0; k < c->n_in[n]; k++) {
       int32_t v = c->in[n][k];
       if (v >= 0 && g->values[v].producer >= 0 && c->removed[g->values[v].producer])
-        return edit_fail(c, c->node_edit[g->values[v].producer], NND_ERR_USAGE, err,
-                         "node '%s' still reads '%s', which the removed node computed",
-                         g->nodes[n].name, g->values[v].name);
+        return nnd__ow_fail(c, c->node_edit[g->values[v].producer], NND_ERR_USAGE, err,
+                            "node '%s' still reads '%s', which the removed node computed",
+                            g->nodes[n].name, g->values[v].name);
     }
   }
   return NND_OK;
@@ -275,8 +261,9 @@ static nnd_status replay(nnd__ow_ctx *c, nnd_error *err) {
 static bool has_subgraphs(const nnd__ow_ctx *c) {
   nnd_error ignore = {0};
   for (int32_t n = 0; n < c->g->n_nodes; n++) {
-    if (c->g->nodes[n].op != NND_OP_UNSUPPORTED || !prov_ok(c, &c->g->nodes[n].prov)) continue;
-    nnd_pb_reader r = nnd_pb_reader_sub(&c->file, node_msg(c, &c->g->nodes[n].prov));
+    if (c->g->nodes[n].op != NND_OP_UNSUPPORTED || !nnd__ow_prov_ok(c, &c->g->nodes[n].prov))
+      continue;
+    nnd_pb_reader r = nnd_pb_reader_sub(&c->file, nnd__ow_node_msg(c, &c->g->nodes[n].prov));
     while (nnd_pb_more(&r)) {
       nnd_pb_field f;
       if (nnd_pb_next(&r, &f, &ignore) != NND_OK) break;
@@ -293,7 +280,7 @@ static bool has_subgraphs(const nnd__ow_ctx *c) {
 }
 
 /* Number of reads of v in the shadow graph (node inputs and graph outputs). */
-static int uses_of(const nnd__ow_ctx *c, int32_t v) {
+int nnd__ow_uses_of(const nnd__ow_ctx *c, int32_t v) {
   int count = 0;
   for (int32_t n = 0; n < c->g->n_nodes; n++) {
     if (c->removed[n]) continue;
@@ -303,219 +290,6 @@ static int uses_of(const nnd__ow_ctx *c, int32_t v) {
   for (int i = 0; i < c->g->n_outputs; i++)
     if (c->outputs[i] == v) count++;
   return count;
-}
-
-/* ------------------------------------------------------------ constants */
-
-static bool is_stated_constant(const nnd__ow_ctx *c, int32_t v) {
-  const nnd_value *val = &c->g->values[v];
-  return val->kind == NND_VALUE_CONSTANT && val->prov.stated && prov_ok(c, &val->prov);
-}
-
-static bool is_constant_node(const nnd_value *v) {
-  return v->prov.op_type && strcmp(v->prov.op_type, "Constant") == 0;
-}
-
-/* The TensorProto of an external tensor says data_location EXTERNAL. */
-static bool tensor_is_external(const nnd__ow_ctx *c, nnd_pb_span msg) {
-  nnd_pb_reader r = nnd_pb_reader_sub(&c->file, msg);
-  nnd_error ignore = {0};
-  bool ext = false;
-  while (nnd_pb_more(&r)) {
-    nnd_pb_field f;
-    if (nnd_pb_next(&r, &f, &ignore) != NND_OK) break;
-    if (f.number == TENSOR_DATA_LOCATION && f.wire == NND_PB_VARINT) ext = f.u64 == 1;
-  }
-  return ext;
-}
-
-/* The `location` of an external TensorProto (size 0 when none). */
-static nnd_pb_span tensor_location(const nnd__ow_ctx *c, nnd_pb_span msg) {
-  nnd_pb_reader r = nnd_pb_reader_sub(&c->file, msg);
-  nnd_error ignore = {0};
-  nnd_pb_span loc = {NULL, 0};
-  while (nnd_pb_more(&r)) {
-    nnd_pb_field f;
-    if (nnd_pb_next(&r, &f, &ignore) != NND_OK) break;
-    if (f.number != TENSOR_EXTERNAL_DATA || f.wire != NND_PB_LEN) continue;
-    nnd_pb_span key = nnd__ow_msg_string(&c->file, f.span, KV_KEY);
-    if (key.size == 8 && memcmp(key.data, "location", 8) == 0)
-      loc = nnd__ow_msg_string(&c->file, f.span, KV_VALUE);
-  }
-  return loc;
-}
-
-/* The one attribute of a Constant node (the reader insists on one). */
-static bool constant_attr(const nnd__ow_ctx *c, const nnd_value *v, nnd_pb_span *attr,
-                          nnd_pb_span *attr_name) {
-  nnd_pb_reader r = nnd_pb_reader_sub(&c->file, node_msg(c, &v->prov));
-  nnd_error ignore = {0};
-  while (nnd_pb_more(&r)) {
-    nnd_pb_field f;
-    if (nnd_pb_next(&r, &f, &ignore) != NND_OK) return false;
-    if (f.number == NODE_ATTRIBUTE && f.wire == NND_PB_LEN) {
-      *attr = f.span;
-      *attr_name = nnd__ow_msg_string(&c->file, f.span, ATTR_NAME);
-      return true;
-    }
-  }
-  return false;
-}
-
-static bool span_is(nnd_pb_span s, const char *name) {
-  size_t n = strlen(name);
-  return s.size == n && memcmp(s.data, name, n) == 0;
-}
-
-/* The constant an edit of v writes into: v itself when the file states it,
- * else through the Identity (tied weights) or Cast (float16 weights) that
- * computes v from a constant nothing else reads. */
-static nnd_status constant_target(nnd__ow_ctx *c, int ei, int32_t v, int32_t *out, nnd_error *err) {
-  const nnd_graph *g = c->g;
-  int32_t t = v;
-  for (int depth = 0; depth < 4 && !is_stated_constant(c, t); depth++) {
-    int32_t p = g->values[t].producer;
-    if (p < 0 || c->removed[p] || (c->op[p] != NND_OP_IDENTITY && c->op[p] != NND_OP_CAST) ||
-        c->n_in[p] < 1 || c->in[p][0] < 0)
-      return edit_fail(c, ei, NND_ERR_UNSUPPORTED, err,
-                       "tensor '%s' is computed in the model, not stated as a constant",
-                       g->values[t].name);
-    int32_t src = c->in[p][0];
-    if (uses_of(c, src) != 1)
-      return edit_fail(c, ei, NND_ERR_UNSUPPORTED, err,
-                       "tensor '%s' comes from '%s', which other nodes read too", g->values[v].name,
-                       g->values[src].name);
-    t = src;
-  }
-  if (!is_stated_constant(c, t))
-    return edit_fail(c, ei, NND_ERR_UNSUPPORTED, err, "tensor '%s' is not stated in the file",
-                     g->values[t].name);
-  *out = t;
-  return NND_OK;
-}
-
-static bool same_shape(const nnd_shape *a, const nnd_shape *b) {
-  if (a->rank != b->rank) return false;
-  for (int i = 0; i < a->rank; i++)
-    if (a->dims[i].size != b->dims[i].size) return false;
-  return true;
-}
-
-/* Appends bytes to the new external data file (64-byte aligned, as mapped
- * readers like) and returns their offset. */
-static nnd_status external_append(nnd__ow_ctx *c, const void *data, size_t n, uint64_t *offset,
-                                  nnd_error *err) {
-  static const uint8_t zeros[64];
-  size_t pad = (64 - c->ext_data.size % 64) % 64;
-  nnd_pb_put_bytes(&c->ext_data, zeros, pad);
-  *offset = c->ext_data.size;
-  nnd_pb_put_bytes(&c->ext_data, data, n);
-  return c->ext_data.failed ? nomem(c, err) : NND_OK;
-}
-
-/* Writes data (already in t's dtype) with shape into constant t. */
-static nnd_status write_constant(nnd__ow_ctx *c, int ei, int32_t t, const nnd_shape *shape,
-                                 const void *data, size_t nbytes, nnd_error *err) {
-  const nnd_value *v = &c->g->values[t];
-  bool shape_same = same_shape(shape, &v->shape);
-  if (shape_same && v->data_offset >= 0 && nbytes == v->nbytes) {
-    /* raw_data of the same size: overwritten where it lies */
-    return add_overwrite(c, (uint64_t)v->data_offset, data, nbytes) ? NND_OK : nomem(c, err);
-  }
-  int64_t dims[NND_MAX_RANK];
-  for (int i = 0; i < shape->rank; i++)
-    dims[i] = shape->dims[i].size;
-  nnd__ow_tensor_edit te = {shape->rank, shape_same ? NULL : dims, data, nbytes, NULL, 0};
-  nnd_status st;
-  nnd__ow_repl *r = add_repl(c, v->prov.offset);
-  if (!r) return nomem(c, err);
-  nnd_pb_buf_free(&r->bytes);
-  if (!is_constant_node(v)) {
-    nnd_pb_span msg = node_msg(c, &v->prov);
-    if (tensor_is_external(c, msg)) {
-      te.raw = NULL;
-      te.location = c->ext_location;
-      if ((st = external_append(c, data, nbytes, &te.offset, err)) != NND_OK) return st;
-    }
-    return nnd__ow_encode_tensor(&c->file, msg, &te, &r->bytes, err);
-  }
-  /* a Constant node: its one attribute is re-encoded */
-  nnd_pb_span attr, aname;
-  if (!constant_attr(c, v, &attr, &aname))
-    return edit_fail(c, ei, NND_ERR_FORMAT, err, "the Constant node holds no attribute");
-  nnd__ow_attr_edit ae = {"value", false, {0}};
-  nnd__ow_node_edit ne = {0};
-  ne.n_attrs = 1;
-  ne.attrs = &ae;
-  if (span_is(aname, "value")) {
-    nnd_pb_span tmsg = nnd__ow_msg_string(&c->file, attr, ATTR_T);
-    nnd_pb_buf tensor = {0};
-    st = nnd__ow_encode_tensor(&c->file, tmsg, &te, &tensor, err);
-    if (st == NND_OK) st = nnd__ow_attr_with_tensor(&c->file, attr, &tensor, &ae.bytes, err);
-    nnd_pb_buf_free(&tensor);
-  } else {
-    bool floats = span_is(aname, "value_float") || span_is(aname, "value_floats");
-    bool ints = span_is(aname, "value_int") || span_is(aname, "value_ints");
-    bool scalar = span_is(aname, "value_float") || span_is(aname, "value_int");
-    if ((!floats && !ints) || (scalar ? shape->rank != 0 : shape->rank != 1))
-      return edit_fail(c, ei, NND_ERR_UNSUPPORTED, err,
-                       "the Constant node's attribute cannot hold data of this shape");
-    ae.name =
-        scalar ? (floats ? "value_float" : "value_int") : (floats ? "value_floats" : "value_ints");
-    size_t count = nbytes / (floats ? 4 : 8);
-    if (scalar && floats) {
-      float f;
-      memcpy(&f, data, 4);
-      nnd__ow_attr_float(&ae.bytes, ae.name, f);
-    } else if (scalar) {
-      int64_t i;
-      memcpy(&i, data, 8);
-      nnd__ow_attr_int(&ae.bytes, ae.name, i);
-    } else if (floats) {
-      float *f = malloc(count ? count * 4 : 1);
-      if (!f) return nomem(c, err);
-      memcpy(f, data, count * 4);
-      nnd__ow_attr_floats(&ae.bytes, ae.name, f, (int)count);
-      free(f);
-    } else {
-      int64_t *i = malloc(count ? count * 8 : 1);
-      if (!i) return nomem(c, err);
-      memcpy(i, data, count * 8);
-      nnd__ow_attr_ints(&ae.bytes, ae.name, i, (int)count);
-      free(i);
-    }
-    st = ae.bytes.failed ? nomem(c, err) : NND_OK;
-  }
-  if (st == NND_OK) st = nnd__ow_encode_node(&c->file, node_msg(c, &v->prov), &ne, &r->bytes, err);
-  nnd_pb_buf_free(&ae.bytes);
-  return st;
-}
-
-static nnd_status plan_constant(nnd__ow_ctx *c, int32_t v, nnd_error *err) {
-  int ei = c->value_edit[v];
-  const nnd_edit *e = &c->edits[ei];
-  int32_t t;
-  nnd_status st = constant_target(c, ei, v, &t, err);
-  if (st != NND_OK) return st;
-  const nnd_value *tv = &c->g->values[t];
-  size_t in_size = nnd_dtype_size(e->dtype);
-  if (!in_size || e->nbytes % in_size)
-    return edit_fail(c, ei, NND_ERR_USAGE, err, "the new data is not a whole number of %s values",
-                     nnd_dtype_name(e->dtype));
-  int64_t count = (int64_t)(e->nbytes / in_size), numel;
-  const nnd_shape *shape = e->shape.rank >= 0 ? &e->shape : &tv->shape;
-  if (t != v && !same_shape(shape, &tv->shape)) shape = &tv->shape; /* Cast/Identity keep it */
-  if (!nnd_shape_is_static(shape) || !nnd_shape_numel(shape, &numel) || numel != count)
-    return edit_fail(c, ei, NND_ERR_USAGE, err, "the new data has %lld values, the shape needs %s",
-                     (long long)count, "another count");
-  void *conv = NULL;
-  size_t nbytes = 0;
-  const char *why = NULL;
-  if (!nnd__ow_convert(e->dtype, e->data, count, tv->dtype, &conv, &nbytes, &why))
-    return edit_fail(c, ei, NND_ERR_UNSUPPORTED, err, "%s (%s into %s)", why,
-                     nnd_dtype_name(e->dtype), nnd_dtype_name(tv->dtype));
-  if (!own(c, conv)) return nomem(c, err);
-  return write_constant(c, ei, t, shape, conv, nbytes, err);
 }
 
 /* ------------------------------------------------- attributes and params */
@@ -556,7 +330,7 @@ static nnd_status plan_param(nnd__ow_ctx *c, int32_t n, const nnd__ow_param_inpu
   const nnd_graph *g = c->g;
   int ei = c->node_edit[n];
   while (c->n_in[n] <= p->slot) {
-    if (c->n_in[n] >= c->in_cap[n]) return nomem(c, err);
+    if (c->n_in[n] >= c->in_cap[n]) return nnd__ow_nomem(c, err);
     c->in[n][c->n_in[n]++] = -1;
   }
   if (p->absent) {
@@ -581,11 +355,11 @@ static nnd_status plan_param(nnd__ow_ctx *c, int32_t n, const nnd__ow_param_inpu
   const char *why = NULL;
   bool ok = p->is_int ? nnd__ow_convert(NND_DTYPE_I64, p->ints, p->n, dtype, &data, &nbytes, &why)
                       : nnd__ow_convert(NND_DTYPE_F64, fvals, 1, dtype, &data, &nbytes, &why);
-  if (!ok) return edit_fail(c, ei, NND_ERR_UNSUPPORTED, err, "%s", why);
-  if (!own(c, data)) return nomem(c, err);
-  if (cur >= 0 && is_stated_constant(c, cur) && uses_of(c, cur) == 1 &&
+  if (!ok) return nnd__ow_fail(c, ei, NND_ERR_UNSUPPORTED, err, "%s", why);
+  if (!nnd__ow_own(c, data)) return nnd__ow_nomem(c, err);
+  if (cur >= 0 && nnd__ow_is_stated_constant(c, cur) && nnd__ow_uses_of(c, cur) == 1 &&
       g->values[cur].dtype == dtype && !g->values[cur].is_output)
-    return write_constant(c, ei, cur, &shape, data, nbytes, err);
+    return nnd__ow_write_constant(c, ei, cur, &shape, data, nbytes, err);
   const char *base =
       g->nodes[n].prov.name && g->nodes[n].prov.name[0] ? g->nodes[n].prov.name : g->nodes[n].name;
   static const char *const clip_names[] = {"", "_min", "_max", "_param"};
@@ -593,7 +367,7 @@ static nnd_status plan_param(nnd__ow_ctx *c, int32_t n, const nnd__ow_param_inpu
                        : p->is_int                             ? "_pads"
                                                                : "_value";
   const char *name = fresh_name(c, base, suffix);
-  if (!name) return nomem(c, err);
+  if (!name) return nnd__ow_nomem(c, err);
   nnd_pb_buf t = {0};
   nnd__ow_encode_new_tensor(&t, name, nnd__ow_onnx_dtype(dtype), &shape, data, nbytes);
   nnd_pb_put_len(&c->new_inits, GRAPH_INITIALIZER, t.data, t.size);
@@ -606,12 +380,12 @@ static nnd_status plan_param(nnd__ow_ctx *c, int32_t n, const nnd__ow_param_inpu
     nnd_pb_buf_free(&vi);
   }
   char **names = realloc(c->new_init_names, (size_t)(c->n_new_inits + 1) * sizeof *names);
-  if (!names) return nomem(c, err);
+  if (!names) return nnd__ow_nomem(c, err);
   c->new_init_names = names;
   names[c->n_new_inits] = (char *)name;
   c->in[n][p->slot] = NND__OW_NEW_INIT_ID(c->n_new_inits);
   c->n_new_inits++;
-  return c->new_inits.failed || c->new_inputs.failed ? nomem(c, err) : NND_OK;
+  return c->new_inits.failed || c->new_inputs.failed ? nnd__ow_nomem(c, err) : NND_OK;
 }
 
 typedef struct node_plan {
@@ -648,13 +422,13 @@ static nnd_status plan_node_attrs(nnd__ow_ctx *c, int32_t n, node_plan *np, nnd_
     if (same_canon && memcmp(&c->attrs[n], &node->attrs, sizeof node->attrs) == 0 &&
         memcmp(&c->act[n], &node->act, sizeof node->act) == 0)
       return NND_OK; /* untouched */
-    return edit_fail(c, ei, NND_ERR_UNSUPPORTED, err, "the node (%s) cannot be rewritten: %s",
-                     file_op, why);
+    return nnd__ow_fail(c, ei, NND_ERR_UNSUPPORTED, err, "the node (%s) cannot be rewritten: %s",
+                        file_op, why);
   }
   if (!nnd__ow_op_form_of(c->op[n], &c->attrs[n], &c->act[n], file_op, file_domain, c->opset,
                           same_canon ? &node->attrs : NULL, same_canon ? &node->act : NULL,
                           &new_form, why, sizeof why))
-    return edit_fail(c, ei, NND_ERR_UNSUPPORTED, err, "%s", why);
+    return nnd__ow_fail(c, ei, NND_ERR_UNSUPPORTED, err, "%s", why);
   bool type_changed = strcmp(new_form.op_type, old_form.op_type) != 0 ||
                       strcmp(new_form.domain, old_form.domain) != 0;
   if (type_changed) {
@@ -663,7 +437,7 @@ static nnd_status plan_node_attrs(nnd__ow_ctx *c, int32_t n, node_plan *np, nnd_
         (!is_default_domain(new_form.domain) && strcmp(new_form.domain, file_domain) != 0))
       np->domain = new_form.domain;
     if (c->op[n] == NND_OP_RESHAPE && c->n_in[n] < 2)
-      return edit_fail(c, ei, NND_ERR_UNSUPPORTED, err, "Reshape needs a shape input");
+      return nnd__ow_fail(c, ei, NND_ERR_UNSUPPORTED, err, "Reshape needs a shape input");
     if (new_form.max_inputs > 0 && c->n_in[n] > new_form.max_inputs)
       c->n_in[n] = new_form.max_inputs;
   }
@@ -696,7 +470,7 @@ static nnd_status plan_node_attrs(nnd__ow_ctx *c, int32_t n, node_plan *np, nnd_
     if (st != NND_OK) return st;
   }
   for (int i = 0; i < np->n_attrs; i++)
-    if (np->attrs[i].bytes.failed) return nomem(c, err);
+    if (np->attrs[i].bytes.failed) return nnd__ow_nomem(c, err);
   return NND_OK;
 }
 
@@ -718,7 +492,7 @@ static nnd_status plan_output(nnd__ow_ctx *c, int i, nnd_error *err) {
   bool o_gone = op >= 0 && c->removed[op];
   int ei = op >= 0 ? c->node_edit[op] : -1;
   if (w < 0)
-    return edit_fail(c, ei, NND_ERR_UNSUPPORTED, err, "graph output '%s' loses its value", N);
+    return nnd__ow_fail(c, ei, NND_ERR_UNSUPPORTED, err, "graph output '%s' loses its value", N);
   bool renamable = wp >= 0 && !c->removed[wp] && c->name[w] == g->values[w].name &&
                    !is_graph_output_elsewhere(c, w, i) && !g->values[w].is_output;
   bool added;
@@ -729,22 +503,22 @@ static nnd_status plan_output(nnd__ow_ctx *c, int i, nnd_error *err) {
     return NND_OK;
   }
   if (op < 0)
-    return edit_fail(c, ei, NND_ERR_UNSUPPORTED, err,
-                     "graph output '%s' is not computed by a node, so it cannot be rewired", N);
+    return nnd__ow_fail(c, ei, NND_ERR_UNSUPPORTED, err,
+                        "graph output '%s' is not computed by a node, so it cannot be rewired", N);
   if (!o_gone) {
     /* its producer stays: that output is renamed out of the way */
     const char *moved = fresh_name(c, N, "_replaced");
-    if (!moved) return nomem(c, err);
+    if (!moved) return nnd__ow_nomem(c, err);
     c->name[o] = moved;
   }
   const char *node_name = fresh_name(c, N, "_identity");
-  if (!node_name) return nomem(c, err);
+  if (!node_name) return nnd__ow_nomem(c, err);
   nnd_pb_buf node = {0};
   nnd__ow_encode_simple_node(&node, "Identity", node_name, c->name[w], N);
   nnd_pb_put_len(&c->new_nodes, GRAPH_NODE, node.data, node.size);
   nnd_pb_buf_free(&node);
   nnd__strmap_put(&c->drop_value_info, N, &added);
-  return c->new_nodes.failed ? nomem(c, err) : NND_OK;
+  return c->new_nodes.failed ? nnd__ow_nomem(c, err) : NND_OK;
 }
 
 /* ------------------------------------------------------- node rewrites */
@@ -778,7 +552,7 @@ static int64_t defined_at(const nnd__ow_ctx *c, int32_t id) {
   if (id < 0) return -1;
   const nnd_value *v = &c->g->values[id];
   if (v->producer >= 0) return c->g->nodes[v->producer].prov.index;
-  if (is_constant_node(v)) return v->prov.index;
+  if (nnd__ow_is_constant_node(v)) return v->prov.index;
   return -1;
 }
 
@@ -792,7 +566,7 @@ static nnd_status plan_node(nnd__ow_ctx *c, int32_t n, nnd_error *err) {
   nnd_status st = NND_OK;
   if (c->node_edit[n] >= 0 && attrs_changed(c, n)) st = plan_node_attrs(c, n, &np, err);
   if (st != NND_OK) goto done;
-  nnd_pb_span msg = node_msg(c, &node->prov);
+  nnd_pb_span msg = nnd__ow_node_msg(c, &node->prov);
   /* inputs: the file's strings where nothing changed (omitted inputs, odd
    * spellings stay), new names where something did */
   enum { CAP = 64 };
@@ -800,8 +574,8 @@ static nnd_status plan_node(nnd__ow_ctx *c, int32_t n, nnd_error *err) {
   int nfi = node_strings(c, msg, NODE_INPUT, file_in, CAP);
   int nfo = node_strings(c, msg, NODE_OUTPUT, file_out, CAP);
   if (nfi > CAP || nfo > CAP) {
-    st = edit_fail(c, ei, NND_ERR_UNSUPPORTED, err,
-                   "node '%s' has too many inputs or outputs to rewrite", node->name);
+    st = nnd__ow_fail(c, ei, NND_ERR_UNSUPPORTED, err,
+                      "node '%s' has too many inputs or outputs to rewrite", node->name);
     goto done;
   }
   const char *ins[CAP + 4], *outs[CAP];
@@ -813,18 +587,18 @@ static nnd_status plan_node(nnd__ow_ctx *c, int32_t n, nnd_error *err) {
     bool same = k < node->n_inputs && id == node->inputs[k] &&
                 (id < 0 || c->name[id] == g->values[id].name);
     if (same && k < nfi) {
-      ins[k] = own_str(c, (const char *)file_in[k].data, file_in[k].size);
+      ins[k] = nnd__ow_own_str(c, (const char *)file_in[k].data, file_in[k].size);
       if (!ins[k]) {
-        st = nomem(c, err);
+        st = nnd__ow_nomem(c, err);
         goto done;
       }
     } else {
       ins[k] = id_name(c, id);
       in_changed = true;
       if (defined_at(c, id) >= node->prov.index) {
-        st = edit_fail(c, ei, NND_ERR_UNSUPPORTED, err,
-                       "node '%s' would read '%s' before the node that computes it", node->name,
-                       ins[k]);
+        st = nnd__ow_fail(c, ei, NND_ERR_UNSUPPORTED, err,
+                          "node '%s' would read '%s' before the node that computes it", node->name,
+                          ins[k]);
         goto done;
       }
     }
@@ -834,9 +608,9 @@ static nnd_status plan_node(nnd__ow_ctx *c, int32_t n, nnd_error *err) {
       n_ins--; /* trailing omitted inputs are left out */
   bool out_changed = false;
   for (int k = 0; k < nfo; k++) {
-    outs[k] = own_str(c, (const char *)file_out[k].data, file_out[k].size);
+    outs[k] = nnd__ow_own_str(c, (const char *)file_out[k].data, file_out[k].size);
     if (!outs[k]) {
-      st = nomem(c, err);
+      st = nnd__ow_nomem(c, err);
       goto done;
     }
     if (k < node->n_outputs && c->name[node->outputs[k]] != g->values[node->outputs[k]].name) {
@@ -853,9 +627,9 @@ static nnd_status plan_node(nnd__ow_ctx *c, int32_t n, nnd_error *err) {
                           out_changed ? outs : NULL,
                           np.n_attrs,
                           np.attrs};
-  nnd__ow_repl *r = add_repl(c, node->prov.offset);
+  nnd__ow_repl *r = nnd__ow_add_repl(c, node->prov.offset);
   if (!r) {
-    st = nomem(c, err);
+    st = nnd__ow_nomem(c, err);
     goto done;
   }
   st = nnd__ow_encode_node(&c->file, msg, &ne, &r->bytes, err);
@@ -873,7 +647,7 @@ done:
 static nnd_status plan_value_info(nnd__ow_ctx *c, const bool *changed, nnd_error *err) {
   const nnd_graph *g = c->g;
   bool *stale = calloc((size_t)(g->n_values ? g->n_values : 1), sizeof *stale);
-  if (!stale) return nomem(c, err);
+  if (!stale) return nnd__ow_nomem(c, err);
   for (int32_t n = 0; n < g->n_nodes; n++)
     if (changed[n] || c->removed[n])
       for (int k = 0; k < g->nodes[n].n_outputs; k++)
@@ -895,99 +669,10 @@ static nnd_status plan_value_info(nnd__ow_ctx *c, const bool *changed, nnd_error
     if (stale[v] && !g->values[v].is_output &&
         !nnd__strmap_put(&c->drop_value_info, g->values[v].name, &added)) {
       free(stale);
-      return nomem(c, err);
+      return nnd__ow_nomem(c, err);
     }
   free(stale);
   return NND_OK;
-}
-
-/* ------------------------------------------------------- external data */
-
-static const char *base_name(const char *p) {
-  const char *s = strrchr(p, '/');
-  return s ? s + 1 : p;
-}
-
-/* The distinct external locations of initializers nothing rewrites, and a
- * fresh name for the edited tensors' data. */
-static nnd_status plan_external(nnd__ow_ctx *c, bool need_new, bool copy, nnd_error *err) {
-  const nnd_graph *g = c->g;
-  nnd__strmap locs;
-  nnd__strmap_init(&locs);
-  nnd_status st = NND_OK;
-  bool added;
-  for (int32_t v = 0; v < g->n_values && st == NND_OK; v++) {
-    const nnd_value *val = &g->values[v];
-    if (val->kind != NND_VALUE_CONSTANT || !prov_ok(c, &val->prov) || is_constant_node(val) ||
-        val->prov.op_type)
-      continue;
-    nnd_pb_span loc = tensor_location(c, node_msg(c, &val->prov));
-    if (!loc.size) continue;
-    char *s = own_str(c, (const char *)loc.data, loc.size);
-    if (!s || !nnd__strmap_put(&locs, s, &added)) st = nomem(c, err);
-    /* a tensor the plan re-encodes no longer needs its file, but one file
-     * often holds many tensors: copy it whenever any unedited tensor may
-     * still point into it */
-    else if (copy && added) {
-      char **q = realloc(c->copies, (size_t)(c->n_copies + 1) * sizeof *q);
-      if (!q)
-        st = nomem(c, err);
-      else {
-        c->copies = q;
-        c->copies[c->n_copies++] = s;
-      }
-    }
-  }
-  if (st == NND_OK && need_new) {
-    char buf[4096];
-    const char *base = base_name(c->out_path);
-    for (int k = 0; k < 100 && !c->ext_location; k++) {
-      if (k == 0)
-        snprintf(buf, sizeof buf, "%s.data", base);
-      else
-        snprintf(buf, sizeof buf, "%s.%d.data", base, k);
-      if (!nnd__strmap_find(&locs, buf)) c->ext_location = own_str(c, buf, strlen(buf));
-    }
-    if (!c->ext_location) st = nomem(c, err);
-  }
-  nnd__strmap_free(&locs);
-  return st;
-}
-
-static bool any_external_edit(nnd__ow_ctx *c) {
-  for (int32_t v = 0; v < c->g->n_values; v++) {
-    if (c->value_edit[v] < 0) continue;
-    int32_t t = v;
-    nnd_error ignore = {0};
-    if (constant_target(c, c->value_edit[v], v, &t, &ignore) != NND_OK) continue;
-    const nnd_value *tv = &c->g->values[t];
-    if (!is_constant_node(tv) && tensor_is_external(c, node_msg(c, &tv->prov))) return true;
-  }
-  return false;
-}
-
-/* True when the output's folder is the source's (external locations stay
- * valid). */
-static bool same_folder(const char *a, const char *b) {
-  char da[4096], db[4096];
-  snprintf(da, sizeof da, "%s", a);
-  snprintf(db, sizeof db, "%s", b);
-  char *sa = strrchr(da, '/'), *sb = strrchr(db, '/');
-  if (sa)
-    *sa = 0;
-  else
-    snprintf(da, sizeof da, ".");
-  if (sb)
-    *sb = 0;
-  else
-    snprintf(db, sizeof db, ".");
-  if (!da[0]) snprintf(da, sizeof da, "/");
-  if (!db[0]) snprintf(db, sizeof db, "/");
-  char *ra = realpath(da, NULL), *rb = realpath(db, NULL);
-  bool same = ra && rb && strcmp(ra, rb) == 0;
-  free(ra);
-  free(rb);
-  return same;
 }
 
 /* ------------------------------------------------------------- the plan */
@@ -1002,24 +687,26 @@ nnd_status nnd__ow_plan(nnd__ow_ctx *c, nnd_error *err) {
   for (size_t i = 0; i < c->n_edits; i++) {
     nnd_edit_kind k = c->edits[i].kind;
     if ((k == NND_EDIT_REMOVE_NODE || k == NND_EDIT_REPLACE_USES) && has_subgraphs(c))
-      return edit_fail(c, (int)i, NND_ERR_UNSUPPORTED, err,
-                       "the model has subgraphs (If/Loop/Scan bodies), which may read the "
-                       "rewired tensor by name");
+      return nnd__ow_fail(c, (int)i, NND_ERR_UNSUPPORTED, err,
+                          "the model has subgraphs (If/Loop/Scan bodies), which may read the "
+                          "rewired tensor by name");
   }
 
   bool has_external = false;
   for (int32_t v = 0; v < g->n_values && !has_external; v++) {
     const nnd_value *val = &g->values[v];
-    has_external = val->kind == NND_VALUE_CONSTANT && prov_ok(c, &val->prov) &&
-                   !val->prov.op_type && tensor_is_external(c, node_msg(c, &val->prov));
+    has_external = val->kind == NND_VALUE_CONSTANT && nnd__ow_prov_ok(c, &val->prov) &&
+                   !val->prov.op_type &&
+                   nnd__ow_tensor_is_external(c, nnd__ow_node_msg(c, &val->prov));
   }
-  if (has_external || any_external_edit(c)) {
-    bool copy = has_external && !same_folder(c->src_path, c->out_path);
-    if ((st = plan_external(c, any_external_edit(c), copy, err)) != NND_OK) return st;
+  if (has_external || nnd__ow_any_external_edit(c)) {
+    bool copy = has_external && !nnd__ow_same_folder(c->src_path, c->out_path);
+    if ((st = nnd__ow_plan_external(c, nnd__ow_any_external_edit(c), copy, err)) != NND_OK)
+      return st;
   }
 
   bool *changed = calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *changed);
-  if (!changed) return nomem(c, err);
+  if (!changed) return nnd__ow_nomem(c, err);
   for (int32_t n = 0; n < g->n_nodes; n++)
     changed[n] = c->node_edit[n] >= 0;
   /* parameters first (they add inputs), then graph outputs (renames), then
@@ -1028,9 +715,9 @@ nnd_status nnd__ow_plan(nnd__ow_ctx *c, nnd_error *err) {
     if (c->outputs[i] != g->outputs[i]) st = plan_output(c, i, err);
   for (int32_t n = 0; n < g->n_nodes && st == NND_OK; n++) {
     if (c->removed[n]) {
-      nnd__ow_repl *r = add_repl(c, g->nodes[n].prov.offset);
+      nnd__ow_repl *r = nnd__ow_add_repl(c, g->nodes[n].prov.offset);
       if (!r)
-        st = nomem(c, err);
+        st = nnd__ow_nomem(c, err);
       else
         r->drop = true;
       continue;
@@ -1038,7 +725,7 @@ nnd_status nnd__ow_plan(nnd__ow_ctx *c, nnd_error *err) {
     st = plan_node(c, n, err);
   }
   for (int32_t v = 0; v < g->n_values && st == NND_OK; v++)
-    if (c->value_edit[v] >= 0) st = plan_constant(c, v, err);
+    if (c->value_edit[v] >= 0) st = nnd__ow_plan_constant(c, v, err);
   if (st == NND_OK) st = plan_value_info(c, changed, err);
   free(changed);
   return st;
