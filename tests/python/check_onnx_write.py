@@ -598,6 +598,124 @@ def case_opset9_clip(d, x, xin):
     ort_check("opset 9", out, h, x, engine_out=eng)
 
 
+def case_relu_to_clip(d, net, x, xin):
+    """set_op Relu -> Clip(0, 6) at opset 13: the bounds are new
+    initializers the Clip reads."""
+    out, eng = os.path.join(d, "clip6.onnx"), os.path.join(d, "clip6.eng")
+    rc, msg = write(net, out, ["op:/Relu:Clip:clip_min=0:clip_max=6"], engine=(xin, eng))
+    check(rc == 0, "relu -> clip: written (%s)" % (msg or "ok"))
+    if rc:
+        return
+    fields_check("relu -> clip", net, out, nodes={"/Relu"}, new_inits={"/Relu_min", "/Relu_max"})
+    b = onnx.load(out)
+    c = node(b, "/Relu")
+    ib = by_name(b.graph.initializer)
+    check(c.op_type == "Clip" and list(c.input[1:]) == ["/Relu_min", "/Relu_max"] and
+          float(numpy_helper.to_array(ib["/Relu_min"])) == 0.0 and
+          float(numpy_helper.to_array(ib["/Relu_max"])) == 6.0,
+          "relu -> clip: Clip reads new initializers 0 and 6")
+    full_check("relu -> clip", out)
+    h = onnx.load(net)
+    h.graph.initializer.extend([numpy_helper.from_array(np.array(0, np.float32), "lo"),
+                                numpy_helper.from_array(np.array(6, np.float32), "hi")])
+    r = node(h, "/Relu")
+    r.op_type = "Clip"
+    r.input.extend(["lo", "hi"])
+    ort_check("relu -> clip", out, h, x, engine_out=eng)
+
+
+def case_auto_pad(d, net, x, xin):
+    """A Conv with auto_pad SAME_UPPER given explicit pads: auto_pad goes,
+    pads are written."""
+    src = os.path.join(d, "autopad.onnx")
+    m = onnx.load(net)
+    c = node(m, "/conv2/Conv")
+    for a in list(c.attribute):
+        if a.name == "pads":
+            c.attribute.remove(a)
+    c.attribute.append(helper.make_attribute("auto_pad", "SAME_UPPER"))
+    onnx.save(m, src)
+    out, eng = os.path.join(d, "autopad_out.onnx"), os.path.join(d, "autopad.eng")
+    rc, msg = write(src, out, ["attr:/conv2/Conv:pads=1,1,1,1"], engine=(xin, eng))
+    check(rc == 0, "auto_pad: written (%s)" % (msg or "ok"))
+    if rc:
+        return
+    fields_check("auto_pad", src, out, nodes={"/conv2/Conv"})
+    at = attrs_of(node(onnx.load(out), "/conv2/Conv"))
+    check("auto_pad" not in at and at.get("pads") == [1, 1, 1, 1],
+          "auto_pad: SAME_UPPER replaced by explicit pads")
+    full_check("auto_pad", out)
+    # SAME_UPPER on a 3x3 stride-1 conv is pads 1: the same output
+    ort_check("auto_pad", out, onnx.load(net), x, engine_out=eng)
+
+
+def case_fused(d, net, x, xin):
+    """ONNX Runtime's extended offline optimisation writes com.microsoft
+    FusedConv: its fused activation is rewritten there (LeakyRelu alpha),
+    and a FusedConv whose activation goes becomes a plain Conv."""
+    src = os.path.join(d, "fused.onnx")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    so.optimized_model_filepath = src
+    ort.InferenceSession(net, so, providers=["CPUExecutionProvider"])
+    m = onnx.load(src)
+    fused = [n for n in m.graph.node if n.op_type == "FusedConv" and
+             any(a.name == "activation" and a.s == b"LeakyRelu" for a in n.attribute)]
+    if not fused:
+        check(False, "fused: ONNX Runtime wrote no FusedConv with LeakyRelu")
+        return
+    name = fused[0].name
+    for label, act, expect in (("fused alpha", "leaky/0.3", ("FusedConv", [0.3])),
+                               ("fused removed", "none", ("Conv", None))):
+        out, eng = os.path.join(d, label.replace(" ", "_") + ".onnx"), os.path.join(d, "f.eng")
+        rc, msg = write(src, out, ["attr:%s:act=%s" % (name, act)], engine=(xin, eng))
+        check(rc == 0, "%s: written (%s)" % (label, msg or "ok"))
+        if rc:
+            continue
+        fields_check(label, src, out, nodes={name})
+        n = node(onnx.load(out), name)
+        at = attrs_of(n)
+        ok = n.op_type == expect[0]
+        if expect[1] is None:
+            ok = ok and n.domain == "" and "activation" not in at and "activation_params" not in at
+        else:
+            ok = ok and abs(at["activation_params"][0] - 0.3) < 1e-7
+        check(ok, "%s: %s as expected" % (label, n.op_type))
+        h = onnx.load(src)
+        hn = node(h, name)
+        if expect[1] is None:
+            hn.op_type, hn.domain = "Conv", ""
+            for a in list(hn.attribute):
+                if a.name.startswith("activation"):
+                    hn.attribute.remove(a)
+        else:
+            set_attr(hn, "activation_params", [0.3])
+        ort_check(label, out, h, x, engine_out=eng)
+
+
+def case_subgraph_refused(d, net):
+    """A model with an If whose branches read an outer tensor by name:
+    removing a node is refused rather than guessed."""
+    src = os.path.join(d, "if.onnx")
+    m = onnx.load(net)
+    outer = node(m, "/fc/Gemm").output[0]
+    branch = helper.make_graph([helper.make_node("Identity", [outer], ["b_out"])], "b", [],
+                               [helper.make_tensor_value_info("b_out", onnx.TensorProto.FLOAT, None)])
+    m.graph.initializer.append(numpy_helper.from_array(np.array(True), "cond"))
+    m.graph.node.append(helper.make_node("If", ["cond"], ["if_out"], name="if",
+                                         then_branch=branch, else_branch=branch))
+    m.graph.output.append(helper.make_tensor_value_info("if_out", onnx.TensorProto.FLOAT, None))
+    onnx.save(m, src)
+    out = os.path.join(d, "if_out.onnx")
+    rc, msg = write(src, out, ["remove:/Relu"])
+    check(rc == 2 and "subgraphs" in msg and "\n" not in msg and not os.path.exists(out),
+          "subgraphs: rewiring refused in one line (%s)" % msg)
+    rc, msg = write(src, out, ["attr:/act1/LeakyRelu:alpha=0.2"])
+    check(rc == 0 and os.path.exists(out), "subgraphs: other edits still written (%s)" % (msg or "ok"))
+    if rc == 0:
+        fields_check("subgraphs", src, out, nodes={"/act1/LeakyRelu"})
+
+
 def case_resnet18(d):
     """The torchvision fixture: hyperparameters, an op change, a removal and
     a weight, on a real 46 MB export."""
@@ -676,6 +794,10 @@ def main():
         case_float16(d, net, x, xin)
         case_external(d, net, x, xin)
         case_opset9_clip(d, x, xin)
+        case_relu_to_clip(d, net, x, xin)
+        case_auto_pad(d, net, x, xin)
+        case_fused(d, net, x, xin)
+        case_subgraph_refused(d, net)
         case_refusals(d, net)
         case_resnet18(d)
     if FAILED:

@@ -322,6 +322,7 @@ bool nnd__ow_op_form_of(nnd_op op, const nnd_attrs *a, const nnd_activation *act
     add_int(&b, "group", c->groups, true, 1, G_CONV);
     if (op == NND_OP_CONV_TRANSPOSE)
       add_ints(&b, "output_padding", c->output_padding, n, true, 0, G_CONV);
+    if (op == NND_OP_CONV && ms && !fused) b.covered |= G_ACT; /* FusedConv -> Conv */
     if (op == NND_OP_CONV && fused && ms) {
       if (!fused_act(&b, act, why, cap)) return false;
       form->op_type = "FusedConv";
@@ -346,6 +347,7 @@ bool nnd__ow_op_form_of(nnd_op op, const nnd_attrs *a, const nnd_activation *act
     add_float(&b, "beta", a->beta, 1.0f, G_BETA);
     add_int(&b, "transA", a->trans_a, true, 0, G_TRANS);
     add_int(&b, "transB", a->trans_b, true, 0, G_TRANS);
+    if (ms && !fused) b.covered |= G_ACT; /* FusedGemm -> Gemm */
     if (fused && ms) {
       if (!fused_act(&b, act, why, cap)) return false;
       form->op_type = "FusedGemm";

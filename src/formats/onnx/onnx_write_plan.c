@@ -447,8 +447,11 @@ static nnd_status plan_node_attrs(nnd__ow_ctx *c, int32_t n, node_plan *np, nnd_
     bool in_file = file_has_attr(node, v->name);
     bool same = o && nnd__ow_attr_value_equal(o, v);
     if (in_file) {
-      if (same) continue;               /* the same attribute with the same value */
-      plan_attr(np, v->name, false, v); /* stated in the file: stated again */
+      if (same) continue; /* the same attribute with the same value */
+      /* stated in the file: stated again, but a mode back at its default
+       * (auto_pad NOTSET) goes, as exporters leave it out */
+      bool drop = v->is_default && v->type == NND__ONNX_ATTR_STRING;
+      plan_attr(np, v->name, drop, drop ? NULL : v);
     } else if (!v->is_default && !same) {
       plan_attr(np, v->name, false, v);
     }
