@@ -624,6 +624,35 @@ def case_relu_to_clip(d, net, x, xin):
     ort_check("relu -> clip", out, h, x, engine_out=eng)
 
 
+def case_add_input(d, net, x, xin):
+    """add_input: a Conv that lost its bias gets it back as a new
+    initializer, in the conv's own dtype."""
+    src = os.path.join(d, "nobias.onnx")
+    m = onnx.load(net)
+    bias = numpy_helper.to_array(by_name(m.graph.initializer)["conv3.bias"])
+    c = node(m, "/conv3/Conv")
+    del c.input[2]
+    m.graph.initializer.remove(by_name(m.graph.initializer)["conv3.bias"])
+    onnx.save(m, src)
+    bf = os.path.join(d, "bias.f64")
+    bias.astype(np.float64).tofile(bf)
+    out, eng = os.path.join(d, "nobias_out.onnx"), os.path.join(d, "nobias.eng")
+    rc, msg = write(src, out, ["addin:/conv3/Conv:2=conv3.bias.restored=%s:f64:8" % bf],
+                    engine=(xin, eng))
+    check(rc == 0, "add_input: written (%s)" % (msg or "ok"))
+    if rc:
+        return
+    fields_check("add_input", src, out, nodes={"/conv3/Conv"}, new_inits={"conv3.bias.restored"})
+    b = onnx.load(out)
+    t = by_name(b.graph.initializer)["conv3.bias.restored"]
+    check(list(node(b, "/conv3/Conv").input)[2:] == ["conv3.bias.restored"] and
+          t.data_type == onnx.TensorProto.FLOAT and
+          np.array_equal(numpy_helper.to_array(t), bias),
+          "add_input: the Conv reads the restored float32 bias")
+    full_check("add_input", out)
+    ort_check("add_input", out, onnx.load(net), x, engine_out=eng)
+
+
 def case_auto_pad(d, net, x, xin):
     """A Conv with auto_pad SAME_UPPER given explicit pads: auto_pad goes,
     pads are written."""
@@ -795,6 +824,7 @@ def main():
         case_external(d, net, x, xin)
         case_opset9_clip(d, x, xin)
         case_relu_to_clip(d, net, x, xin)
+        case_add_input(d, net, x, xin)
         case_auto_pad(d, net, x, xin)
         case_fused(d, net, x, xin)
         case_subgraph_refused(d, net)

@@ -11,6 +11,7 @@
  *   input:NODE:SLOT=TENSOR                   set_input (TENSOR "" omits it)
  *   const:TENSOR=FILE:DTYPE[:DIMS]           set_constant from raw little-endian
  *                                            f64/f32/f16/i64 data; DIMS "2x3x3", "-" scalar
+ *   addin:NODE:SLOT=NAME=FILE:DTYPE:DIMS     add_input (a new constant NAME)
  *   uses:FROM=TO                             replace_uses
  *   remove:NODE                              remove_node
  * FIELD: pads (begin..,end..), strides, dilations, group, auto_pad (notset,
@@ -252,10 +253,9 @@ static bool parse_edit(const nnd_graph *g, char *arg, nnd_edit *e, void **owned)
     e->nbytes = n;
     if (dims) {
       int64_t d[NND_MAX_RANK];
-      int rank = strcmp(dims, "-") == 0 ? 0 : parse_ints(dims, d, NND_MAX_RANK);
       for (char *x = dims; *x; x++)
         if (*x == 'x') *x = ',';
-      rank = strcmp(dims, "-") == 0 ? 0 : parse_ints(dims, d, NND_MAX_RANK);
+      int rank = strcmp(dims, "-") == 0 ? 0 : parse_ints(dims, d, NND_MAX_RANK);
       if (rank < 0) return false;
       memset(&e->shape, 0, sizeof e->shape);
       e->shape.rank = rank;
@@ -263,6 +263,40 @@ static bool parse_edit(const nnd_graph *g, char *arg, nnd_edit *e, void **owned)
         e->shape.dims[i].size = d[i];
     }
     snprintf(e->field, sizeof e->field, "data");
+    return true;
+  }
+  if (strcmp(arg, "addin") == 0) {
+    /* addin:NODE:SLOT=NAME=FILE:DTYPE:DIMS */
+    char *slot = strchr(rest, ':');
+    char *eq = slot ? strchr(slot, '=') : NULL;
+    if (!eq) return false;
+    *slot = 0;
+    *eq = 0;
+    int32_t n = find_node(g, rest);
+    char *name = eq + 1, *eq2 = strchr(name, '=');
+    if (n < 0 || !eq2) return false;
+    *eq2 = 0;
+    nnd_edit_init_node(e, g, NND_EDIT_ADD_INPUT, n);
+    e->slot = atoi(slot + 1);
+    snprintf(e->new_name, sizeof e->new_name, "%s", name);
+    char *file = strtok(eq2 + 1, ":"), *dtype = strtok(NULL, ":"), *dims = strtok(NULL, ":");
+    if (!file || !dtype || !dims || (e->dtype = parse_dtype(dtype)) == NND_DTYPE_UNDEFINED)
+      return false;
+    size_t nb = 0;
+    *owned = read_file(file, &nb);
+    if (!*owned) return false;
+    e->data = *owned;
+    e->nbytes = nb;
+    for (char *x = dims; *x; x++)
+      if (*x == 'x') *x = ',';
+    int64_t d[NND_MAX_RANK];
+    int rank = strcmp(dims, "-") == 0 ? 0 : parse_ints(dims, d, NND_MAX_RANK);
+    if (rank < 0) return false;
+    memset(&e->shape, 0, sizeof e->shape);
+    e->shape.rank = rank;
+    for (int i = 0; i < rank; i++)
+      e->shape.dims[i].size = d[i];
+    snprintf(e->field, sizeof e->field, "input[%d]", e->slot);
     return true;
   }
   if (strcmp(arg, "uses") == 0) {

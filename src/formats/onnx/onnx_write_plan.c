@@ -185,13 +185,16 @@ static void replace_uses(nnd__ow_ctx *c, int32_t from, int32_t to) {
     if (c->outputs[i] == from) c->outputs[i] = to;
 }
 
+static nnd_status plan_add_input(nnd__ow_ctx *c, int ei, nnd_error *err);
+
 static nnd_status replay(nnd__ow_ctx *c, nnd_error *err) {
   const nnd_graph *g = c->g;
   for (size_t i = 0; i < c->n_edits; i++) {
     const nnd_edit *e = &c->edits[i];
     int ei = (int)i;
     bool node_edit = e->kind == NND_EDIT_SET_ATTRS || e->kind == NND_EDIT_SET_OP ||
-                     e->kind == NND_EDIT_SET_INPUT || e->kind == NND_EDIT_REMOVE_NODE;
+                     e->kind == NND_EDIT_SET_INPUT || e->kind == NND_EDIT_REMOVE_NODE ||
+                     e->kind == NND_EDIT_ADD_INPUT;
     if (node_edit) {
       if (!node_ok(c, e->node))
         return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "the model has no node #%d", (int)e->node);
@@ -230,6 +233,11 @@ static nnd_status replay(nnd__ow_ctx *c, nnd_error *err) {
         return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "the node has no input to pass through");
       replace_uses(c, n->outputs[0], c->in[e->node][0]);
       c->removed[e->node] = true;
+      break;
+    }
+    case NND_EDIT_ADD_INPUT: {
+      nnd_status st = plan_add_input(c, ei, err);
+      if (st != NND_OK) return st;
       break;
     }
     case NND_EDIT_REPLACE_USES:
@@ -323,16 +331,91 @@ static bool params_equal(const nnd__ow_param_input *a, const nnd__ow_param_input
   return true;
 }
 
+/* Grows node n's shadow inputs to slot + 1 (omitted inputs in between). */
+static nnd_status grow_inputs(nnd__ow_ctx *c, int32_t n, int slot, nnd_error *err) {
+  if (slot >= c->in_cap[n]) {
+    int32_t *in = realloc(c->in[n], (size_t)(slot + 1) * sizeof *in);
+    if (!in) return nnd__ow_nomem(c, err);
+    c->in[n] = in;
+    c->in_cap[n] = slot + 1;
+  }
+  while (c->n_in[n] <= slot)
+    c->in[n][c->n_in[n]++] = -1;
+  return NND_OK;
+}
+
+/* A new initializer `name` (the writer's or an edit's) read by node n as
+ * input `slot`. */
+static nnd_status add_initializer(nnd__ow_ctx *c, int32_t n, int slot, const char *name,
+                                  nnd_dtype dtype, const nnd_shape *shape, const void *data,
+                                  size_t nbytes, nnd_error *err) {
+  nnd_status st = grow_inputs(c, n, slot, err);
+  if (st != NND_OK) return st;
+  nnd_pb_buf t = {0};
+  nnd__ow_encode_new_tensor(&t, name, nnd__ow_onnx_dtype(dtype), shape, data, nbytes);
+  nnd_pb_put_len(&c->new_inits, GRAPH_INITIALIZER, t.data, t.size);
+  nnd_pb_buf_free(&t);
+  if (c->g->info.ir_version < 4) {
+    /* before IR 4 every initializer is also a graph input */
+    nnd_pb_buf vi = {0};
+    nnd__ow_encode_value_info(&vi, name, nnd__ow_onnx_dtype(dtype), shape);
+    nnd_pb_put_len(&c->new_inputs, 11, vi.data, vi.size);
+    nnd_pb_buf_free(&vi);
+  }
+  char **names = realloc(c->new_init_names, (size_t)(c->n_new_inits + 1) * sizeof *names);
+  if (!names) return nnd__ow_nomem(c, err);
+  c->new_init_names = names;
+  names[c->n_new_inits] = (char *)name;
+  c->in[n][slot] = NND__OW_NEW_INIT_ID(c->n_new_inits);
+  c->n_new_inits++;
+  return c->new_inits.failed || c->new_inputs.failed ? nnd__ow_nomem(c, err) : NND_OK;
+}
+
+/* ADD_INPUT: a new constant named by the edit as input `slot` of the node;
+ * float data takes the dtype of the node's first input (a bias in the
+ * conv's own precision). */
+static nnd_status plan_add_input(nnd__ow_ctx *c, int ei, nnd_error *err) {
+  const nnd_edit *e = &c->edits[ei];
+  const nnd_graph *g = c->g;
+  bool added;
+  if (e->slot < 0 || e->slot >= 16)
+    return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "input slot %d is out of range", e->slot);
+  if (!e->new_name[0] || nnd_graph_find_value(g, e->new_name) >= 0 ||
+      nnd__strmap_find(&c->fresh, e->new_name))
+    return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "the new tensor needs a name no tensor has");
+  char *name = nnd__ow_own_str(c, e->new_name, strnlen(e->new_name, sizeof e->new_name));
+  if (!name || !nnd__strmap_put(&c->fresh, name, &added)) return nnd__ow_nomem(c, err);
+  size_t in_size = nnd_dtype_size(e->dtype);
+  int64_t numel;
+  if (!in_size || e->nbytes % in_size || !nnd_shape_is_static(&e->shape) ||
+      !nnd_shape_numel(&e->shape, &numel) || (uint64_t)numel != e->nbytes / in_size)
+    return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "the new data does not fit its shape");
+  nnd_dtype dtype = e->dtype;
+  int32_t x = c->n_in[e->node] > 0 ? c->in[e->node][0] : -1;
+  bool float_data = e->dtype == NND_DTYPE_F64 || e->dtype == NND_DTYPE_F32 ||
+                    e->dtype == NND_DTYPE_F16 || e->dtype == NND_DTYPE_BF16;
+  if (float_data && x >= 0) {
+    nnd_dtype xd = g->values[x].dtype;
+    if (xd == NND_DTYPE_F64 || xd == NND_DTYPE_F32 || xd == NND_DTYPE_F16 || xd == NND_DTYPE_BF16)
+      dtype = xd;
+  }
+  void *data = NULL;
+  size_t nbytes = 0;
+  const char *why = NULL;
+  if (!nnd__ow_convert(e->dtype, e->data, numel, dtype, &data, &nbytes, &why))
+    return nnd__ow_fail(c, ei, NND_ERR_UNSUPPORTED, err, "%s", why);
+  if (!nnd__ow_own(c, data)) return nnd__ow_nomem(c, err);
+  return add_initializer(c, e->node, e->slot, name, dtype, &e->shape, data, nbytes, err);
+}
+
 /* Gives node n the constant input p: a constant only it reads is
  * rewritten, else a new initializer is added. */
 static nnd_status plan_param(nnd__ow_ctx *c, int32_t n, const nnd__ow_param_input *p,
                              nnd_error *err) {
   const nnd_graph *g = c->g;
   int ei = c->node_edit[n];
-  while (c->n_in[n] <= p->slot) {
-    if (c->n_in[n] >= c->in_cap[n]) return nnd__ow_nomem(c, err);
-    c->in[n][c->n_in[n]++] = -1;
-  }
+  nnd_status st = grow_inputs(c, n, p->slot, err);
+  if (st != NND_OK) return st;
   if (p->absent) {
     c->in[n][p->slot] = -1;
     return NND_OK;
@@ -368,24 +451,7 @@ static nnd_status plan_param(nnd__ow_ctx *c, int32_t n, const nnd__ow_param_inpu
                                                                : "_value";
   const char *name = fresh_name(c, base, suffix);
   if (!name) return nnd__ow_nomem(c, err);
-  nnd_pb_buf t = {0};
-  nnd__ow_encode_new_tensor(&t, name, nnd__ow_onnx_dtype(dtype), &shape, data, nbytes);
-  nnd_pb_put_len(&c->new_inits, GRAPH_INITIALIZER, t.data, t.size);
-  nnd_pb_buf_free(&t);
-  if (g->info.ir_version < 4) {
-    /* before IR 4 every initializer is also a graph input */
-    nnd_pb_buf vi = {0};
-    nnd__ow_encode_value_info(&vi, name, nnd__ow_onnx_dtype(dtype), &shape);
-    nnd_pb_put_len(&c->new_inputs, 11, vi.data, vi.size);
-    nnd_pb_buf_free(&vi);
-  }
-  char **names = realloc(c->new_init_names, (size_t)(c->n_new_inits + 1) * sizeof *names);
-  if (!names) return nnd__ow_nomem(c, err);
-  c->new_init_names = names;
-  names[c->n_new_inits] = (char *)name;
-  c->in[n][p->slot] = NND__OW_NEW_INIT_ID(c->n_new_inits);
-  c->n_new_inits++;
-  return c->new_inits.failed || c->new_inputs.failed ? nnd__ow_nomem(c, err) : NND_OK;
+  return add_initializer(c, n, p->slot, name, dtype, &shape, data, nbytes, err);
 }
 
 typedef struct node_plan {
