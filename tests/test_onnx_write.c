@@ -188,5 +188,51 @@ static int test_write_roundtrip(void) {
   return 0;
 }
 
+/* Removing the node that computes a graph output keeps the output's name:
+ * by renaming the tensor that replaces it, or through an Identity when
+ * that tensor is a graph input. */
+static int test_remove_graph_output(void) {
+  char dir[] = "/tmp/nnd_onnx_write_XXXXXX";
+  ASSERT_TRUE(mkdtemp(dir) != NULL);
+  char src[128], out1[128], out2[128];
+  snprintf(src, sizeof src, "%s/m.onnx", dir);
+  snprintf(out1, sizeof out1, "%s/one.onnx", dir);
+  snprintf(out2, sizeof out2, "%s/two.onnx", dir);
+  nnd_pb_buf m = {0};
+  encode_model(&m);
+  FILE *f = fopen(src, "wb");
+  ASSERT_TRUE(f && fwrite(m.data, 1, m.size, f) == m.size);
+  fclose(f);
+  nnd_error err = {0};
+  nnd_graph *g = NULL;
+  ASSERT_EQ_INT(NND_OK, nnd_model_load(src, &g, &err));
+  int32_t lrelu = strcmp(g->nodes[0].name, "lrelu") == 0 ? 0 : 1, add = 1 - lrelu;
+  nnd_edit e[2];
+  nnd_edit_init_node(&e[0], g, NND_EDIT_REMOVE_NODE, add);
+  nnd_edit_init_node(&e[1], g, NND_EDIT_REMOVE_NODE, lrelu);
+  ASSERT_EQ_INT(NND_OK, nnd_model_write_edited(src, g, e, 1, out1, &err));
+  nnd_graph *h = NULL;
+  ASSERT_EQ_INT(NND_OK, nnd_onnx_load(out1, &h, &err));
+  ASSERT_EQ_INT(1, h->n_nodes);
+  ASSERT_STR_EQ("LeakyRelu", h->nodes[0].prov.op_type);
+  ASSERT_STR_EQ("z", h->values[h->nodes[0].outputs[0]].name);
+  ASSERT_STR_EQ("z", h->values[h->outputs[0]].name);
+  nnd_graph_destroy(h);
+  ASSERT_EQ_INT(NND_OK, nnd_model_write_edited(src, g, e, 2, out2, &err));
+  ASSERT_EQ_INT(NND_OK, nnd_onnx_load(out2, &h, &err));
+  ASSERT_EQ_INT(1, h->n_nodes);
+  ASSERT_STR_EQ("Identity", h->nodes[0].prov.op_type);
+  ASSERT_STR_EQ("x", h->values[h->nodes[0].inputs[0]].name);
+  ASSERT_STR_EQ("z", h->values[h->outputs[0]].name);
+  nnd_graph_destroy(h);
+  nnd_graph_destroy(g);
+  nnd_pb_buf_free(&m);
+  unlink(src);
+  unlink(out1);
+  unlink(out2);
+  rmdir(dir);
+  return 0;
+}
+
 NND_TEST_MAIN(NND_TEST(test_varint_roundtrip), NND_TEST(test_convert),
-              NND_TEST(test_write_roundtrip))
+              NND_TEST(test_write_roundtrip), NND_TEST(test_remove_graph_output))

@@ -745,6 +745,21 @@ def case_subgraph_refused(d, net):
         fields_check("subgraphs", src, out, nodes={"/act1/LeakyRelu"})
 
 
+def case_no_edits(d):
+    """No edit: every torchvision fixture comes back byte for byte."""
+    names = sorted(f for f in os.listdir(FIXTURES) if f.endswith(".onnx"))
+    same = []
+    for f in names:
+        out = os.path.join(d, "same_" + f)
+        rc, msg = write(os.path.join(FIXTURES, f), out, [])
+        same.append(rc == 0 and open(out, "rb").read() ==
+                    open(os.path.join(FIXTURES, f), "rb").read())
+        if os.path.exists(out):
+            os.unlink(out)
+    check(len(names) >= 8 and all(same),
+          "no edits: %d/%d torchvision fixtures written back byte for byte" % (sum(same), len(names)))
+
+
 def case_resnet18(d):
     """The torchvision fixture: hyperparameters, an op change, a removal and
     a weight, on a real 46 MB export."""
@@ -829,6 +844,7 @@ def main():
         case_fused(d, net, x, xin)
         case_subgraph_refused(d, net)
         case_refusals(d, net)
+        case_no_edits(d)
         case_resnet18(d)
     if FAILED:
         print("%d check(s) failed" % len(FAILED))
