@@ -205,10 +205,11 @@ typedef struct nnd__ow_ctx {
   int32_t **in; /* per node, capacity in_cap[n] */
   int *n_in, *in_cap;
   bool *removed;
-  int *node_edit;    /* the last edit that touched the node, -1 */
-  int *value_edit;   /* the last SET_CONSTANT of the value, -1 */
-  int32_t *outputs;  /* graph outputs, g->n_outputs */
-  const char **name; /* per value: its name in the output file */
+  bool *attrs_edited; /* a set_attrs or set_op touched the node */
+  int *node_edit;     /* the last edit that touched the node, -1 */
+  int *value_edit;    /* the last SET_CONSTANT of the value, -1 */
+  int32_t *outputs;   /* graph outputs, g->n_outputs */
+  const char **name;  /* per value: its name in the output file */
 
   /* what the plan produced */
   nnd__ow_repl *repls;

@@ -144,12 +144,13 @@ static nnd_status shadow_init(nnd__ow_ctx *c, nnd_error *err) {
   c->n_in = calloc(nn, sizeof *c->n_in);
   c->in_cap = calloc(nn, sizeof *c->in_cap);
   c->removed = calloc(nn, sizeof *c->removed);
+  c->attrs_edited = calloc(nn, sizeof *c->attrs_edited);
   c->node_edit = calloc(nn, sizeof *c->node_edit);
   c->value_edit = calloc(nv, sizeof *c->value_edit);
   c->name = calloc(nv, sizeof *c->name);
   c->outputs = calloc((size_t)(g->n_outputs ? g->n_outputs : 1), sizeof *c->outputs);
   if (!c->op || !c->attrs || !c->act || !c->in || !c->n_in || !c->in_cap || !c->removed ||
-      !c->node_edit || !c->value_edit || !c->name || !c->outputs)
+      !c->attrs_edited || !c->node_edit || !c->value_edit || !c->name || !c->outputs)
     return nnd__ow_nomem(c, err);
   for (int32_t n = 0; n < g->n_nodes; n++) {
     const nnd_node *node = &g->nodes[n];
@@ -207,6 +208,7 @@ static nnd_status replay(nnd__ow_ctx *c, nnd_error *err) {
     switch (e->kind) {
     case NND_EDIT_SET_ATTRS:
     case NND_EDIT_SET_OP:
+      c->attrs_edited[e->node] = true;
       c->op[e->node] = e->op;
       c->attrs[e->node] = e->attrs;
       c->act[e->node] = e->act;
@@ -469,12 +471,6 @@ static void plan_attr(node_plan *np, const char *name, bool drop, const nnd__ow_
   if (v) nnd__ow_attr_value_encode(v, &a->bytes);
 }
 
-static bool attrs_changed(const nnd__ow_ctx *c, int32_t n) {
-  const nnd_node *node = &c->g->nodes[n];
-  return c->op[n] != node->op || memcmp(&c->act[n], &node->act, sizeof node->act) != 0 ||
-         c->node_edit[n] >= 0; /* compared attribute by attribute below */
-}
-
 static nnd_status plan_node_attrs(nnd__ow_ctx *c, int32_t n, node_plan *np, nnd_error *err) {
   const nnd_node *node = &c->g->nodes[n];
   int ei = c->node_edit[n];
@@ -485,9 +481,6 @@ static nnd_status plan_node_attrs(nnd__ow_ctx *c, int32_t n, node_plan *np, nnd_
   bool same_canon = c->op[n] == node->op;
   if (!nnd__ow_op_form_of(node->op, &node->attrs, &node->act, file_op, file_domain, c->opset, NULL,
                           NULL, &old_form, why, sizeof why)) {
-    if (same_canon && memcmp(&c->attrs[n], &node->attrs, sizeof node->attrs) == 0 &&
-        memcmp(&c->act[n], &node->act, sizeof node->act) == 0)
-      return NND_OK; /* untouched */
     return nnd__ow_fail(c, ei, NND_ERR_UNSUPPORTED, err, "the node (%s) cannot be rewritten: %s",
                         file_op, why);
   }
@@ -633,7 +626,9 @@ static nnd_status plan_node(nnd__ow_ctx *c, int32_t n, nnd_error *err) {
   node_plan np;
   memset(&np, 0, sizeof np);
   nnd_status st = NND_OK;
-  if (c->node_edit[n] >= 0 && attrs_changed(c, n)) st = plan_node_attrs(c, n, &np, err);
+  /* attributes are compared as the op states them, for nodes a set_attrs
+   * or set_op touched */
+  if (c->attrs_edited[n]) st = plan_node_attrs(c, n, &np, err);
   if (st != NND_OK) goto done;
   nnd_pb_span msg = nnd__ow_node_msg(c, &node->prov);
   /* inputs: the file's strings where nothing changed (omitted inputs, odd
@@ -811,6 +806,7 @@ void nnd__ow_ctx_free(nnd__ow_ctx *c) {
   free(c->n_in);
   free(c->in_cap);
   free(c->removed);
+  free(c->attrs_edited);
   free(c->node_edit);
   free(c->value_edit);
   free(c->name);
