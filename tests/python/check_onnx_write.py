@@ -548,7 +548,8 @@ def case_external(d, net, x, xin):
     w.astype(np.float32).tofile(wf)
     before = open(os.path.join(srcdir, "weights.bin"), "rb").read()
     for label, out in (("external, same folder", os.path.join(srcdir, "fixed.onnx")),
-                       ("external, other folder", os.path.join(d, "elsewhere", "fixed.onnx"))):
+                       ("external, other folder", os.path.join(d, "elsewhere", "fixed.onnx")),
+                       ("external, temporary name", os.path.join(d, "tmpname", "fixed.onnx.tmp-1"))):
         os.makedirs(os.path.dirname(out), exist_ok=True)
         eng = out + ".eng"
         rc, msg = write(src, out, ["const:fc.weight=%s:f32" % wf, "attr:/fc/Gemm:beta=2"],

@@ -276,12 +276,16 @@ nnd_status nnd__ow_plan_external(nnd__ow_ctx *c, bool need_new, bool copy, nnd_e
   }
   if (st == NND_OK && need_new) {
     char buf[4096];
-    const char *base = base_name(c->out_path);
+    /* named after the output up to its ".onnx": a caller that writes to a
+     * temporary name ("fixed.onnx.tmp-123") and renames the model later
+     * still gets a data file named after the final one */
+    const char *base = base_name(c->out_path), *ext = strstr(base, ".onnx");
+    int n = ext ? (int)(ext - base) + 5 : (int)strlen(base);
     for (int k = 0; k < 100 && !c->ext_location; k++) {
       if (k == 0)
-        snprintf(buf, sizeof buf, "%s.data", base);
+        snprintf(buf, sizeof buf, "%.*s.data", n, base);
       else
-        snprintf(buf, sizeof buf, "%s.%d.data", base, k);
+        snprintf(buf, sizeof buf, "%.*s.%d.data", n, base, k);
       if (!nnd__strmap_find(&locs, buf)) c->ext_location = nnd__ow_own_str(c, buf, strlen(buf));
     }
     if (!c->ext_location) st = nnd__ow_nomem(c, err);
