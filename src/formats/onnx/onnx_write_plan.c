@@ -21,6 +21,7 @@ enum {
   GRAPH_INITIALIZER = 5,
   NODE_INPUT = 1,
   NODE_OUTPUT = 2,
+  NODE_OP_TYPE = 4,
   NODE_ATTRIBUTE = 5,
   ATTR_G = 6,
   ATTR_GRAPHS = 11,
@@ -201,8 +202,16 @@ static nnd_status replay(nnd__ow_ctx *c, nnd_error *err) {
         return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "the model has no node #%d", (int)e->node);
       if (c->removed[e->node])
         return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "the node was removed by an earlier edit");
-      if (!nnd__ow_prov_ok(c, &g->nodes[e->node].prov))
-        return nnd__ow_fail(c, ei, NND_ERR_USAGE, err, "the node is not stated in this file");
+      const nnd_provenance *p = &g->nodes[e->node].prov;
+      nnd_pb_span op = nnd__ow_prov_ok(c, p)
+                           ? nnd__ow_msg_string(&c->file, nnd__ow_node_msg(c, p), NODE_OP_TYPE)
+                           : (nnd_pb_span){NULL, 0};
+      /* the node's bytes must still say what the graph read from them */
+      if (!op.data || !p->op_type || strlen(p->op_type) != op.size ||
+          memcmp(op.data, p->op_type, op.size) != 0)
+        return nnd__ow_fail(c, ei, NND_ERR_USAGE, err,
+                            "the node is not where the graph says it is in this file (did the "
+                            "file change since it was loaded?)");
       c->node_edit[e->node] = ei;
     }
     switch (e->kind) {
