@@ -117,19 +117,24 @@ static void *read_all(const char *path, size_t *n) {
   return p;
 }
 
+/* A fresh folder (dir: a mkdtemp template) holding the model as src. */
+static bool model_file(char *dir, char *src, size_t cap, nnd_pb_buf *m) {
+  if (!mkdtemp(dir)) return false;
+  snprintf(src, cap, "%s/m.onnx", dir);
+  encode_model(m);
+  FILE *f = fopen(src, "wb");
+  bool ok = f && !m->failed && fwrite(m->data, 1, m->size, f) == m->size;
+  if (f) fclose(f);
+  return ok;
+}
+
 static int test_write_roundtrip(void) {
   char dir[] = "/tmp/nnd_onnx_write_XXXXXX";
-  ASSERT_TRUE(mkdtemp(dir) != NULL);
   char src[128], out[128], bad[128];
-  snprintf(src, sizeof src, "%s/m.onnx", dir);
+  nnd_pb_buf m = {0};
+  ASSERT_TRUE(model_file(dir, src, sizeof src, &m));
   snprintf(out, sizeof out, "%s/out.onnx", dir);
   snprintf(bad, sizeof bad, "%s/bad.onnx", dir);
-  nnd_pb_buf m = {0};
-  encode_model(&m);
-  ASSERT_TRUE(!m.failed);
-  FILE *f = fopen(src, "wb");
-  ASSERT_TRUE(f && fwrite(m.data, 1, m.size, f) == m.size);
-  fclose(f);
 
   nnd_error err = {0};
   nnd_graph *g = NULL;
@@ -193,16 +198,11 @@ static int test_write_roundtrip(void) {
  * that tensor is a graph input. */
 static int test_remove_graph_output(void) {
   char dir[] = "/tmp/nnd_onnx_write_XXXXXX";
-  ASSERT_TRUE(mkdtemp(dir) != NULL);
   char src[128], out1[128], out2[128];
-  snprintf(src, sizeof src, "%s/m.onnx", dir);
+  nnd_pb_buf m = {0};
+  ASSERT_TRUE(model_file(dir, src, sizeof src, &m));
   snprintf(out1, sizeof out1, "%s/one.onnx", dir);
   snprintf(out2, sizeof out2, "%s/two.onnx", dir);
-  nnd_pb_buf m = {0};
-  encode_model(&m);
-  FILE *f = fopen(src, "wb");
-  ASSERT_TRUE(f && fwrite(m.data, 1, m.size, f) == m.size);
-  fclose(f);
   nnd_error err = {0};
   nnd_graph *g = NULL;
   ASSERT_EQ_INT(NND_OK, nnd_model_load(src, &g, &err));

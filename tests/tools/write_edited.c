@@ -198,6 +198,20 @@ static void *read_file(const char *path, size_t *n) {
   return buf;
 }
 
+/* DIMS "2x3x3" (or "-" for a scalar) into shape. */
+static bool parse_shape(char *dims, nnd_shape *shape) {
+  int64_t d[NND_MAX_RANK];
+  for (char *x = dims; *x; x++)
+    if (*x == 'x') *x = ',';
+  int rank = strcmp(dims, "-") == 0 ? 0 : parse_ints(dims, d, NND_MAX_RANK);
+  if (rank < 0) return false;
+  memset(shape, 0, sizeof *shape);
+  shape->rank = rank;
+  for (int i = 0; i < rank; i++)
+    shape->dims[i].size = d[i];
+  return true;
+}
+
 /* Parses one EDIT argument into e (data buffers go to *owned). */
 static bool parse_edit(const nnd_graph *g, char *arg, nnd_edit *e, void **owned) {
   char *colon = strchr(arg, ':');
@@ -251,17 +265,7 @@ static bool parse_edit(const nnd_graph *g, char *arg, nnd_edit *e, void **owned)
     if (!*owned) return false;
     e->data = *owned;
     e->nbytes = n;
-    if (dims) {
-      int64_t d[NND_MAX_RANK];
-      for (char *x = dims; *x; x++)
-        if (*x == 'x') *x = ',';
-      int rank = strcmp(dims, "-") == 0 ? 0 : parse_ints(dims, d, NND_MAX_RANK);
-      if (rank < 0) return false;
-      memset(&e->shape, 0, sizeof e->shape);
-      e->shape.rank = rank;
-      for (int i = 0; i < rank; i++)
-        e->shape.dims[i].size = d[i];
-    }
+    if (dims && !parse_shape(dims, &e->shape)) return false;
     snprintf(e->field, sizeof e->field, "data");
     return true;
   }
@@ -287,15 +291,7 @@ static bool parse_edit(const nnd_graph *g, char *arg, nnd_edit *e, void **owned)
     if (!*owned) return false;
     e->data = *owned;
     e->nbytes = nb;
-    for (char *x = dims; *x; x++)
-      if (*x == 'x') *x = ',';
-    int64_t d[NND_MAX_RANK];
-    int rank = strcmp(dims, "-") == 0 ? 0 : parse_ints(dims, d, NND_MAX_RANK);
-    if (rank < 0) return false;
-    memset(&e->shape, 0, sizeof e->shape);
-    e->shape.rank = rank;
-    for (int i = 0; i < rank; i++)
-      e->shape.dims[i].size = d[i];
+    if (!parse_shape(dims, &e->shape)) return false;
     snprintf(e->field, sizeof e->field, "input[%d]", e->slot);
     return true;
   }
