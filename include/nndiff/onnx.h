@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "nndiff/ir.h"
+#include "nndiff/ir_edit.h"
 #include "nndiff/status.h"
 
 #ifdef __cplusplus
@@ -36,6 +37,18 @@ nnd_status nnd_onnx_load(const char *path, nnd_graph **graph_out, nnd_error *err
  * the fuzzer and by tests. */
 nnd_status nnd_onnx_load_memory(const void *data, size_t size, const char *base_dir,
                                 nnd_graph **graph_out, nnd_error *err);
+
+/* Writes out_path: the ONNX file src_path (loaded as g, no pass run) with
+ * `edits` applied, patching rather than regenerating: every byte no edit
+ * touches is copied (see docs/FORMATS.md, "Writing"). Edited tensors kept in
+ * external data go to a new file beside out_path; when out_path is in
+ * another folder, the source's external files that unedited tensors use are
+ * copied beside it. All files appear together or not at all
+ * (util/output_set.h), and src_path is never replaced. Errors are one line
+ * naming the edit that cannot be written (NND_ERR_UNSUPPORTED), a bad edit
+ * (NND_ERR_USAGE), or the I/O failure. */
+nnd_status nnd_onnx_write_edited(const char *src_path, const nnd_graph *g, const nnd_edit *edits,
+                                 size_t n_edits, const char *out_path, nnd_error *err);
 
 #ifdef __cplusplus
 }

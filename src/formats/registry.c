@@ -100,7 +100,7 @@ static const nnd_format_reader readers[] = {
     {NND_FORMAT_TFLITE, "TFLite", ".tflite", sniff_tflite, NULL, NULL},
     {NND_FORMAT_KERAS, "Keras", ".h5 .hdf5 .keras", sniff_keras, NULL, NULL},
     {NND_FORMAT_PYTORCH, "PyTorch", ".pt .pth .pt2", sniff_pytorch, NULL, NULL},
-    {NND_FORMAT_ONNX, "ONNX", ".onnx", sniff_onnx, nnd_onnx_load, NULL},
+    {NND_FORMAT_ONNX, "ONNX", ".onnx", sniff_onnx, nnd_onnx_load, nnd_onnx_write_edited},
     {NND_FORMAT_TF, "TensorFlow", ".pb", sniff_tf, NULL, NULL},
 };
 #define N_READERS ((int)(sizeof readers / sizeof readers[0]))
