@@ -9,6 +9,7 @@
 
 #include "nndiff/model.h"
 #include "nndiff/onnx.h"
+#include "nndiff/tflite.h"
 #include "util/input_file.h"
 
 static bool has_ext(const char *path, const char *ext) {
@@ -97,7 +98,7 @@ static int sniff_pytorch(const unsigned char *h, size_t n, uint64_t size, const 
 }
 
 static const nnd_format_reader readers[] = {
-    {NND_FORMAT_TFLITE, "TFLite", ".tflite", sniff_tflite, NULL, NULL},
+    {NND_FORMAT_TFLITE, "TFLite", ".tflite", sniff_tflite, nnd_tflite_load, NULL},
     {NND_FORMAT_KERAS, "Keras", ".h5 .hdf5 .keras", sniff_keras, NULL, NULL},
     {NND_FORMAT_PYTORCH, "PyTorch", ".pt .pth .pt2", sniff_pytorch, NULL, NULL},
     {NND_FORMAT_ONNX, "ONNX", ".onnx", sniff_onnx, nnd_onnx_load, NULL},
