@@ -16,7 +16,8 @@ Each is written as NAME.tflite (float32) and NAME_f16.tflite (float16
 weights, which the converter stores as float16 constants behind
 DEQUANTIZE). BatchNorm statistics are set from the seed (moving mean near
 0, variance near 1) so activations neither vanish nor explode. A NAME.json
-beside each records the seed and TensorFlow's version.
+beside each records the seed and TensorFlow's version; a model whose files
+and record are up to date is not converted again.
 """
 import argparse
 import json
@@ -67,6 +68,8 @@ def mobilenetv2_model():
     return keras.applications.MobileNetV2(input_tensor=x_in, weights=None, classes=1000)
 
 
+# Bump when a model's definition changes, so up-to-date checks rebuild it.
+VERSION = 1
 MODELS = {"small": small_model, "mobilenetv2": mobilenetv2_model}
 
 
@@ -106,6 +109,14 @@ def main(argv=None):
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     for name in [m for m in args.models.split(",") if m]:
+        meta_path = os.path.join(args.out, name + ".json")
+        meta = {"seed": args.seed, "tensorflow": tf.__version__, "version": VERSION}
+        outs = [os.path.join(args.out, name + s + ".tflite") for s in ("", "_f16")]
+        if all(os.path.exists(p) for p in outs) and os.path.exists(meta_path):
+            with open(meta_path) as f:
+                if json.load(f) == meta:
+                    print("up to date: %s" % name)
+                    continue
         keras.utils.set_random_seed(args.seed)
         model = MODELS[name]()
         seed_weights(model, args.seed)
@@ -116,8 +127,8 @@ def main(argv=None):
                 f.write(blob)
             os.replace(path + ".tmp", path)
             print("wrote %s (%d bytes)" % (path, len(blob)), flush=True)
-        with open(os.path.join(args.out, name + ".json"), "w") as f:
-            json.dump({"seed": args.seed, "tensorflow": tf.__version__}, f)
+        with open(meta_path, "w") as f:
+            json.dump(meta, f)
     return 0
 
 

@@ -119,6 +119,16 @@ static nnd_node *node_of(op_ctx *o) { return &o->c->g->nodes[o->c->g->n_nodes - 
 /* Adds a node with provenance pointing at this operator. */
 static nnd_status emit(op_ctx *o, nnd_op op, const int32_t *in, int n_in, const int32_t *out,
                        int n_out, nnd_error *err) {
+  for (int k = 0; k < n_out; k++) {
+    const nnd_value *v = &o->c->g->values[out[k]];
+    const char *why = v->kind == NND_VALUE_CONSTANT ? "which is a constant"
+                      : v->kind == NND_VALUE_INPUT  ? "which is a graph input"
+                      : v->producer >= 0            ? "which an earlier operator writes"
+                                                    : NULL;
+    if (why)
+      return nnd_error_set(err, NND_ERR_FORMAT, "%s: %s writes tensor '%s', %s", o->c->label,
+                           o->what, v->name, why);
+  }
   int32_t id;
   nnd_status st = nnd_graph_add_node(o->c->g, op, NULL, in, n_in, out, n_out, &id, err);
   if (st != NND_OK) return st;
@@ -220,6 +230,8 @@ static nnd_status fill_conv(op_ctx *o, bool depthwise, nnd_error *err) {
   if (st == NND_OK) st = opt_i32(o, &t, has, dw_id + 1, 1, &dh, err);
   if (st != NND_OK) return st;
   if (o->op->n_in < 2) return fail(o, NND_ERR_FORMAT, err, "needs an input and a filter");
+  if (sw < 1 || sh < 1 || dw < 1 || dh < 1)
+    return fail(o, NND_ERR_FORMAT, err, "strides and dilations must be positive");
   nnd_activation a;
   nnd_auto_pad mode = NND_AUTO_PAD_VALID;
   if ((st = fused(o, act, &a, err)) != NND_OK) return st;
@@ -277,7 +289,8 @@ static nnd_status fill_pool(op_ctx *o, nnd_op op, nnd_error *err) {
   nnd_auto_pad mode = NND_AUTO_PAD_VALID;
   if ((st = fused(o, act, &a, err)) != NND_OK) return st;
   if ((st = padding_mode(o, pad, &mode, err)) != NND_OK) return st;
-  if (fw < 1 || fh < 1) return fail(o, NND_ERR_FORMAT, err, "the filter size is not positive");
+  if (fw < 1 || fh < 1 || sw < 1 || sh < 1)
+    return fail(o, NND_ERR_FORMAT, err, "the filter size and strides must be positive");
   const nnd_value *x = input(o, 0);
   if ((st = emit_plain(o, op, err)) != NND_OK) return st;
   nnd_node *nd = node_of(o);
