@@ -3,8 +3,10 @@
  *   valid_tiny.tflite       hand-made by tools/make_malformed_tflite.py
  *                           (CONV_2D + RELU, MEAN, FULLY_CONNECTED whose
  *                           weights are stored after the FlatBuffer);
- *   converted_small.tflite  written by the real TFLiteConverter from the
- *                           Keras model "small" of tools/make_tflite_fixtures.py.
+ *   converted_small.tflite, converted_ops.tflite
+ *                           written by the real TFLiteConverter from the
+ *                           Keras models "small" and "ops" of
+ *                           tools/make_tflite_fixtures.py.
  * The expected attributes are what those model definitions state (kernel
  * sizes, strides, paddings, masks); every prefix and every one-byte
  * corruption of the tiny file must load or fail with a status. */
@@ -135,6 +137,38 @@ static int test_converter_output(void) {
   return 0;
 }
 
+/* Ops that become several IR nodes: a Dense on a 3-D input (the converter
+ * writes FULLY_CONNECTED with keep_num_dims on [1,16,16,6]) and v[:, :, 0, :]
+ * (STRIDED_SLICE with shrink_axis_mask). */
+static int test_converter_multi_node_ops(void) {
+  nnd_error err = {0};
+  nnd_graph *g = NULL;
+  ASSERT_EQ_INT(NND_OK, nnd_tflite_load(CORPUS "converted_ops.tflite", &g, &err));
+  ASSERT_EQ_INT(0, nnd_graph_count_unsupported(g));
+  const nnd_node *flat = node_by_type(g, "FULLY_CONNECTED", 0);
+  const nnd_node *gemm = node_by_type(g, "FULLY_CONNECTED", 1);
+  const nnd_node *back = node_by_type(g, "FULLY_CONNECTED", 2);
+  ASSERT_EQ_INT(NND_OP_RESHAPE, flat->op);
+  ASSERT_EQ_INT(NND_OP_GEMM, gemm->op);
+  ASSERT_EQ_INT(NND_OP_RESHAPE, back->op);
+  ASSERT_EQ_INT(flat->prov.index, back->prov.index); /* one operator of the file */
+  const nnd_value *y = &g->values[back->outputs[0]];
+  ASSERT_EQ_INT(4, y->shape.rank);
+  ASSERT_EQ_INT(16, y->shape.dims[2].size);
+  ASSERT_EQ_INT(4, y->shape.dims[3].size);
+  const nnd_node *sq = node_by_type(g, "STRIDED_SLICE", 1);
+  ASSERT_EQ_INT(NND_OP_SQUEEZE, sq->op);
+  ASSERT_EQ_INT(1, sq->attrs.n_axes);
+  ASSERT_EQ_INT(2, sq->attrs.axes[0]);
+  ASSERT_EQ_INT(3, g->values[sq->outputs[0]].shape.rank);
+  const nnd_node *r6 = node_by_type(g, "RELU6", 0);
+  ASSERT_EQ_INT(NND_OP_CLIP, r6->op);
+  ASSERT_NEAR(6.0, r6->attrs.clip_max, 0);
+  ASSERT_NEAR(0.2, node_by_type(g, "LEAKY_RELU", 0)->attrs.alpha, 1e-7);
+  nnd_graph_destroy(g);
+  return 0;
+}
+
 /* Every prefix fails cleanly; every byte set to 0x00, 0x7f or 0xff loads or
  * fails with a status (the sanitizer build checks the reads). */
 static int test_prefixes_and_byte_corruption(void) {
@@ -171,4 +205,5 @@ static int test_prefixes_and_byte_corruption(void) {
 }
 
 NND_TEST_MAIN(NND_TEST(test_tiny_model), NND_TEST(test_converter_output),
+              NND_TEST(test_converter_multi_node_ops),
               NND_TEST(test_prefixes_and_byte_corruption))

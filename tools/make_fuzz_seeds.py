@@ -191,7 +191,7 @@ def tflite_seeds(converted_dir):
         if name in ("ref_cycle.tflite", "vtable_inside_table.tflite", "trunc_ext_buffer.tflite",
                     "options_wrong_type.tflite"):
             seeds[name] = data
-    for name in ("small.tflite", "small_f16.tflite"):
+    for name in ("small.tflite", "small_f16.tflite", "ops.tflite"):
         path = os.path.join(converted_dir, name)
         if os.path.exists(path) and os.path.getsize(path) <= 64 * 1024:
             with open(path, "rb") as f:

@@ -11,6 +11,9 @@ Models (Keras, seeded weights, built in this script):
              ZeroPadding2D (PAD), Max/AveragePooling2D, Concatenate, Permute
              (TRANSPOSE), a slice (STRIDED_SLICE), Reshape, global average
              pooling (MEAN), Dense (FULLY_CONNECTED), Softmax;
+  ops        the ops `small` leaves out (standalone RELU6 and LeakyReLU,
+             tanh, exp, sqrt, abs, MAXIMUM/MINIMUM, a Dense on a 3-D input,
+             RESHAPE, a slice dropping an axis, REDUCE_MAX), logits out;
   mobilenetv2  keras.applications.MobileNetV2(weights=None) at 224x224.
 Each is written as NAME.tflite (float32) and NAME_f16.tflite (float16
 weights, which the converter stores as float16 constants behind
@@ -63,6 +66,31 @@ def small_model():
     return keras.Model(x_in, x, name="small")
 
 
+def ops_model():
+    """The ops `small` does not reach: standalone RELU6 and LeakyReLU, tanh,
+    exp, sqrt, abs, max/min, a Dense on a 3-D input, real reshapes, a slice
+    that drops an axis, reductions with keepdims."""
+    x_in = keras.Input((16, 16, 3), batch_size=1, name="image")
+    x = L.Conv2D(6, 3, padding="same", name="conv")(x_in)
+    x = L.LeakyReLU(0.2, name="leaky")(x)
+    t = L.Activation("tanh", name="tanh")(x)
+    r = L.Activation("relu6", name="relu6")(x)
+    x = L.Maximum(name="max")([t, r])
+    x = L.Reshape((256, 6), name="to_seq")(x)
+    x = L.Dense(4, name="seq_dense")(x)
+    x = L.Reshape((16, 16, 4), name="to_image")(x)
+    x = L.MaxPooling2D(2, name="pool")(x)
+    e = L.Lambda(lambda v: tf.exp(-tf.abs(v)), name="exp")(x)
+    q = L.Lambda(lambda v: tf.sqrt(v * v + 1.0), name="sqrt")(x)
+    x = L.Minimum(name="min")([e, q])
+    m = L.Lambda(lambda v: tf.reduce_max(v, axis=[1, 2], keepdims=True), name="rmax")(x)
+    x = L.Subtract(name="centre")([x, m])
+    x = L.Lambda(lambda v: v[:, :, 0, :], name="column")(x)
+    x = L.Flatten(name="flat")(x)
+    x = L.Dense(10, name="logits")(x)
+    return keras.Model(x_in, x, name="ops")
+
+
 def mobilenetv2_model():
     x_in = keras.Input((224, 224, 3), batch_size=1, name="image")
     return keras.applications.MobileNetV2(input_tensor=x_in, weights=None, classes=1000)
@@ -70,7 +98,7 @@ def mobilenetv2_model():
 
 # Bump when a model's definition changes, so up-to-date checks rebuild it.
 VERSION = 1
-MODELS = {"small": small_model, "mobilenetv2": mobilenetv2_model}
+MODELS = {"small": small_model, "ops": ops_model, "mobilenetv2": mobilenetv2_model}
 
 
 def seed_weights(model, seed):

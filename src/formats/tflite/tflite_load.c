@@ -154,6 +154,8 @@ static nnd_status add_tensor(nnd__tfl_ctx *c, const nnd__fb_vec *tensors,
   if (st == NND_OK) st = nnd__fb_u32(&t, 2, 0, &buffer, what, err);
   if (st == NND_OK) st = nnd__fb_string(&t, 3, &name, &name_len, what, err);
   if (st != NND_OK) return st;
+  if (memchr(name, 0, name_len))
+    return nnd_error_set(err, NND_ERR_FORMAT, "%s: %s: the name holds a NUL byte", c->label, what);
   has_sparsity = nnd__fb_has(&t, 6);
   const char *vname = value_name(c, name, i);
   if (!vname) return nomem(c, err);

@@ -319,7 +319,9 @@ static nnd_status fill_max_pool(op_ctx *o, nnd_error *err) {
 }
 
 /* FULLY_CONNECTED: y = x W^T + b with W [out, in], a Gemm with trans_b.
- * An input of another rank is first flattened to [-1, in], as TFLite does. */
+ * An input of another rank is first flattened to [-1, in], as TFLite does;
+ * with keep_num_dims the result is reshaped back to the output's stated
+ * shape (x's leading dims, then out). */
 static nnd_status fill_fully_connected(op_ctx *o, nnd_error *err) {
   nnd__fb_table t;
   bool has;
@@ -335,12 +337,14 @@ static nnd_status fill_fully_connected(op_ctx *o, nnd_error *err) {
   const nnd_value *x = input(o, 0), *w = input(o, 1);
   if (!x || !w || w->shape.rank != 2)
     return fail(o, NND_ERR_FORMAT, err, "needs an input and 2-D weights");
+  /* Copies: adding values below may move the value array. */
+  const int x_rank = x->shape.rank;
+  const nnd_shape y_shape = o->c->g->values[o->op->out[0]].shape;
+  const char *base = o->c->g->values[o->op->out[0]].name;
   int32_t in[3] = {o->op->in[0], o->op->in[1], o->op->n_in > 2 ? o->op->in[2] : -1};
   int n_in = o->op->n_in > 2 ? 3 : 2;
-  if (x->shape.rank != 2) {
-    if (keep) return fail(o, NND_ERR_UNSUPPORTED, err, "keep_num_dims on a input that is not 2-D");
+  if (x_rank != 2) {
     int32_t shape_id, flat_id;
-    const char *base = o->c->g->values[o->op->out[0]].name;
     int64_t dims[2] = {-1, w->shape.dims[1].size};
     if ((st = const_i64(o, base, "/flatten_shape", dims, 2, &shape_id, err)) != NND_OK) return st;
     if ((st = new_value(o, base, "/flatten", &flat_id, err)) != NND_OK) return st;
@@ -348,11 +352,23 @@ static nnd_status fill_fully_connected(op_ctx *o, nnd_error *err) {
     if ((st = emit(o, NND_OP_RESHAPE, rin, 2, &flat_id, 1, err)) != NND_OK) return st;
     in[0] = flat_id;
   }
-  if ((st = emit(o, NND_OP_GEMM, in, n_in, o->op->out, 1, err)) != NND_OK) return st;
+  bool unflatten = keep && x_rank != 2;
+  if (unflatten && (y_shape.rank < 1 || y_shape.rank > NND_MAX_RANK))
+    return fail(o, NND_ERR_FORMAT, err, "keep_num_dims without a stated output shape");
+  int32_t gemm_out = o->op->out[0];
+  if (unflatten && (st = new_value(o, base, "/matmul", &gemm_out, err)) != NND_OK) return st;
+  if ((st = emit(o, NND_OP_GEMM, in, n_in, &gemm_out, 1, err)) != NND_OK) return st;
   nnd_node *nd = node_of(o);
   nd->attrs.trans_b = true;
   nd->act = a;
-  return NND_OK;
+  if (!unflatten) return NND_OK;
+  int64_t dims[NND_MAX_RANK];
+  for (int i = 0; i < y_shape.rank; i++) dims[i] = y_shape.dims[i].size;
+  int32_t shape_id;
+  if ((st = const_i64(o, base, "/output_shape", dims, y_shape.rank, &shape_id, err)) != NND_OK)
+    return st;
+  int32_t rin[2] = {gemm_out, shape_id};
+  return emit(o, NND_OP_RESHAPE, rin, 2, o->op->out, 1, err);
 }
 
 /* ADD, SUB, MUL, DIV with their fused activation. */
