@@ -166,7 +166,7 @@ nnd_status nnd_model_detect(const char *path, nnd_format *format_out, nnd_error 
   if (best == 0)
     return nnd_error_set(err, NND_ERR_UNSUPPORTED,
                          "%s: cannot tell the model format from its content or name (nndiff "
-                         "reads ONNX; it recognises TFLite, Keras, TensorFlow and PyTorch files)",
+                         "reads ONNX and TFLite; it recognises Keras, TensorFlow and PyTorch files)",
                          path);
   return NND_OK;
 }
@@ -182,11 +182,11 @@ nnd_status nnd_model_load(const char *path, nnd_graph **graph_out, nnd_error *er
   if (f == NND_FORMAT_TF && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
     return nnd_error_set(err, NND_ERR_UNSUPPORTED,
                          "%s: TensorFlow SavedModel directories are not supported yet; nndiff "
-                         "reads ONNX (.onnx) models for now",
+                         "reads ONNX (.onnx) and TFLite (.tflite) models for now",
                          path);
   return nnd_error_set(err, NND_ERR_UNSUPPORTED,
-                       "%s: %s models are not supported yet; nndiff reads ONNX (.onnx) models "
-                       "for now",
+                       "%s: %s models are not supported yet; nndiff reads ONNX (.onnx) and "
+                       "TFLite (.tflite) models for now",
                        path, r ? r->title : nnd_format_name(f));
 }
 
