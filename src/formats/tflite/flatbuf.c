@@ -171,7 +171,7 @@ nnd_status nnd__fb_string(const nnd__fb_table *t, int id, const char **s, uint32
   bool present = nnd__fb_has(t, id);
   nnd_status st = nnd__fb_vector(t, id, 1, &v, what, err);
   if (st != NND_OK || !present) return st;
-  if (v.count == (uint32_t)(t->fb->n - v.pos) || t->fb->p[v.pos + v.count] != 0)
+  if ((size_t)v.count >= t->fb->n - v.pos || t->fb->p[v.pos + v.count] != 0)
     return bad(t->fb, v.pos - 4, what, "string is not NUL-terminated", err);
   *s = (const char *)t->fb->p + v.pos;
   *len = v.count;

@@ -15,6 +15,7 @@
  *           a file offset, when the model is too big for one: offset > 1)
  *   Operator: 0 opcode_index, 1 inputs, 2 outputs, 3 builtin_options type,
  *           4 builtin_options, 5 custom_options */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -216,6 +217,8 @@ static nnd_status tensor_list(nnd__tfl_ctx *c, const nnd__fb_table *t, int id, b
   nnd__fb_vec v;
   nnd_status st = nnd__fb_vector(t, id, 4, &v, what, err);
   if (st != NND_OK) return st;
+  if (v.count > INT32_MAX)
+    return nnd_error_set(err, NND_ERR_FORMAT, "%s: %s: %u entries", c->label, what, v.count);
   int32_t *ids = nnd_graph_alloc(c->g, v.count ? v.count : 1, sizeof *ids);
   if (!ids) return nomem(c, err);
   for (uint32_t k = 0; k < v.count; k++) {
