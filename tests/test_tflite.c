@@ -205,5 +205,4 @@ static int test_prefixes_and_byte_corruption(void) {
 }
 
 NND_TEST_MAIN(NND_TEST(test_tiny_model), NND_TEST(test_converter_output),
-              NND_TEST(test_converter_multi_node_ops),
-              NND_TEST(test_prefixes_and_byte_corruption))
+              NND_TEST(test_converter_multi_node_ops), NND_TEST(test_prefixes_and_byte_corruption))

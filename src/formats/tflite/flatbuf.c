@@ -25,7 +25,8 @@ static nnd_status bad(const nnd__fb *fb, size_t at, const char *what, const char
 static nnd_status open_table(const nnd__fb *fb, size_t pos, int depth, nnd__fb_table *out,
                              const char *what, nnd_error *err) {
   if (depth > NND__FB_MAX_DEPTH) return bad(fb, pos, what, "tables nested too deeply", err);
-  if (pos > fb->n || fb->n - pos < 4) return bad(fb, pos, what, "table runs past the end of the file", err);
+  if (pos > fb->n || fb->n - pos < 4)
+    return bad(fb, pos, what, "table runs past the end of the file", err);
   if (pos % 4) return bad(fb, pos, what, "table is not 4-byte aligned", err);
   int32_t soff = (int32_t)rd32(fb->p + pos);
   int64_t vt = (int64_t)pos - soff;
@@ -35,7 +36,8 @@ static nnd_status open_table(const nnd__fb *fb, size_t pos, int depth, nnd__fb_t
   uint16_t vt_size = rd16(fb->p + vt), size = rd16(fb->p + vt + 2);
   if (vt_size < 4 || vt_size % 2)
     return bad(fb, (size_t)vt, what, "vtable size is not an even number of at least 4 bytes", err);
-  if ((uint64_t)vt + vt_size > fb->n) return bad(fb, (size_t)vt, what, "vtable runs past the end of the file", err);
+  if ((uint64_t)vt + vt_size > fb->n)
+    return bad(fb, (size_t)vt, what, "vtable runs past the end of the file", err);
   if (size < 4 || (uint64_t)pos + size > fb->n)
     return bad(fb, pos, what, "table size is under 4 bytes or runs past the end of the file", err);
   /* A vtable inside its own table's fields would let one set of bytes mean
@@ -52,7 +54,8 @@ static nnd_status open_table(const nnd__fb *fb, size_t pos, int depth, nnd__fb_t
 }
 
 nnd_status nnd__fb_root(const nnd__fb *fb, const char *ident, nnd__fb_table *out, nnd_error *err) {
-  if (fb->n < 8) return bad(fb, 0, "header", "file is shorter than a FlatBuffer header (8 bytes)", err);
+  if (fb->n < 8)
+    return bad(fb, 0, "header", "file is shorter than a FlatBuffer header (8 bytes)", err);
   if (ident && memcmp(fb->p + 4, ident, 4) != 0)
     return bad(fb, 4, "header", "file identifier is not the expected one", err);
   uint32_t root = rd32(fb->p);
@@ -75,20 +78,21 @@ static nnd_status scalar_at(const nnd__fb_table *t, int id, size_t size, size_t 
   uint16_t off = field_off(t, id);
   *at = 0;
   if (!off) return NND_OK;
-  if ((size_t)off + size > t->size) return bad(t->fb, t->pos + off, what, "field runs past its table", err);
+  if ((size_t)off + size > t->size)
+    return bad(t->fb, t->pos + off, what, "field runs past its table", err);
   if ((t->pos + off) % size) return bad(t->fb, t->pos + off, what, "field is not aligned", err);
   *at = t->pos + off;
   return NND_OK;
 }
 
-#define SCALAR_READER(fn, type, bytes, conv)                                                  \
-  nnd_status fn(const nnd__fb_table *t, int id, type def, type *out, const char *what,        \
-                nnd_error *err) {                                                             \
-    size_t at;                                                                                \
-    nnd_status st = scalar_at(t, id, bytes, &at, what, err);                                  \
-    if (st != NND_OK) return st;                                                              \
-    *out = at ? conv : def;                                                                   \
-    return NND_OK;                                                                            \
+#define SCALAR_READER(fn, type, bytes, conv)                                                       \
+  nnd_status fn(const nnd__fb_table *t, int id, type def, type *out, const char *what,             \
+                nnd_error *err) {                                                                  \
+    size_t at;                                                                                     \
+    nnd_status st = scalar_at(t, id, bytes, &at, what, err);                                       \
+    if (st != NND_OK) return st;                                                                   \
+    *out = at ? conv : def;                                                                        \
+    return NND_OK;                                                                                 \
   }
 
 SCALAR_READER(nnd__fb_u8, uint8_t, 1, t->fb->p[at])
@@ -178,11 +182,11 @@ nnd_status nnd__fb_string(const nnd__fb_table *t, int id, const char **s, uint32
   return NND_OK;
 }
 
-nnd_status nnd__fb_vec_table(const nnd__fb_vec *v, uint32_t i, nnd__fb_table *out,
-                             const char *what, nnd_error *err) {
+nnd_status nnd__fb_vec_table(const nnd__fb_vec *v, uint32_t i, nnd__fb_table *out, const char *what,
+                             nnd_error *err) {
   if (i >= v->count || v->elem_size != 4)
-    return nnd_error_set(err, NND_ERR_INTERNAL, "%s: %s: element %u of a vector of %u", v->fb->label,
-                         what, i, v->count);
+    return nnd_error_set(err, NND_ERR_INTERNAL, "%s: %s: element %u of a vector of %u",
+                         v->fb->label, what, i, v->count);
   size_t target;
   nnd_status st = follow(v->fb, v->pos + 4 * (size_t)i, &target, what, err);
   if (st != NND_OK) return st;

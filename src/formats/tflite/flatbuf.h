@@ -32,20 +32,20 @@ typedef struct nnd__fb {
 /* A verified table. */
 typedef struct nnd__fb_table {
   const nnd__fb *fb;
-  size_t pos;        /* the table's first byte (its soffset to the vtable) */
-  size_t vt;         /* its vtable */
-  uint16_t vt_size;  /* bytes of the vtable */
-  uint16_t size;     /* inline bytes of the table */
-  int depth;         /* 0 for the root */
+  size_t pos;       /* the table's first byte (its soffset to the vtable) */
+  size_t vt;        /* its vtable */
+  uint16_t vt_size; /* bytes of the vtable */
+  uint16_t size;    /* inline bytes of the table */
+  int depth;        /* 0 for the root */
 } nnd__fb_table;
 
 /* A verified vector: count elements of elem_size bytes from pos. */
 typedef struct nnd__fb_vec {
   const nnd__fb *fb;
-  size_t pos;   /* first element */
+  size_t pos; /* first element */
   uint32_t count;
   size_t elem_size;
-  int depth;    /* depth of the table holding it */
+  int depth; /* depth of the table holding it */
 } nnd__fb_vec;
 
 /* Opens the root table after checking the 4-byte file identifier at bytes
@@ -81,8 +81,8 @@ nnd_status nnd__fb_string(const nnd__fb_table *t, int id, const char **s, uint32
                           const char *what, nnd_error *err);
 
 /* Element i of a vector of tables. */
-nnd_status nnd__fb_vec_table(const nnd__fb_vec *v, uint32_t i, nnd__fb_table *out,
-                             const char *what, nnd_error *err);
+nnd_status nnd__fb_vec_table(const nnd__fb_vec *v, uint32_t i, nnd__fb_table *out, const char *what,
+                             nnd_error *err);
 /* Element i (< count) of a scalar vector. */
 int32_t nnd__fb_vec_i32(const nnd__fb_vec *v, uint32_t i);
 int64_t nnd__fb_vec_i64(const nnd__fb_vec *v, uint32_t i);

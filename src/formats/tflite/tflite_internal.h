@@ -11,10 +11,20 @@
 
 /* TensorType codes. */
 enum {
-  NND__TFL_FLOAT32 = 0, NND__TFL_FLOAT16 = 1, NND__TFL_INT32 = 2, NND__TFL_UINT8 = 3,
-  NND__TFL_INT64 = 4, NND__TFL_STRING = 5, NND__TFL_BOOL = 6, NND__TFL_INT16 = 7,
-  NND__TFL_INT8 = 9, NND__TFL_FLOAT64 = 10, NND__TFL_UINT64 = 12, NND__TFL_UINT32 = 15,
-  NND__TFL_UINT16 = 16, NND__TFL_BFLOAT16 = 18
+  NND__TFL_FLOAT32 = 0,
+  NND__TFL_FLOAT16 = 1,
+  NND__TFL_INT32 = 2,
+  NND__TFL_UINT8 = 3,
+  NND__TFL_INT64 = 4,
+  NND__TFL_STRING = 5,
+  NND__TFL_BOOL = 6,
+  NND__TFL_INT16 = 7,
+  NND__TFL_INT8 = 9,
+  NND__TFL_FLOAT64 = 10,
+  NND__TFL_UINT64 = 12,
+  NND__TFL_UINT32 = 15,
+  NND__TFL_UINT16 = 16,
+  NND__TFL_BFLOAT16 = 18
 };
 
 typedef struct nnd__tfl_ctx {
@@ -27,17 +37,17 @@ typedef struct nnd__tfl_ctx {
 
 /* One operator of the main subgraph. */
 typedef struct nnd__tfl_op {
-  int64_t index;        /* in the subgraph's operator list */
-  int32_t code;         /* BuiltinOperator */
-  const char *op_type;  /* "CONV_2D", or the custom code of a CUSTOM op */
+  int64_t index;       /* in the subgraph's operator list */
+  int32_t code;        /* BuiltinOperator */
+  const char *op_type; /* "CONV_2D", or the custom code of a CUSTOM op */
   bool custom;
   uint8_t options_type; /* BuiltinOptions union type, 0 for none */
   bool has_options;
   nnd__fb_table options;
   int n_in, n_out;
-  const int32_t *in;    /* value ids; -1 for an omitted optional input */
+  const int32_t *in; /* value ids; -1 for an omitted optional input */
   const int32_t *out;
-  size_t pos, length;   /* the Operator table in the file */
+  size_t pos, length; /* the Operator table in the file */
 } nnd__tfl_op;
 
 /* The schema name of a builtin operator ("CONV_2D"), NULL when unknown. */

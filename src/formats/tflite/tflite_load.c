@@ -75,8 +75,8 @@ static nnd_status buffer_bytes(nnd__tfl_ctx *c, const nnd__fb_vec *buffers, uint
       return nnd_error_set(err, NND_ERR_FORMAT,
                            "%s: %s: buffer %u at offset %llu with %llu bytes runs past the end "
                            "of the file (%zu bytes)",
-                           c->label, what, index, (unsigned long long)off,
-                           (unsigned long long)size, c->fb.n);
+                           c->label, what, index, (unsigned long long)off, (unsigned long long)size,
+                           c->fb.n);
     *data = c->fb.p + off;
     *n = (size_t)size;
     *offset = (size_t)off;
@@ -103,8 +103,8 @@ static nnd_status read_quant(nnd__tfl_ctx *c, const nnd__fb_table *q, nnd_value 
                          c->label, what);
   if (sc.count == 0) return NND_OK; /* min/max only: not quantized */
   if (zp.count != sc.count && zp.count != 0)
-    return nnd_error_set(err, NND_ERR_FORMAT,
-                         "%s: %s: %u scales but %u zero points", c->label, what, sc.count, zp.count);
+    return nnd_error_set(err, NND_ERR_FORMAT, "%s: %s: %u scales but %u zero points", c->label,
+                         what, sc.count, zp.count);
   if (sc.count > 1) {
     if (qdim < 0 || qdim >= v->shape.rank || v->shape.dims[qdim].size != (int64_t)sc.count)
       return nnd_error_set(err, NND_ERR_FORMAT,
@@ -168,11 +168,15 @@ static nnd_status add_tensor(nnd__tfl_ctx *c, const nnd__fb_vec *tensors,
   v->prov.name = nnd_graph_strndup(c->g, name, name_len);
   if (!v->prov.name) return nomem(c, err);
   if (!map_dtype((int8_t)type, &v->dtype))
-    return nnd_error_set(err, NND_ERR_UNSUPPORTED, "%s: tensor '%s' has type %u, which nndiff "
-                         "does not support", c->label, vname, type);
+    return nnd_error_set(err, NND_ERR_UNSUPPORTED,
+                         "%s: tensor '%s' has type %u, which nndiff "
+                         "does not support",
+                         c->label, vname, type);
   if (shape.count > NND_MAX_RANK)
-    return nnd_error_set(err, NND_ERR_UNSUPPORTED, "%s: tensor '%s' has rank %u; nndiff handles "
-                         "ranks up to %d", c->label, vname, shape.count, NND_MAX_RANK);
+    return nnd_error_set(err, NND_ERR_UNSUPPORTED,
+                         "%s: tensor '%s' has rank %u; nndiff handles "
+                         "ranks up to %d",
+                         c->label, vname, shape.count, NND_MAX_RANK);
   v->shape.rank = (int)shape.count;
   for (uint32_t k = 0; k < shape.count; k++) {
     int32_t d = nnd__fb_vec_i32(&shape, k);
@@ -190,13 +194,17 @@ static nnd_status add_tensor(nnd__tfl_ctx *c, const nnd__fb_vec *tensors,
   if ((st = buffer_bytes(c, buffers, buffer, what, &data, &n, &offset, err)) != NND_OK) return st;
   if (!data) return NND_OK;
   if (has_sparsity)
-    return nnd_error_set(err, NND_ERR_UNSUPPORTED, "%s: tensor '%s' is sparse, which nndiff does "
-                         "not support yet", c->label, vname);
+    return nnd_error_set(err, NND_ERR_UNSUPPORTED,
+                         "%s: tensor '%s' is sparse, which nndiff does "
+                         "not support yet",
+                         c->label, vname);
   int64_t numel;
   size_t es = nnd_dtype_size(v->dtype);
   if (v->dtype == NND_DTYPE_STRING)
-    return nnd_error_set(err, NND_ERR_UNSUPPORTED, "%s: tensor '%s' holds strings, which nndiff "
-                         "does not support", c->label, vname);
+    return nnd_error_set(err, NND_ERR_UNSUPPORTED,
+                         "%s: tensor '%s' holds strings, which nndiff "
+                         "does not support",
+                         c->label, vname);
   if (!nnd_shape_numel(&v->shape, &numel) || numel < 0 || (uint64_t)numel > SIZE_MAX / es ||
       (size_t)numel * es != n)
     return nnd_error_set(err, NND_ERR_FORMAT,
@@ -281,7 +289,8 @@ static nnd_status add_operator(nnd__tfl_ctx *c, const nnd__fb_vec *ops, const nn
   int32_t *in, *out;
   if ((st = tensor_list(c, &t, 1, true, what, &in, &op.n_in, err)) != NND_OK) return st;
   if ((st = tensor_list(c, &t, 2, false, what, &out, &op.n_out, err)) != NND_OK) return st;
-  while (op.n_in > 0 && in[op.n_in - 1] < 0) op.n_in--; /* trailing omitted inputs */
+  while (op.n_in > 0 && in[op.n_in - 1] < 0)
+    op.n_in--; /* trailing omitted inputs */
   if (op.n_out == 0)
     return nnd_error_set(err, NND_ERR_FORMAT, "%s: %s (%s) has no outputs", c->label, what,
                          op.op_type);
@@ -348,8 +357,8 @@ static nnd_status import(nnd__tfl_ctx *c, nnd_error *err) {
     nnd_value *v = &g->values[outs[k]];
     if (v->is_output) continue;
     if (v->kind == NND_VALUE_ACTIVATION && v->producer < 0)
-      return nnd_error_set(err, NND_ERR_FORMAT,
-                           "%s: output '%s' is not computed by any operator", c->label, v->name);
+      return nnd_error_set(err, NND_ERR_FORMAT, "%s: output '%s' is not computed by any operator",
+                           c->label, v->name);
     v->is_output = true;
     g->outputs[g->n_outputs++] = outs[k];
   }

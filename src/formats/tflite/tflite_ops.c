@@ -30,22 +30,67 @@
 
 /* BuiltinOperator codes used below. */
 enum {
-  OP_ADD = 0, OP_AVERAGE_POOL_2D = 1, OP_CONCATENATION = 2, OP_CONV_2D = 3,
-  OP_DEPTHWISE_CONV_2D = 4, OP_DEQUANTIZE = 6, OP_FLOOR = 8, OP_FULLY_CONNECTED = 9,
-  OP_LOGISTIC = 14, OP_MAX_POOL_2D = 17, OP_MUL = 18, OP_RELU = 19, OP_RELU_N1_TO_1 = 20,
-  OP_RELU6 = 21, OP_RESHAPE = 22, OP_SOFTMAX = 25, OP_TANH = 28, OP_PAD = 34,
-  OP_TRANSPOSE = 39, OP_MEAN = 40, OP_SUB = 41, OP_DIV = 42, OP_SQUEEZE = 43,
-  OP_STRIDED_SLICE = 45, OP_EXP = 47, OP_LOG_SOFTMAX = 50, OP_PRELU = 54, OP_MAXIMUM = 55,
-  OP_MINIMUM = 57, OP_NEG = 59, OP_PADV2 = 60, OP_LOG = 73, OP_SUM = 74, OP_SQRT = 75,
-  OP_POW = 78, OP_REDUCE_MAX = 82, OP_REDUCE_MIN = 89, OP_LEAKY_RELU = 98, OP_ABS = 101,
-  OP_CEIL = 104, OP_QUANTIZE = 114, OP_HARD_SWISH = 117
+  OP_ADD = 0,
+  OP_AVERAGE_POOL_2D = 1,
+  OP_CONCATENATION = 2,
+  OP_CONV_2D = 3,
+  OP_DEPTHWISE_CONV_2D = 4,
+  OP_DEQUANTIZE = 6,
+  OP_FLOOR = 8,
+  OP_FULLY_CONNECTED = 9,
+  OP_LOGISTIC = 14,
+  OP_MAX_POOL_2D = 17,
+  OP_MUL = 18,
+  OP_RELU = 19,
+  OP_RELU_N1_TO_1 = 20,
+  OP_RELU6 = 21,
+  OP_RESHAPE = 22,
+  OP_SOFTMAX = 25,
+  OP_TANH = 28,
+  OP_PAD = 34,
+  OP_TRANSPOSE = 39,
+  OP_MEAN = 40,
+  OP_SUB = 41,
+  OP_DIV = 42,
+  OP_SQUEEZE = 43,
+  OP_STRIDED_SLICE = 45,
+  OP_EXP = 47,
+  OP_LOG_SOFTMAX = 50,
+  OP_PRELU = 54,
+  OP_MAXIMUM = 55,
+  OP_MINIMUM = 57,
+  OP_NEG = 59,
+  OP_PADV2 = 60,
+  OP_LOG = 73,
+  OP_SUM = 74,
+  OP_SQRT = 75,
+  OP_POW = 78,
+  OP_REDUCE_MAX = 82,
+  OP_REDUCE_MIN = 89,
+  OP_LEAKY_RELU = 98,
+  OP_ABS = 101,
+  OP_CEIL = 104,
+  OP_QUANTIZE = 114,
+  OP_HARD_SWISH = 117
 };
 
 /* BuiltinOptions union types. */
 enum {
-  OPT_CONV2D = 1, OPT_DEPTHWISE = 2, OPT_POOL2D = 5, OPT_FULLY_CONNECTED = 8, OPT_SOFTMAX = 9,
-  OPT_CONCATENATION = 10, OPT_ADD = 11, OPT_RESHAPE = 17, OPT_MUL = 21, OPT_REDUCER = 27,
-  OPT_SUB = 28, OPT_DIV = 29, OPT_SQUEEZE = 30, OPT_STRIDED_SLICE = 32, OPT_LEAKY_RELU = 75
+  OPT_CONV2D = 1,
+  OPT_DEPTHWISE = 2,
+  OPT_POOL2D = 5,
+  OPT_FULLY_CONNECTED = 8,
+  OPT_SOFTMAX = 9,
+  OPT_CONCATENATION = 10,
+  OPT_ADD = 11,
+  OPT_RESHAPE = 17,
+  OPT_MUL = 21,
+  OPT_REDUCER = 27,
+  OPT_SUB = 28,
+  OPT_DIV = 29,
+  OPT_SQUEEZE = 30,
+  OPT_STRIDED_SLICE = 32,
+  OPT_LEAKY_RELU = 75
 };
 
 typedef struct op_ctx {
@@ -133,8 +178,14 @@ static nnd_status emit(op_ctx *o, nnd_op op, const int32_t *in, int n_in, const 
   nnd_status st = nnd_graph_add_node(o->c->g, op, NULL, in, n_in, out, n_out, &id, err);
   if (st != NND_OK) return st;
   nnd_node *nd = &o->c->g->nodes[id];
-  nd->prov = (nnd_provenance){NND_FORMAT_TFLITE, o->op->op_type, o->op->custom ? "custom" : "",
-                              "", o->op->index, o->op->pos, o->op->length, true};
+  nd->prov = (nnd_provenance){NND_FORMAT_TFLITE,
+                              o->op->op_type,
+                              o->op->custom ? "custom" : "",
+                              "",
+                              o->op->index,
+                              o->op->pos,
+                              o->op->length,
+                              true};
   return NND_OK;
 }
 
@@ -196,8 +247,8 @@ static nnd_status const_ints(op_ctx *o, const nnd_value *v, int64_t *buf, int ma
 
 /* TFLite SAME: output ceil(in / stride), the padding split with the extra
  * pixel at the end. Unknown input size: left to shape inference. */
-static void window_pads(nnd_auto_pad mode, int64_t in, int64_t k, int64_t s, int64_t d,
-                        int64_t *pb, int64_t *pe) {
+static void window_pads(nnd_auto_pad mode, int64_t in, int64_t k, int64_t s, int64_t d, int64_t *pb,
+                        int64_t *pe) {
   *pb = *pe = 0;
   if (mode != NND_AUTO_PAD_SAME_UPPER || in < 0 || s < 1) return;
   int64_t out = (in + s - 1) / s, ek = (k - 1) * d + 1;
@@ -258,7 +309,8 @@ static nnd_status fill_conv(op_ctx *o, bool depthwise, nnd_error *err) {
     c->groups = cin > 0 ? cin : 1;
   } else if (cin > 0 && w->shape.dims[3].size > 0 && cin != w->shape.dims[3].size) {
     /* grouped convolution: the filter holds in/groups channels */
-    if (cin % w->shape.dims[3].size) return fail(o, NND_ERR_GRAPH, err, "input channels are not a multiple of the filter's");
+    if (cin % w->shape.dims[3].size)
+      return fail(o, NND_ERR_GRAPH, err, "input channels are not a multiple of the filter's");
     c->groups = cin / w->shape.dims[3].size;
   }
   for (int i = 0; i < 2; i++) {
@@ -363,7 +415,8 @@ static nnd_status fill_fully_connected(op_ctx *o, nnd_error *err) {
   nd->act = a;
   if (!unflatten) return NND_OK;
   int64_t dims[NND_MAX_RANK];
-  for (int i = 0; i < y_shape.rank; i++) dims[i] = y_shape.dims[i].size;
+  for (int i = 0; i < y_shape.rank; i++)
+    dims[i] = y_shape.dims[i].size;
   int32_t shape_id;
   if ((st = const_i64(o, base, "/output_shape", dims, y_shape.rank, &shape_id, err)) != NND_OK)
     return st;
@@ -385,10 +438,18 @@ static nnd_status fill_binary(op_ctx *o, nnd_op op, uint8_t type, nnd_error *err
   return st;
 }
 
-static nnd_status fill_add(op_ctx *o, nnd_error *err) { return fill_binary(o, NND_OP_ADD, OPT_ADD, err); }
-static nnd_status fill_sub(op_ctx *o, nnd_error *err) { return fill_binary(o, NND_OP_SUB, OPT_SUB, err); }
-static nnd_status fill_mul(op_ctx *o, nnd_error *err) { return fill_binary(o, NND_OP_MUL, OPT_MUL, err); }
-static nnd_status fill_div(op_ctx *o, nnd_error *err) { return fill_binary(o, NND_OP_DIV, OPT_DIV, err); }
+static nnd_status fill_add(op_ctx *o, nnd_error *err) {
+  return fill_binary(o, NND_OP_ADD, OPT_ADD, err);
+}
+static nnd_status fill_sub(op_ctx *o, nnd_error *err) {
+  return fill_binary(o, NND_OP_SUB, OPT_SUB, err);
+}
+static nnd_status fill_mul(op_ctx *o, nnd_error *err) {
+  return fill_binary(o, NND_OP_MUL, OPT_MUL, err);
+}
+static nnd_status fill_div(op_ctx *o, nnd_error *err) {
+  return fill_binary(o, NND_OP_DIV, OPT_DIV, err);
+}
 
 static nnd_status fill_concat(op_ctx *o, nnd_error *err) {
   nnd__fb_table t;
@@ -442,10 +503,18 @@ static nnd_status fill_reduce(op_ctx *o, nnd_op op, nnd_error *err) {
   return NND_OK;
 }
 
-static nnd_status fill_mean(op_ctx *o, nnd_error *err) { return fill_reduce(o, NND_OP_REDUCE_MEAN, err); }
-static nnd_status fill_sum(op_ctx *o, nnd_error *err) { return fill_reduce(o, NND_OP_REDUCE_SUM, err); }
-static nnd_status fill_rmax(op_ctx *o, nnd_error *err) { return fill_reduce(o, NND_OP_REDUCE_MAX, err); }
-static nnd_status fill_rmin(op_ctx *o, nnd_error *err) { return fill_reduce(o, NND_OP_REDUCE_MIN, err); }
+static nnd_status fill_mean(op_ctx *o, nnd_error *err) {
+  return fill_reduce(o, NND_OP_REDUCE_MEAN, err);
+}
+static nnd_status fill_sum(op_ctx *o, nnd_error *err) {
+  return fill_reduce(o, NND_OP_REDUCE_SUM, err);
+}
+static nnd_status fill_rmax(op_ctx *o, nnd_error *err) {
+  return fill_reduce(o, NND_OP_REDUCE_MAX, err);
+}
+static nnd_status fill_rmin(op_ctx *o, nnd_error *err) {
+  return fill_reduce(o, NND_OP_REDUCE_MIN, err);
+}
 
 /* PAD / PADV2: paddings [rank, 2] (and PADV2's scalar value) into the
  * attributes; the node reads x only. */
@@ -475,7 +544,8 @@ static nnd_status fill_pad(op_ctx *o, nnd_error *err) {
 static nnd_status fill_reshape(op_ctx *o, nnd_error *err) {
   /* The shape tensor when there is one (constant or computed), else the
    * option's new_shape, else the output's stated shape. */
-  if (o->op->n_in >= 2 && o->op->in[1] >= 0) return emit(o, NND_OP_RESHAPE, o->op->in, 2, o->op->out, 1, err);
+  if (o->op->n_in >= 2 && o->op->in[1] >= 0)
+    return emit(o, NND_OP_RESHAPE, o->op->in, 2, o->op->out, 1, err);
   nnd__fb_table t;
   bool has;
   nnd__fb_vec ns = {0};
@@ -484,7 +554,8 @@ static nnd_status fill_reshape(op_ctx *o, nnd_error *err) {
   if (st != NND_OK) return st;
   const nnd_value *y = &o->c->g->values[o->op->out[0]];
   int rank = has && ns.count ? (int)ns.count : y->shape.rank;
-  if (rank < 0 || rank > NND_MAX_RANK) return fail(o, NND_ERR_FORMAT, err, "the new shape has too many dims");
+  if (rank < 0 || rank > NND_MAX_RANK)
+    return fail(o, NND_ERR_FORMAT, err, "the new shape has too many dims");
   int64_t dims[NND_MAX_RANK];
   for (int i = 0; i < rank; i++)
     dims[i] = has && ns.count ? nnd__fb_vec_i32(&ns, (uint32_t)i) : y->shape.dims[i].size;
@@ -506,7 +577,8 @@ static nnd_status fill_squeeze(op_ctx *o, nnd_error *err) {
   nnd_attrs *a = &node_of(o)->attrs;
   a->has_axes = dims.count > 0;
   a->n_axes = (int)dims.count;
-  for (uint32_t i = 0; i < dims.count; i++) a->axes[i] = nnd__fb_vec_i32(&dims, i);
+  for (uint32_t i = 0; i < dims.count; i++)
+    a->axes[i] = nnd__fb_vec_i32(&dims, i);
   return NND_OK;
 }
 
@@ -533,7 +605,8 @@ static nnd_status fill_strided_slice(op_ctx *o, nnd_error *err) {
   if ((st = const_ints(o, input(o, 3), s, NND_MAX_RANK, &ns, &ks, err)) != NND_OK) return st;
   if (!ks) { /* strides may be omitted: all 1 */
     ns = nb;
-    for (int i = 0; i < nb; i++) s[i] = 1;
+    for (int i = 0; i < nb; i++)
+      s[i] = 1;
     ks = input(o, 3) == NULL;
   }
   if (!kb || !ke || !ks || ell || nam || nb != ne || nb != ns)
@@ -590,11 +663,20 @@ static nnd_status quant_inputs(op_ctx *o, const nnd_value *q, int32_t ids[2], in
   if (!zp) return nnd_error_set(err, NND_ERR_NOMEM, "%s: out of memory", o->c->label);
   for (int64_t i = 0; i < qu->count; i++) {
     int64_t z = qu->zero_points[i];
-    if (dtype == NND_DTYPE_I8) { int8_t v = (int8_t)z; memcpy(zp + i, &v, 1); }
-    else if (dtype == NND_DTYPE_U8) { uint8_t v = (uint8_t)z; memcpy(zp + i, &v, 1); }
-    else if (dtype == NND_DTYPE_I16) { int16_t v = (int16_t)z; memcpy(zp + 2 * i, &v, 2); }
-    else if (dtype == NND_DTYPE_I32) { int32_t v = (int32_t)z; memcpy(zp + 4 * i, &v, 4); }
-    else return fail(o, NND_ERR_UNSUPPORTED, err, "quantized type is not int8, uint8, int16 or int32");
+    if (dtype == NND_DTYPE_I8) {
+      int8_t v = (int8_t)z;
+      memcpy(zp + i, &v, 1);
+    } else if (dtype == NND_DTYPE_U8) {
+      uint8_t v = (uint8_t)z;
+      memcpy(zp + i, &v, 1);
+    } else if (dtype == NND_DTYPE_I16) {
+      int16_t v = (int16_t)z;
+      memcpy(zp + 2 * i, &v, 2);
+    } else if (dtype == NND_DTYPE_I32) {
+      int32_t v = (int32_t)z;
+      memcpy(zp + 4 * i, &v, 4);
+    } else
+      return fail(o, NND_ERR_UNSUPPORTED, err, "quantized type is not int8, uint8, int16 or int32");
   }
   nnd_value *s = &g->values[ids[0]], *z = &g->values[ids[1]];
   s->kind = z->kind = NND_VALUE_CONSTANT;
@@ -673,8 +755,8 @@ static nnd_status fill_log_softmax(op_ctx *o, nnd_error *err) {
 
 typedef struct op_entry {
   int32_t code;
-  nnd_op op;     /* for ops that map one to one with no options */
-  op_fill fill;  /* otherwise */
+  nnd_op op;    /* for ops that map one to one with no options */
+  op_fill fill; /* otherwise */
 } op_entry;
 
 static const op_entry table[] = {
