@@ -31,12 +31,13 @@ while IFS="$(printf '\t')" read -r file expected desc; do
     passed=$((passed + 1))
   fi
 done <"$dir/manifest.tsv"
-if [ -f "$dir/valid_tiny.onnx" ]; then
-  if "$nndiff" inspect "$dir/valid_tiny.onnx" >/dev/null 2>"$tmp"; then
-    passed=$((passed + 1)); echo "ok   valid_tiny.onnx loads"
+for valid in valid_tiny.onnx valid_tiny.tflite; do
+  [ -f "$dir/$valid" ] || continue
+  if "$nndiff" inspect "$dir/$valid" >/dev/null 2>"$tmp"; then
+    passed=$((passed + 1)); echo "ok   $valid loads"
   else
-    failed=$((failed + 1)); echo "FAIL valid_tiny.onnx: $(cat "$tmp")"
+    failed=$((failed + 1)); echo "FAIL $valid: $(cat "$tmp")"
   fi
-fi
+done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ] && [ "$passed" -gt 20 ]

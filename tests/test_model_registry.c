@@ -47,11 +47,18 @@ static int test_content_over_name(void) {
 static int test_load_errors_name_the_file(void) {
   nnd_graph *g = NULL;
   nnd_error err = {0};
-  static const unsigned char tfl[] = {0x1c, 0, 0, 0, 'T', 'F', 'L', '3'};
-  const char *p = write_file("m.tflite", tfl, sizeof tfl);
+  static const unsigned char h5[] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  const char *p = write_file("m.h5", h5, sizeof h5);
   ASSERT_EQ_INT(NND_ERR_UNSUPPORTED, nnd_model_load(p, &g, &err));
-  ASSERT_CONTAINS(err.message, "m.tflite");
-  ASSERT_CONTAINS(err.message, "TFLite");
+  ASSERT_CONTAINS(err.message, "m.h5");
+  ASSERT_CONTAINS(err.message, "Keras");
+  ASSERT_TRUE(g == NULL);
+  /* TFLite has a reader: a header whose root table is past the end is bad input */
+  static const unsigned char tfl[] = {0x1c, 0, 0, 0, 'T', 'F', 'L', '3'};
+  p = write_file("m.tflite", tfl, sizeof tfl);
+  nnd_error e1 = {0};
+  ASSERT_EQ_INT(NND_ERR_FORMAT, nnd_model_load(p, &g, &e1));
+  ASSERT_CONTAINS(e1.message, "m.tflite");
   ASSERT_TRUE(g == NULL);
   char fifo[256];
   snprintf(fifo, sizeof fifo, "%s/pipe.onnx", dir);

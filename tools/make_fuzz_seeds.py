@@ -9,9 +9,13 @@
           conversions, for fuzz/fuzz_engine.c;
   npz     .npz archives (stored and deflated, several members, dtypes);
   labels  labels files, the first byte choosing .txt (even) or .csv (odd)
-          as fuzz/fuzz_labels.c reads it.
+          as fuzz/fuzz_labels.c reads it;
+  tflite  the hand-made tiny model (tools/make_malformed_tflite.py), a few
+          of its corruptions, and the converter's small float32 / float16
+          models from --tflite (tools/make_tflite_fixtures.py) when present.
 The fuzzer starts from deep coverage instead of rediscovering the formats.
-Usage: make_fuzz_seeds.py [--malformed fixtures/malformed]
+Usage: make_fuzz_seeds.py [--malformed fixtures/malformed] [--tflite fixtures/tflite]
+                          [--only tflite]
 """
 import argparse
 import os
@@ -177,6 +181,24 @@ LABEL_SEEDS = {
 }
 
 
+def tflite_seeds(converted_dir):
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import make_malformed_tflite as mt
+    valid, parts = mt.tiny()
+    seeds = {"valid_tiny.tflite": valid}
+    for name, data, _ in mt.cases(valid, parts):
+        if name in ("ref_cycle.tflite", "vtable_inside_table.tflite", "trunc_ext_buffer.tflite",
+                    "options_wrong_type.tflite"):
+            seeds[name] = data
+    for name in ("small.tflite", "small_f16.tflite", "ops.tflite"):
+        path = os.path.join(converted_dir, name)
+        if os.path.exists(path) and os.path.getsize(path) <= 64 * 1024:
+            with open(path, "rb") as f:
+                seeds["converted_" + name] = f.read()
+    return seeds
+
+
 def write_corpus(name, files):
     d = os.path.join(CORPUS, name)
     os.makedirs(d, exist_ok=True)
@@ -189,7 +211,12 @@ def write_corpus(name, files):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--malformed", default=os.path.join(os.path.dirname(__file__), "..", "fixtures", "malformed"))
+    ap.add_argument("--tflite", default=os.path.join(os.path.dirname(__file__), "..", "fixtures", "tflite"))
+    ap.add_argument("--only", default="", help="write only this corpus (tflite)")
     args = ap.parse_args()
+    write_corpus("tflite", tflite_seeds(args.tflite))
+    if args.only == "tflite":
+        return
     os.makedirs(OUT, exist_ok=True)
     for opset in (13, 17):
         onnx.save(rich_model(opset), os.path.join(OUT, f"rich_opset{opset}.onnx"))

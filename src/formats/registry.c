@@ -9,6 +9,7 @@
 
 #include "nndiff/model.h"
 #include "nndiff/onnx.h"
+#include "nndiff/tflite.h"
 #include "util/input_file.h"
 
 static bool has_ext(const char *path, const char *ext) {
@@ -97,7 +98,7 @@ static int sniff_pytorch(const unsigned char *h, size_t n, uint64_t size, const 
 }
 
 static const nnd_format_reader readers[] = {
-    {NND_FORMAT_TFLITE, "TFLite", ".tflite", sniff_tflite, NULL, NULL},
+    {NND_FORMAT_TFLITE, "TFLite", ".tflite", sniff_tflite, nnd_tflite_load, NULL},
     {NND_FORMAT_KERAS, "Keras", ".h5 .hdf5 .keras", sniff_keras, NULL, NULL},
     {NND_FORMAT_PYTORCH, "PyTorch", ".pt .pth .pt2", sniff_pytorch, NULL, NULL},
     {NND_FORMAT_ONNX, "ONNX", ".onnx", sniff_onnx, nnd_onnx_load, nnd_onnx_write_edited},
@@ -165,7 +166,7 @@ nnd_status nnd_model_detect(const char *path, nnd_format *format_out, nnd_error 
   if (best == 0)
     return nnd_error_set(err, NND_ERR_UNSUPPORTED,
                          "%s: cannot tell the model format from its content or name (nndiff "
-                         "reads ONNX; it recognises TFLite, Keras, TensorFlow and PyTorch files)",
+                         "reads ONNX and TFLite; it recognises Keras, TensorFlow and PyTorch files)",
                          path);
   return NND_OK;
 }
@@ -181,11 +182,11 @@ nnd_status nnd_model_load(const char *path, nnd_graph **graph_out, nnd_error *er
   if (f == NND_FORMAT_TF && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
     return nnd_error_set(err, NND_ERR_UNSUPPORTED,
                          "%s: TensorFlow SavedModel directories are not supported yet; nndiff "
-                         "reads ONNX (.onnx) models for now",
+                         "reads ONNX (.onnx) and TFLite (.tflite) models for now",
                          path);
   return nnd_error_set(err, NND_ERR_UNSUPPORTED,
-                       "%s: %s models are not supported yet; nndiff reads ONNX (.onnx) models "
-                       "for now",
+                       "%s: %s models are not supported yet; nndiff reads ONNX (.onnx) and "
+                       "TFLite (.tflite) models for now",
                        path, r ? r->title : nnd_format_name(f));
 }
 
