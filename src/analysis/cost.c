@@ -53,19 +53,12 @@ static unsigned learnable_inputs(const nnd_node *n) {
   return roles;
 }
 
-/* Flops per element of a fused activation (same counts as the ops above). */
+/* Flops per element of a fused activation: those of the op that computes
+ * it alone (the ACT column of ops.def names it). */
 static int act_flops(nnd_act_kind kind) {
-  switch (kind) {
-  case NND_ACT_NONE: return 0;
-  case NND_ACT_RELU: return 1;
-  case NND_ACT_CLIP: return 2;
-  case NND_ACT_LEAKY_RELU: return 2;
-  case NND_ACT_SIGMOID: return 4;
-  case NND_ACT_HARD_SIGMOID: return 4;
-  case NND_ACT_HARD_SWISH: return 5;
-  case NND_ACT_TANH: return 1;
-  case NND_ACT_SILU: return 5;
-  }
+  if (kind == NND_ACT_NONE) return 0;
+  for (int op = 0; op < NND_OP_COUNT; op++)
+    if (nnd_op_info_get((nnd_op)op)->act == kind) return op_costs[op].per_elem;
   return 0;
 }
 
