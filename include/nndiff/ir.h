@@ -27,8 +27,9 @@ extern "C" {
 
 /* ---------------------------------------------------------------- ops */
 
+/* Per-op facts (family, parameter roles, ...): nndiff/op_info.h. */
 typedef enum nnd_op {
-#define X(id, name) NND_OP_##id,
+#define X(id, ...) NND_OP_##id,
 #include "nndiff/ops.def"
 #undef X
   NND_OP_COUNT

@@ -6,8 +6,9 @@
  * through target nodes that found no partner, such as an inserted Pad, and
  * one source node deep for nodes the target lacks). Each candidate is
  * scored:
- *   0.40 op        same canonical op 1, a substitute in the same family
- *                  (MaxPool/AveragePool, Add/Sub, Relu/LeakyRelu...) 0.5-0.6
+ *   0.40 op        same canonical op 1, a substitute in the same group
+ *                  (the SUBST column of ops.def: MaxPool/AveragePool,
+ *                  Add/Sub, Relu/LeakyRelu...) 0.5-0.6
  *   0.30 inputs    inputs matched in place 1, in another order 0.75
  *   0.15 shape     equal output shapes 1, same element count 0.7, rank 0.4
  *   0.15 params    |cosine| of per-output-channel-normalised weights, or the
@@ -22,6 +23,7 @@
 
 #include "analysis/localize_internal.h"
 #include "nndiff/align.h"
+#include "nndiff/op_info.h"
 
 double nnd_weight_cosine(const double *a, const double *b, int64_t n, int64_t rows) {
   if (!a || !b || n <= 0 || rows <= 0 || n % rows) return NAN;
@@ -45,57 +47,43 @@ double nnd_weight_cosine(const double *a, const double *b, int64_t n, int64_t ro
 
 /* ------------------------------------------------------------ op families */
 
-static int family(nnd_op op) {
-  switch (op) {
-  case NND_OP_MAX_POOL:
-  case NND_OP_AVG_POOL: return 1;
-  case NND_OP_GLOBAL_AVG_POOL:
-  case NND_OP_GLOBAL_MAX_POOL:
-  case NND_OP_REDUCE_MEAN:
-  case NND_OP_REDUCE_MAX: return 2;
-  case NND_OP_ADD:
-  case NND_OP_SUB:
-  case NND_OP_MUL:
-  case NND_OP_DIV:
-  case NND_OP_MAX:
-  case NND_OP_MIN: return 3;
-  case NND_OP_RELU:
-  case NND_OP_CLIP:
-  case NND_OP_LEAKY_RELU:
-  case NND_OP_PRELU:
-  case NND_OP_SIGMOID:
-  case NND_OP_HARD_SIGMOID:
-  case NND_OP_HARD_SWISH:
-  case NND_OP_TANH:
-  case NND_OP_ELU:
-  case NND_OP_SILU:
-  case NND_OP_GELU: return 4;
-  case NND_OP_FLATTEN:
-  case NND_OP_RESHAPE:
-  case NND_OP_SQUEEZE:
-  case NND_OP_UNSQUEEZE: return 5;
-  case NND_OP_SOFTMAX:
-  case NND_OP_LOG_SOFTMAX: return 6;
-  case NND_OP_CONV:
-  case NND_OP_GEMM: return 7;
-  default: return 0;
-  }
+/* The SUBST column of ops.def: which ops may stand for one another. */
+typedef enum subst_group {
+  SUBST_NONE = 0,
+  SUBST_WINDOW_POOL, /* MaxPool, AveragePool */
+  SUBST_GLOBAL_POOL, /* global pools and the reductions that compute them */
+  SUBST_ARITH,       /* Add, Sub, Mul, Div, Max, Min */
+  SUBST_ACTIVATION,
+  SUBST_RESHAPE,
+  SUBST_SOFTMAX,
+  SUBST_LINEAR /* Conv, Gemm */
+} subst_group;
+
+#define SUBST(group) SUBST_##group
+static const subst_group subst_groups[] = {
+#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval) subst,
+#include "nndiff/ops.def"
+#undef X
+};
+_Static_assert(sizeof subst_groups / sizeof subst_groups[0] == NND_OP_COUNT,
+               "one substitution group per line of ops.def");
+
+static subst_group group_of(nnd_op op) {
+  return op >= 0 && op < NND_OP_COUNT ? subst_groups[op] : SUBST_NONE;
 }
 
 double nnd__op_score(nnd_op a, nnd_op b) {
   if (a == b) return 1.0;
-  int fa = family(a), fb = family(b);
-  if (!fa || fa != fb) return 0.0;
-  switch (fa) {
-  case 3: return 0.5;
-  case 7: return 0.4;
+  subst_group ga = group_of(a), gb = group_of(b);
+  if (ga == SUBST_NONE || ga != gb) return 0.0;
+  switch (ga) {
+  case SUBST_ARITH: return 0.5;
+  case SUBST_LINEAR: return 0.4;
   default: return 0.6;
   }
 }
 
-bool nnd__op_commutative(nnd_op op) {
-  return op == NND_OP_ADD || op == NND_OP_MUL || op == NND_OP_MAX || op == NND_OP_MIN;
-}
+bool nnd__op_commutative(nnd_op op) { return nnd_op_info_get(op)->commutative; }
 
 /* ------------------------------------------------------------ helpers */
 
@@ -123,7 +111,8 @@ double nnd__shape_score(const nnd_shape *a, const nnd_shape *b) {
 
 static int64_t rows_of(const nnd_cnode *n) {
   if (!n->weight || n->wrank < 1) return 0;
-  if (n->op == NND_OP_CONV_TRANSPOSE) return 1; /* not row-major by output */
+  if (nnd_op_info_get(n->op)->weight_layout == NND_PLAYOUT_IOHW)
+    return 1; /* not row-major by output */
   return n->wdims[0];
 }
 

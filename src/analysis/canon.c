@@ -18,6 +18,7 @@
 #include "nndiff/align.h"
 #include "nndiff/ir_edit.h"
 #include "nndiff/passes.h"
+#include "nndiff/op_info.h"
 #include "util/arena.h"
 
 #define MAX_MEMBERS 8
@@ -111,30 +112,22 @@ size_t nnd_cact_format(nnd_cact a, char *buf, size_t cap) {
   return n < 0 ? 0 : (size_t)n;
 }
 
-/* The activation an activation op computes, or false for other ops. */
+/* The activation an activation op computes (the ACT column of ops.def), or
+ * false for other ops. */
 static bool act_of_op(const nnd_node *nd, nnd_cact *out) {
-  nnd_cact a = {NND_ACT_NONE, 0.f, 0.f, false};
-  switch (nd->op) {
-  case NND_OP_RELU: a.kind = NND_ACT_RELU; break;
-  case NND_OP_CLIP:
-    a.kind = NND_ACT_CLIP;
+  nnd_cact a = {nnd_op_info_get(nd->op)->act, 0.f, 0.f, false};
+  switch (a.kind) {
+  case NND_ACT_NONE: return false;
+  case NND_ACT_CLIP:
     a.alpha = nd->attrs.clip_min;
     a.beta = nd->attrs.clip_max;
     break;
-  case NND_OP_LEAKY_RELU:
-    a.kind = NND_ACT_LEAKY_RELU;
-    a.alpha = nd->attrs.alpha;
-    break;
-  case NND_OP_SIGMOID: a.kind = NND_ACT_SIGMOID; break;
-  case NND_OP_HARD_SIGMOID:
-    a.kind = NND_ACT_HARD_SIGMOID;
+  case NND_ACT_LEAKY_RELU: a.alpha = nd->attrs.alpha; break;
+  case NND_ACT_HARD_SIGMOID:
     a.alpha = nd->attrs.alpha;
     a.beta = nd->attrs.beta;
     break;
-  case NND_OP_HARD_SWISH: a.kind = NND_ACT_HARD_SWISH; break;
-  case NND_OP_TANH: a.kind = NND_ACT_TANH; break;
-  case NND_OP_SILU: a.kind = NND_ACT_SILU; break;
-  default: return false;
+  default: break;
   }
   *out = a;
   return true;
@@ -228,9 +221,8 @@ static bool is_layout_transpose(const builder *b, const nnd_node *nd) {
 static bool is_alias_node(const builder *b, const nnd_node *nd) {
   if (nd->n_inputs < 1 || nd->inputs[0] < 0 || !b->vdata[nd->inputs[0]]) return false;
   if (nd->act.kind != NND_ACT_NONE) return false;
+  if (nnd_op_info_get(nd->op)->eval == NND_EVAL_PASS) return true; /* Identity, Dropout */
   switch (nd->op) {
-  case NND_OP_IDENTITY: return true;
-  case NND_OP_DROPOUT: return true;
   case NND_OP_CAST:
     return nd->n_outputs >= 1 && nd->outputs[0] >= 0 &&
            b->g->values[nd->outputs[0]].dtype == b->g->values[nd->inputs[0]].dtype;
@@ -634,9 +626,8 @@ static nnd_status build_node(builder *b, int32_t id) {
       cn->inputs[cn->n_inputs++] = cv;
     } else if (!cn->weight && value_is_const(b, v) && g->values[v].data &&
                is_float(g->values[v].dtype) && !cn->cdata &&
-               (nd->op == NND_OP_ADD || nd->op == NND_OP_SUB || nd->op == NND_OP_MUL ||
-                nd->op == NND_OP_DIV || nd->op == NND_OP_MAX || nd->op == NND_OP_MIN ||
-                nd->op == NND_OP_POW || nd->op == NND_OP_PRELU)) {
+               (nnd_op_input_role(nd->op, k) == NND_PROLE_CONSTANT ||
+                nnd_op_input_role(nd->op, k) == NND_PROLE_SLOPE)) {
       cn->cdata = read_const(c, &g->values[v], &cn->cnumel);
       cn->cinput = k;
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ir/einsum.h"
+#include "nndiff/op_info.h"
 #include "util/checked_math.h"
 
 /* How an op's compute is counted. */
@@ -19,117 +20,45 @@ typedef enum cost_kind {
   COST_CONV_TRANSPOSE,
   COST_GEMM,
   COST_MATMUL,
-  COST_EINSUM, /* output elements x the sizes of the contracted letters */
+  COST_EINSUM,      /* output elements x the sizes of the contracted letters */
   COST_POOL,        /* kernel (+1 for average) per output element */
   COST_GLOBAL_POOL, /* 1 per input element (+1 per output for average) */
   COST_REDUCE,      /* 1 per input element (+1 per output for mean) */
   COST_LRN          /* 2*size + 3 per output element */
 } cost_kind;
 
-/* Which inputs of an op hold learnable tensors, as a bit mask. */
-#define ROLE(i) (1u << (i))
-
 typedef struct op_cost {
   cost_kind kind;
-  int per_elem;   /* COST_PER_OUT, and the "+1" variants use it as a flag */
-  unsigned roles; /* learnable input positions */
+  int per_elem; /* COST_PER_OUT, and the "+1" variants use it as a flag */
 } op_cost;
 
-static const op_cost op_costs[NND_OP_COUNT] = {
-    [NND_OP_UNSUPPORTED] = {COST_UNKNOWN, 0, 0},
-    [NND_OP_CONV] = {COST_CONV, 0, ROLE(1) | ROLE(2)},
-    [NND_OP_CONV_TRANSPOSE] = {COST_CONV_TRANSPOSE, 0, ROLE(1) | ROLE(2)},
-    [NND_OP_GEMM] = {COST_GEMM, 0, ROLE(0) | ROLE(1) | ROLE(2)},
-    [NND_OP_MATMUL] = {COST_MATMUL, 0, ROLE(0) | ROLE(1)},
-    [NND_OP_EINSUM] = {COST_EINSUM, 0, 0},
-    /* Scale and shift after folding; running mean/var (inputs 3, 4) are
-     * statistics, not parameters. */
-    [NND_OP_BATCH_NORM] = {COST_PER_OUT, 2, ROLE(1) | ROLE(2)},
-    [NND_OP_LRN] = {COST_LRN, 0, 0},
-    /* mean (add), variance (sub, mul, add), normalise (sub, mul by the
-     * inverse deviation), scale and bias (mul, add); the per-row sqrt and
-     * division are not counted. */
-    [NND_OP_LAYER_NORM] = {COST_PER_OUT, 8, ROLE(1) | ROLE(2)},
-    /* Activations: one flop per arithmetic op, comparison or library
-     * function (exp, tanh, erf) in the textbook formula. */
-    [NND_OP_RELU] = {COST_PER_OUT, 1, 0},       /* max */
-    [NND_OP_LEAKY_RELU] = {COST_PER_OUT, 2, 0}, /* compare, mul */
-    [NND_OP_PRELU] = {COST_PER_OUT, 2, ROLE(1)},
-    [NND_OP_CLIP] = {COST_PER_OUT, 2, 0},         /* min, max */
-    [NND_OP_SIGMOID] = {COST_PER_OUT, 4, 0},      /* neg, exp, add, div */
-    [NND_OP_HARD_SIGMOID] = {COST_PER_OUT, 4, 0}, /* mul, add, min, max */
-    [NND_OP_HARD_SWISH] = {COST_PER_OUT, 5, 0},   /* add, min, max, mul, div */
-    [NND_OP_TANH] = {COST_PER_OUT, 1, 0},
-    [NND_OP_ELU] = {COST_PER_OUT, 4, 0},         /* compare, exp, sub, mul */
-    [NND_OP_SILU] = {COST_PER_OUT, 5, 0},        /* sigmoid, mul */
-    [NND_OP_GELU] = {COST_PER_OUT, 5, 0},        /* mul, erf, add, mul, mul */
-    [NND_OP_SOFTMAX] = {COST_PER_OUT, 5, 0},     /* max, sub, exp, sum, div */
-    [NND_OP_LOG_SOFTMAX] = {COST_PER_OUT, 5, 0}, /* max, sub, exp, sum, sub */
-    [NND_OP_ADD] = {COST_PER_OUT, 1, 0},
-    [NND_OP_SUB] = {COST_PER_OUT, 1, 0},
-    [NND_OP_MUL] = {COST_PER_OUT, 1, 0},
-    [NND_OP_DIV] = {COST_PER_OUT, 1, 0},
-    [NND_OP_POW] = {COST_PER_OUT, 1, 0},
-    [NND_OP_MAX] = {COST_VARIADIC, 0, 0},
-    [NND_OP_MIN] = {COST_VARIADIC, 0, 0},
-    [NND_OP_MOD] = {COST_PER_OUT, 1, 0},
-    [NND_OP_EQUAL] = {COST_PER_OUT, 1, 0}, /* compare */
-    [NND_OP_NOT] = {COST_PER_OUT, 1, 0},
-    [NND_OP_WHERE] = {COST_FREE, 0, 0}, /* a selection, like Gather */
-    [NND_OP_SQRT] = {COST_PER_OUT, 1, 0},
-    [NND_OP_EXP] = {COST_PER_OUT, 1, 0},
-    [NND_OP_LOG] = {COST_PER_OUT, 1, 0},
-    [NND_OP_NEG] = {COST_PER_OUT, 1, 0},
-    [NND_OP_ABS] = {COST_PER_OUT, 1, 0},
-    [NND_OP_ERF] = {COST_PER_OUT, 1, 0},
-    [NND_OP_RECIPROCAL] = {COST_PER_OUT, 1, 0},
-    [NND_OP_FLOOR] = {COST_PER_OUT, 1, 0},
-    [NND_OP_CEIL] = {COST_PER_OUT, 1, 0},
-    [NND_OP_CAST] = {COST_FREE, 0, 0},
-    [NND_OP_MAX_POOL] = {COST_POOL, 0, 0},
-    [NND_OP_AVG_POOL] = {COST_POOL, 1, 0},
-    [NND_OP_GLOBAL_AVG_POOL] = {COST_GLOBAL_POOL, 1, 0},
-    [NND_OP_GLOBAL_MAX_POOL] = {COST_GLOBAL_POOL, 0, 0},
-    [NND_OP_REDUCE_MEAN] = {COST_REDUCE, 1, 0},
-    [NND_OP_REDUCE_SUM] = {COST_REDUCE, 0, 0},
-    [NND_OP_REDUCE_MAX] = {COST_REDUCE, 0, 0},
-    [NND_OP_REDUCE_MIN] = {COST_REDUCE, 0, 0},
-    [NND_OP_CONCAT] = {COST_FREE, 0, 0},
-    [NND_OP_SPLIT] = {COST_FREE, 0, 0},
-    [NND_OP_FLATTEN] = {COST_FREE, 0, 0},
-    [NND_OP_RESHAPE] = {COST_FREE, 0, 0},
-    [NND_OP_TRANSPOSE] = {COST_FREE, 0, 0},
-    [NND_OP_SQUEEZE] = {COST_FREE, 0, 0},
-    [NND_OP_UNSQUEEZE] = {COST_FREE, 0, 0},
-    [NND_OP_PAD] = {COST_FREE, 0, 0},
-    [NND_OP_SLICE] = {COST_FREE, 0, 0},
-    [NND_OP_GATHER] = {COST_FREE, 0, 0},
-    [NND_OP_SHAPE] = {COST_FREE, 0, 0},
-    [NND_OP_EXPAND] = {COST_FREE, 0, 0},
-    [NND_OP_IDENTITY] = {COST_FREE, 0, 0},
-    [NND_OP_DROPOUT] = {COST_FREE, 0, 0},
-    /* The IR does not carry the interpolation mode yet; counted as nearest. */
-    [NND_OP_RESIZE] = {COST_FREE, 0, 0},
-    [NND_OP_SCATTER_ND] = {COST_FREE, 0, 0},
-    [NND_OP_CONSTANT_OF_SHAPE] = {COST_FREE, 0, 0},
-    [NND_OP_RANGE] = {COST_FREE, 0, 0},
-    [NND_OP_QUANTIZE] = {COST_PER_OUT, 5, 0},   /* div, round, add, min, max */
-    [NND_OP_DEQUANTIZE] = {COST_PER_OUT, 2, 0}, /* sub, mul */
+/* The COST column of ops.def; the learnable inputs come from its PARAMS
+ * column (nnd_op_input_role). */
+#define COST(kind, per_elem)                                                                       \
+  { COST_##kind, per_elem }
+static const op_cost op_costs[] = {
+#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval) cost,
+#include "nndiff/ops.def"
+#undef X
 };
+_Static_assert(sizeof op_costs / sizeof op_costs[0] == NND_OP_COUNT,
+               "one cost formula per line of ops.def");
 
-/* Flops per element of a fused activation (same counts as the ops above). */
+/* Learnable input positions of op n, as a bit mask. */
+#define ROLE(i) (1u << (i))
+static unsigned learnable_inputs(const nnd_node *n) {
+  unsigned roles = 0;
+  for (int i = 0; i < n->n_inputs && i < 32; i++)
+    if (nnd_param_role_learned(nnd_op_input_role(n->op, i))) roles |= ROLE(i);
+  return roles;
+}
+
+/* Flops per element of a fused activation: those of the op that computes
+ * it alone (the ACT column of ops.def names it). */
 static int act_flops(nnd_act_kind kind) {
-  switch (kind) {
-  case NND_ACT_NONE: return 0;
-  case NND_ACT_RELU: return 1;
-  case NND_ACT_CLIP: return 2;
-  case NND_ACT_LEAKY_RELU: return 2;
-  case NND_ACT_SIGMOID: return 4;
-  case NND_ACT_HARD_SIGMOID: return 4;
-  case NND_ACT_HARD_SWISH: return 5;
-  case NND_ACT_TANH: return 1;
-  case NND_ACT_SILU: return 5;
-  }
+  if (kind == NND_ACT_NONE) return 0;
+  for (int op = 0; op < NND_OP_COUNT; op++)
+    if (nnd_op_info_get((nnd_op)op)->act == kind) return op_costs[op].per_elem;
   return 0;
 }
 
@@ -493,7 +422,7 @@ nnd_status nnd_cost_compute(const nnd_graph *g, nnd_node_cost *per_node, nnd_nod
                          n->prov.op_type ? n->prov.op_type : nnd_op_name(n->op));
       goto done;
     }
-    unsigned roles = op_costs[n->op].roles;
+    unsigned roles = learnable_inputs(n);
     /* A constant operand of an Add right after a bias-less linear layer. */
     if (n->op == NND_OP_ADD && n->n_inputs == 2)
       for (int pos = 0; pos < 2; pos++)

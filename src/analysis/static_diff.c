@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "analysis/localize_internal.h"
+#include "nndiff/op_info.h"
 
 const char *nnd_finding_kind_name(nnd_finding_kind k) {
   switch (k) {
@@ -141,139 +142,147 @@ static bool pads_all_zero(const nnd_pool_attrs *p) {
   return true;
 }
 
+/* The HP column of ops.def: the hyperparameter fields compared for an op,
+ * in the order they are reported. The window fields come first: when the
+ * two nodes have different spatial ranks only that is reported. */
+enum {
+  HPF_CONV_WINDOW = 1 << 0,       /* kernel, strides, pads, dilations (attrs.conv) */
+  HPF_GROUPS = 1 << 1,            /* attrs.conv.groups */
+  HPF_OUTPUT_PADDING = 1 << 2,    /* attrs.conv.output_padding */
+  HPF_POOL_WINDOW = 1 << 3,       /* kernel, strides, pads (attrs.pool) */
+  HPF_POOL_DILATIONS = 1 << 4,    /* attrs.pool.dilations */
+  HPF_CEIL_MODE = 1 << 5,         /* equivalent when the output shapes agree */
+  HPF_COUNT_INCLUDE_PAD = 1 << 6, /* equivalent without padding */
+  HPF_AXIS = 1 << 7,
+  HPF_PERM = 1 << 8,
+  HPF_PAD = 1 << 9,    /* mode, pads (when both are known), constant value */
+  HPF_SLICE = 1 << 10, /* starts, ends, steps (when both are known) */
+  HPF_AXES = 1 << 11,  /* when both are known */
+  HPF_KEEPDIMS = 1 << 12,
+  HPF_EPSILON = 1 << 13,
+  HPF_LRN = 1 << 14,          /* size, alpha, beta, bias */
+  HPF_FLATTEN_ORDER = 1 << 15 /* the input layout, when it moves elements */
+};
+
+#define HP(fields) (fields)
+static const unsigned hyper_fields[] = {
+#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval) hp,
+#include "nndiff/ops.def"
+#undef X
+};
+_Static_assert(sizeof hyper_fields / sizeof hyper_fields[0] == NND_OP_COUNT,
+               "one set of hyperparameters per line of ops.def");
+
+/* Kernel, strides and pads of a convolution or pooling window (WINDOW()
+ * spells the fields of nnd_conv_attrs / nnd_pool_attrs); false, with only
+ * that reported, when the two windows have different spatial ranks. */
+#define WINDOW(w) (w).n_spatial, (w).kernel, (w).strides, (w).pads_begin, (w).pads_end
+static bool hyper_window(hyper_list *h, int sn, const int64_t *sk, const int64_t *ss,
+                         const int64_t *spb, const int64_t *spe, int tn, const int64_t *tk,
+                         const int64_t *ts, const int64_t *tpb, const int64_t *tpe) {
+  if (sn != tn) {
+    hyper_int(h, "spatial dims", sn, tn);
+    return false;
+  }
+  hyper_ints(h, "kernel", sk, tk, sn);
+  hyper_ints(h, "strides", ss, ts, sn);
+  hyper_item *it = hyper_add(h, "pads", !ints_eq(spb, tpb, sn) || !ints_eq(spe, tpe, sn));
+  if (it) {
+    fmt_pads(it->s, sizeof it->s, spb, spe, sn);
+    fmt_pads(it->t, sizeof it->t, tpb, tpe, sn);
+  }
+  return true;
+}
+
 static void hyper_collect(const nnd_cgraph *S, int32_t s, const nnd_cgraph *T, int32_t t,
                           hyper_list *h) {
   const nnd_cnode *sn = &S->nodes[s], *tn = &T->nodes[t];
   memset(h, 0, sizeof *h);
   const nnd_attrs *sa = &sn->attrs, *ta = &tn->attrs;
-  if (sn->op == tn->op) switch (sn->op) {
-    case NND_OP_CONV:
-    case NND_OP_CONV_TRANSPOSE: {
-      int n = sa->conv.n_spatial;
-      if (n != ta->conv.n_spatial) {
-        hyper_int(h, "spatial dims", n, ta->conv.n_spatial);
-        break;
-      }
-      hyper_ints(h, "kernel", sa->conv.kernel, ta->conv.kernel, n);
-      hyper_ints(h, "strides", sa->conv.strides, ta->conv.strides, n);
+  const unsigned f =
+      sn->op == tn->op && sn->op >= 0 && sn->op < NND_OP_COUNT ? hyper_fields[sn->op] : 0;
+  if (f & HPF_CONV_WINDOW) {
+    if (!hyper_window(h, WINDOW(sa->conv), WINDOW(ta->conv))) goto activation;
+    hyper_ints(h, "dilations", sa->conv.dilations, ta->conv.dilations, sa->conv.n_spatial);
+  }
+  if (f & HPF_GROUPS) hyper_int(h, "groups", sa->conv.groups, ta->conv.groups);
+  if (f & HPF_OUTPUT_PADDING)
+    hyper_ints(h, "output_padding", sa->conv.output_padding, ta->conv.output_padding,
+               sa->conv.n_spatial);
+  if ((f & HPF_POOL_WINDOW) && !hyper_window(h, WINDOW(sa->pool), WINDOW(ta->pool)))
+    goto activation;
+  if (f & HPF_POOL_DILATIONS)
+    hyper_ints(h, "dilations", sa->pool.dilations, ta->pool.dilations, sa->pool.n_spatial);
+  if (f & HPF_CEIL_MODE) {
+    int before = h->n;
+    hyper_bool(h, "ceil_mode", sa->pool.ceil_mode, ta->pool.ceil_mode);
+    if (h->n > before && sn->n_outputs && tn->n_outputs &&
+        nnd__shape_score(cvalue_shape(S, sn->outputs[0]), cvalue_shape(T, tn->outputs[0])) >= 1.0) {
+      h->items[h->n - 1].equivalent = true;
+      h->items[h->n - 1].why = "the output shapes are the same, so the rounding mode never applies";
+    }
+  }
+  if (f & HPF_COUNT_INCLUDE_PAD) {
+    int before = h->n;
+    hyper_bool(h, "count_include_pad", sa->pool.count_include_pad, ta->pool.count_include_pad);
+    if (h->n > before && pads_all_zero(&sa->pool) && pads_all_zero(&ta->pool)) {
+      h->items[h->n - 1].equivalent = true;
+      h->items[h->n - 1].why = "there is no padding";
+    }
+  }
+  if (f & HPF_AXIS) hyper_int(h, "axis", sa->axis, ta->axis);
+  if (f & HPF_PERM) {
+    int n = sa->n_perm > ta->n_perm ? sa->n_perm : ta->n_perm;
+    hyper_item *it =
+        hyper_add(h, "perm", sa->n_perm != ta->n_perm || !ints_eq(sa->perm, ta->perm, n));
+    if (it) {
+      fmt_ints(it->s, sizeof it->s, sa->perm, sa->n_perm);
+      fmt_ints(it->t, sizeof it->t, ta->perm, ta->n_perm);
+    }
+  }
+  if (f & HPF_PAD) {
+    hyper_int(h, "mode", sa->pad_mode, ta->pad_mode);
+    if (sa->has_pads && ta->has_pads && sa->n_pads == ta->n_pads) {
       hyper_item *it = hyper_add(h, "pads",
-                                 !ints_eq(sa->conv.pads_begin, ta->conv.pads_begin, n) ||
-                                     !ints_eq(sa->conv.pads_end, ta->conv.pads_end, n));
+                                 !ints_eq(sa->pads_begin, ta->pads_begin, sa->n_pads) ||
+                                     !ints_eq(sa->pads_end, ta->pads_end, sa->n_pads));
       if (it) {
-        fmt_pads(it->s, sizeof it->s, sa->conv.pads_begin, sa->conv.pads_end, n);
-        fmt_pads(it->t, sizeof it->t, ta->conv.pads_begin, ta->conv.pads_end, n);
+        fmt_pads(it->s, sizeof it->s, sa->pads_begin, sa->pads_end, sa->n_pads);
+        fmt_pads(it->t, sizeof it->t, ta->pads_begin, ta->pads_end, ta->n_pads);
       }
-      hyper_ints(h, "dilations", sa->conv.dilations, ta->conv.dilations, n);
-      hyper_int(h, "groups", sa->conv.groups, ta->conv.groups);
-      if (sn->op == NND_OP_CONV_TRANSPOSE)
-        hyper_ints(h, "output_padding", sa->conv.output_padding, ta->conv.output_padding, n);
-      break;
     }
-    case NND_OP_MAX_POOL:
-    case NND_OP_AVG_POOL: {
-      int n = sa->pool.n_spatial;
-      if (n != ta->pool.n_spatial) {
-        hyper_int(h, "spatial dims", n, ta->pool.n_spatial);
-        break;
-      }
-      hyper_ints(h, "kernel", sa->pool.kernel, ta->pool.kernel, n);
-      hyper_ints(h, "strides", sa->pool.strides, ta->pool.strides, n);
-      hyper_item *it = hyper_add(h, "pads",
-                                 !ints_eq(sa->pool.pads_begin, ta->pool.pads_begin, n) ||
-                                     !ints_eq(sa->pool.pads_end, ta->pool.pads_end, n));
-      if (it) {
-        fmt_pads(it->s, sizeof it->s, sa->pool.pads_begin, sa->pool.pads_end, n);
-        fmt_pads(it->t, sizeof it->t, ta->pool.pads_begin, ta->pool.pads_end, n);
-      }
-      if (sn->op == NND_OP_MAX_POOL)
-        hyper_ints(h, "dilations", sa->pool.dilations, ta->pool.dilations, n);
-      int before = h->n;
-      hyper_bool(h, "ceil_mode", sa->pool.ceil_mode, ta->pool.ceil_mode);
-      if (h->n > before && sn->n_outputs && tn->n_outputs &&
-          nnd__shape_score(cvalue_shape(S, sn->outputs[0]), cvalue_shape(T, tn->outputs[0])) >=
-              1.0) {
-        h->items[h->n - 1].equivalent = true;
-        h->items[h->n - 1].why =
-            "the output shapes are the same, so the rounding mode never applies";
-      }
-      if (sn->op == NND_OP_AVG_POOL) {
-        before = h->n;
-        hyper_bool(h, "count_include_pad", sa->pool.count_include_pad, ta->pool.count_include_pad);
-        if (h->n > before && pads_all_zero(&sa->pool) && pads_all_zero(&ta->pool)) {
-          h->items[h->n - 1].equivalent = true;
-          h->items[h->n - 1].why = "there is no padding";
-        }
-      }
-      break;
+    if (sa->pad_mode == NND_PAD_CONSTANT) hyper_float(h, "value", sa->pad_value, ta->pad_value);
+  }
+  if ((f & HPF_SLICE) && sa->has_slice && ta->has_slice && sa->n_axes == ta->n_axes) {
+    hyper_ints(h, "starts", sa->starts, ta->starts, sa->n_axes);
+    hyper_ints(h, "ends", sa->ends, ta->ends, sa->n_axes);
+    hyper_ints(h, "steps", sa->steps, ta->steps, sa->n_axes);
+  }
+  if ((f & HPF_AXES) && sa->has_axes && ta->has_axes && sa->n_axes == ta->n_axes)
+    hyper_ints(h, "axes", sa->axes, ta->axes, sa->n_axes);
+  if (f & HPF_KEEPDIMS) hyper_bool(h, "keepdims", sa->keepdims, ta->keepdims);
+  if (f & HPF_EPSILON) hyper_float(h, "epsilon", sa->epsilon, ta->epsilon);
+  if (f & HPF_LRN) {
+    hyper_int(h, "size", sa->lrn_size, ta->lrn_size);
+    hyper_float(h, "alpha", sa->alpha, ta->alpha);
+    hyper_float(h, "beta", sa->beta, ta->beta);
+    hyper_float(h, "bias", sa->lrn_bias, ta->lrn_bias);
+  }
+  if (f & HPF_FLATTEN_ORDER) {
+    const nnd_shape *x = sn->n_inputs ? cvalue_shape(S, sn->inputs[0]) : NULL;
+    bool spatial = x && x->rank == 4 &&
+                   (sn->in_layout == NND_LAYOUT_NHWC ? x->dims[1].size * x->dims[2].size
+                                                     : x->dims[2].size * x->dims[3].size) != 1;
+    hyper_item *it =
+        hyper_add(h, "flatten order",
+                  spatial && sn->in_layout != tn->in_layout && sn->in_layout != NND_LAYOUT_NONE &&
+                      tn->in_layout != NND_LAYOUT_NONE);
+    if (it) {
+      snprintf(it->s, sizeof it->s, "%s", sn->in_layout == NND_LAYOUT_NHWC ? "NHWC" : "NCHW");
+      snprintf(it->t, sizeof it->t, "%s", tn->in_layout == NND_LAYOUT_NHWC ? "NHWC" : "NCHW");
     }
-    case NND_OP_CONCAT:
-    case NND_OP_SOFTMAX:
-    case NND_OP_LOG_SOFTMAX:
-    case NND_OP_SPLIT:
-    case NND_OP_GATHER: hyper_int(h, "axis", sa->axis, ta->axis); break;
-    case NND_OP_TRANSPOSE: {
-      int n = sa->n_perm > ta->n_perm ? sa->n_perm : ta->n_perm;
-      hyper_item *it =
-          hyper_add(h, "perm", sa->n_perm != ta->n_perm || !ints_eq(sa->perm, ta->perm, n));
-      if (it) {
-        fmt_ints(it->s, sizeof it->s, sa->perm, sa->n_perm);
-        fmt_ints(it->t, sizeof it->t, ta->perm, ta->n_perm);
-      }
-      break;
-    }
-    case NND_OP_PAD: {
-      hyper_int(h, "mode", sa->pad_mode, ta->pad_mode);
-      if (sa->has_pads && ta->has_pads && sa->n_pads == ta->n_pads) {
-        hyper_item *it = hyper_add(h, "pads",
-                                   !ints_eq(sa->pads_begin, ta->pads_begin, sa->n_pads) ||
-                                       !ints_eq(sa->pads_end, ta->pads_end, sa->n_pads));
-        if (it) {
-          fmt_pads(it->s, sizeof it->s, sa->pads_begin, sa->pads_end, sa->n_pads);
-          fmt_pads(it->t, sizeof it->t, ta->pads_begin, ta->pads_end, ta->n_pads);
-        }
-      }
-      if (sa->pad_mode == NND_PAD_CONSTANT) hyper_float(h, "value", sa->pad_value, ta->pad_value);
-      break;
-    }
-    case NND_OP_SLICE:
-      if (sa->has_slice && ta->has_slice && sa->n_axes == ta->n_axes) {
-        hyper_ints(h, "starts", sa->starts, ta->starts, sa->n_axes);
-        hyper_ints(h, "ends", sa->ends, ta->ends, sa->n_axes);
-        hyper_ints(h, "steps", sa->steps, ta->steps, sa->n_axes);
-      }
-      break;
-    case NND_OP_REDUCE_MEAN:
-    case NND_OP_REDUCE_SUM:
-    case NND_OP_REDUCE_MAX:
-    case NND_OP_REDUCE_MIN:
-      if (sa->has_axes && ta->has_axes && sa->n_axes == ta->n_axes)
-        hyper_ints(h, "axes", sa->axes, ta->axes, sa->n_axes);
-      hyper_bool(h, "keepdims", sa->keepdims, ta->keepdims);
-      break;
-    case NND_OP_BATCH_NORM: hyper_float(h, "epsilon", sa->epsilon, ta->epsilon); break;
-    case NND_OP_LRN:
-      hyper_int(h, "size", sa->lrn_size, ta->lrn_size);
-      hyper_float(h, "alpha", sa->alpha, ta->alpha);
-      hyper_float(h, "beta", sa->beta, ta->beta);
-      hyper_float(h, "bias", sa->lrn_bias, ta->lrn_bias);
-      break;
-    case NND_OP_FLATTEN: {
-      const nnd_shape *x = sn->n_inputs ? cvalue_shape(S, sn->inputs[0]) : NULL;
-      bool spatial = x && x->rank == 4 &&
-                     (sn->in_layout == NND_LAYOUT_NHWC ? x->dims[1].size * x->dims[2].size
-                                                       : x->dims[2].size * x->dims[3].size) != 1;
-      hyper_item *it =
-          hyper_add(h, "flatten order",
-                    spatial && sn->in_layout != tn->in_layout && sn->in_layout != NND_LAYOUT_NONE &&
-                        tn->in_layout != NND_LAYOUT_NONE);
-      if (it) {
-        snprintf(it->s, sizeof it->s, "%s", sn->in_layout == NND_LAYOUT_NHWC ? "NHWC" : "NCHW");
-        snprintf(it->t, sizeof it->t, "%s", tn->in_layout == NND_LAYOUT_NHWC ? "NHWC" : "NCHW");
-      }
-      break;
-    }
-    default: break;
-    }
+  }
+activation:
   /* the (fused) activation, for every op */
   hyper_item *it = hyper_add(h, "activation", !nnd_cact_equal(sn->act, tn->act));
   if (it) {
@@ -688,10 +697,8 @@ static nnd_status hyper_findings(const nnd_cgraph *S, const nnd_cgraph *T, const
      * views producing the same shape (element order kept) */
     bool eq = false;
     const char *why = "";
-    int fam_views = (sn->op == NND_OP_RESHAPE || sn->op == NND_OP_FLATTEN ||
-                     sn->op == NND_OP_SQUEEZE || sn->op == NND_OP_UNSQUEEZE) &&
-                    (tn->op == NND_OP_RESHAPE || tn->op == NND_OP_FLATTEN ||
-                     tn->op == NND_OP_SQUEEZE || tn->op == NND_OP_UNSQUEEZE);
+    bool fam_views = nnd_op_info_get(sn->op)->family == NND_FAMILY_RESHAPE &&
+                     nnd_op_info_get(tn->op)->family == NND_FAMILY_RESHAPE;
     if (fam_views && sn->n_outputs && tn->n_outputs &&
         nnd__shape_score(cvalue_shape(S, sn->outputs[0]), cvalue_shape(T, tn->outputs[0])) >= 1.0 &&
         sn->in_layout == tn->in_layout) {
@@ -725,11 +732,7 @@ static nnd_status hyper_findings(const nnd_cgraph *S, const nnd_cgraph *T, const
 static bool unmatched_equivalent(const nnd_cgraph *c, int32_t cn, const char **why) {
   const nnd_cnode *n = &c->nodes[cn];
   *why = "";
-  switch (n->op) {
-  case NND_OP_FLATTEN:
-  case NND_OP_RESHAPE:
-  case NND_OP_SQUEEZE:
-  case NND_OP_UNSQUEEZE:
+  if (nnd_op_info_get(n->op)->family == NND_FAMILY_RESHAPE) {
     if (n->act.kind != NND_ACT_NONE) return false;
     if (n->op == NND_OP_FLATTEN && n->in_layout == NND_LAYOUT_NHWC && n->n_inputs) {
       const nnd_shape *x = cvalue_shape(c, n->inputs[0]);
@@ -737,6 +740,8 @@ static bool unmatched_equivalent(const nnd_cgraph *c, int32_t cn, const char **w
     }
     *why = "it only reshapes (element order kept)";
     return true;
+  }
+  switch (n->op) {
   case NND_OP_PAD: {
     if (n->act.kind != NND_ACT_NONE || !n->attrs.has_pads) return false;
     for (int d = 0; d < n->attrs.n_pads; d++)

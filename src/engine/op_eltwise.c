@@ -25,6 +25,7 @@ nnd_status nnd__eng_prepare_unary(nnd_engine *e, int32_t id, const nnd_attrs *a,
   case NND_OP_ELU: u->kind = NND__UN_ELU; break;
   case NND_OP_SILU: u->kind = NND__UN_SILU; break;
   case NND_OP_GELU: u->kind = NND__UN_GELU; break;
+  case NND_OP_SOFTPLUS: u->kind = NND__UN_SOFTPLUS; break;
   case NND_OP_SQRT: u->kind = NND__UN_SQRT; break;
   case NND_OP_EXP: u->kind = NND__UN_EXP; break;
   case NND_OP_LOG: u->kind = NND__UN_LOG; break;

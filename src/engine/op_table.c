@@ -34,6 +34,7 @@ static const op_impl table[NND_OP_COUNT] = {
     [NND_OP_ELU] = ENTRY(unary, ACT),
     [NND_OP_SILU] = ENTRY(unary, ACT),
     [NND_OP_GELU] = ENTRY(unary, ACT),
+    [NND_OP_SOFTPLUS] = ENTRY(unary, UNARY),
     [NND_OP_SOFTMAX] = ENTRY(softmax, 0),
     [NND_OP_LOG_SOFTMAX] = ENTRY(softmax, 0),
     [NND_OP_ADD] = ENTRY(binary, OPF_FLEX),

@@ -7,16 +7,6 @@
 #include "nndiff/ir.h"
 #include "util/checked_math.h"
 
-static const char *const op_names[NND_OP_COUNT] = {
-#define X(id, name) name,
-#include "nndiff/ops.def"
-#undef X
-};
-
-const char *nnd_op_name(nnd_op op) {
-  return (op >= 0 && op < NND_OP_COUNT) ? op_names[op] : "Invalid";
-}
-
 static const struct {
   const char *name;
   size_t size;

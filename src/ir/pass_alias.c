@@ -7,19 +7,17 @@
 
 #include "ir/pass_util.h"
 #include "nndiff/ir_edit.h"
+#include "nndiff/op_info.h"
 #include "nndiff/passes.h"
 
 static bool passes_through(const nnd_graph *g, const nnd_node *n) {
   if (n->act.kind != NND_ACT_NONE || n->n_inputs < 1 || n->inputs[0] < 0) return false;
   if (g->values[n->outputs[0]].is_output) return false;
-  switch (n->op) {
-  case NND_OP_IDENTITY: return n->n_outputs == 1;
-  case NND_OP_DROPOUT: return n->n_outputs == 1; /* the mask output would be read */
-  case NND_OP_CONCAT: return n->n_inputs == 1 && n->n_outputs == 1;
-  case NND_OP_CAST: /* to the dtype it already has */
+  /* Identity, Dropout (one output: a mask output would be read) */
+  if (nnd_op_info_get(n->op)->eval == NND_EVAL_PASS) return n->n_outputs == 1;
+  if (n->op == NND_OP_CAST) /* to the dtype it already has */
     return n->n_outputs == 1 && g->values[n->outputs[0]].dtype == g->values[n->inputs[0]].dtype;
-  default: return false;
-  }
+  return n->op == NND_OP_CONCAT && n->n_inputs == 1 && n->n_outputs == 1;
 }
 
 static nnd_status run_alias(nnd_graph *g, const nnd_pass_ctx *ctx, int64_t *n_changes,

@@ -11,6 +11,7 @@
 
 #include "ir/pass_util.h"
 #include "nndiff/ir_edit.h"
+#include "nndiff/op_info.h"
 #include "nndiff/passes.h"
 
 static bool is_float(nnd_dtype d) {
@@ -103,42 +104,39 @@ static void next_coord(const nnd_shape *s, int64_t *coord) {
   }
 }
 
-static double apply_unary(nnd_op op, double x) {
-  switch (op) {
-  case NND_OP_NEG: return -x;
-  case NND_OP_SQRT: return sqrt(x);
-  case NND_OP_RECIPROCAL: return 1.0 / x;
-  case NND_OP_ABS: return fabs(x);
-  case NND_OP_EXP: return exp(x);
-  case NND_OP_LOG: return log(x);
-  case NND_OP_FLOOR: return floor(x);
-  case NND_OP_CEIL: return ceil(x);
-  default: return x; /* IDENTITY, CAST, DROPOUT */
+/* The math of the EVAL column of ops.def (UNARY ignores b). */
+typedef double (*math_fn)(double a, double b);
+#define UNARY_FN(name, expr)                                                                       \
+  static double f_##name(double a, double b) {                                                     \
+    (void)b;                                                                                       \
+    return expr;                                                                                   \
   }
-}
+UNARY_FN(neg, -a)
+UNARY_FN(sqrt, sqrt(a))
+UNARY_FN(reciprocal, 1.0 / a)
+UNARY_FN(abs, fabs(a))
+UNARY_FN(exp, exp(a))
+UNARY_FN(log, log(a))
+UNARY_FN(floor, floor(a))
+UNARY_FN(ceil, ceil(a))
+#undef UNARY_FN
+static double f_add(double a, double b) { return a + b; }
+static double f_sub(double a, double b) { return a - b; }
+static double f_mul(double a, double b) { return a * b; }
+static double f_div(double a, double b) { return a / b; }
+static double f_pow(double a, double b) { return pow(a, b); }
+static double f_max(double a, double b) { return a > b ? a : b; }
+static double f_min(double a, double b) { return a < b ? a : b; }
+#define f_none NULL
 
-static double apply_binary(nnd_op op, double a, double b) {
-  switch (op) {
-  case NND_OP_ADD: return a + b;
-  case NND_OP_SUB: return a - b;
-  case NND_OP_MUL: return a * b;
-  case NND_OP_DIV: return a / b;
-  case NND_OP_POW: return pow(a, b);
-  case NND_OP_MAX: return a > b ? a : b;
-  case NND_OP_MIN: return a < b ? a : b;
-  default: return NAN;
-  }
-}
-
-static bool is_unary_math(nnd_op op) {
-  return op == NND_OP_NEG || op == NND_OP_SQRT || op == NND_OP_RECIPROCAL || op == NND_OP_ABS ||
-         op == NND_OP_EXP || op == NND_OP_LOG || op == NND_OP_FLOOR || op == NND_OP_CEIL;
-}
-
-static bool is_binary_math(nnd_op op) {
-  return op == NND_OP_ADD || op == NND_OP_SUB || op == NND_OP_MUL || op == NND_OP_DIV ||
-         op == NND_OP_POW || op == NND_OP_MAX || op == NND_OP_MIN;
-}
+#define EVAL(kind, fn) f_##fn
+static const math_fn op_math[] = {
+#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval) eval,
+#include "nndiff/ops.def"
+#undef X
+};
+_Static_assert(sizeof op_math / sizeof op_math[0] == NND_OP_COUNT,
+               "one fold function per line of ops.def");
 
 /* Computes output 0 of node n from its constant inputs; false when this op
  * (or these dtypes, or this size) is not folded. */
@@ -149,13 +147,8 @@ static bool evaluate(const nnd_graph *g, const nnd_node *n, const nnd_pass_ctx *
   if (!x || !static_numel(&y->shape, &numel) || numel > ctx->max_fold_elements) return false;
   if (n->act.kind != NND_ACT_NONE) return false;
   memset(o, 0, sizeof *o);
-  switch (n->op) {
-  case NND_OP_IDENTITY:
-  case NND_OP_DROPOUT:
-  case NND_OP_RESHAPE:
-  case NND_OP_FLATTEN:
-  case NND_OP_SQUEEZE:
-  case NND_OP_UNSQUEEZE: {
+  const nnd_op_eval ev = nnd_op_info_get(n->op)->eval;
+  if (ev == NND_EVAL_PASS || ev == NND_EVAL_VIEW) {
     /* Same bytes, another shape: borrow them. */
     if (nnd_value_data_count(x) != numel || x->dtype != y->dtype) return false;
     o->dtype = x->dtype;
@@ -163,11 +156,11 @@ static bool evaluate(const nnd_graph *g, const nnd_node *n, const nnd_pass_ctx *
     o->nbytes = x->nbytes;
     return true;
   }
-  default: break;
-  }
-  bool unary = n->op == NND_OP_CAST || is_unary_math(n->op);
-  bool binary = is_binary_math(n->op) && n->n_inputs == 2 && n->inputs[1] >= 0;
-  bool transpose = n->op == NND_OP_TRANSPOSE;
+  const math_fn math = op_math[n->op];
+  const bool unary_math = ev == NND_EVAL_UNARY && math;
+  bool unary = ev == NND_EVAL_CAST || unary_math;
+  bool binary = ev == NND_EVAL_BINARY && math && n->n_inputs == 2 && n->inputs[1] >= 0;
+  bool transpose = ev == NND_EVAL_TRANSPOSE;
   if (!unary && !binary && !transpose) return false;
   nnd_dtype out_dt = y->dtype;
   bool float_math = is_float(out_dt) || (n->op == NND_OP_CAST && is_float(n->attrs.to));
@@ -177,7 +170,7 @@ static bool evaluate(const nnd_graph *g, const nnd_node *n, const nnd_pass_ctx *
     return false;
   /* Analyses get arithmetic in double, kept as float64; a Cast or a
    * Transpose changes no value beyond the target dtype's rounding. */
-  if (ctx->analysis && float_math && (binary || is_unary_math(n->op))) out_dt = NND_DTYPE_F64;
+  if (ctx->analysis && float_math && (binary || unary_math)) out_dt = NND_DTYPE_F64;
   size_t es = nnd_dtype_size(out_dt);
   void *buf = malloc((size_t)(numel ? numel : 1) * es);
   if (!buf) return false;
@@ -209,7 +202,7 @@ static bool evaluate(const nnd_graph *g, const nnd_node *n, const nnd_pass_ctx *
       double v = 0;
       int64_t vi = 0;
       ok = int_path ? nnd_value_read_i64(x, i, &vi) : nnd_value_read_f64(x, i, &v);
-      ok = ok && store(out_dt, buf, i, apply_unary(n->op, v), vi, int_path);
+      ok = ok && store(out_dt, buf, i, unary_math ? math(v, 0) : v, vi, int_path);
     }
   } else {
     const nnd_value *b = &g->values[n->inputs[1]];
@@ -222,7 +215,7 @@ static bool evaluate(const nnd_graph *g, const nnd_node *n, const nnd_pass_ctx *
       double va, vb;
       ok = nnd_value_read_f64(x, bcast_index(&x->shape, &y->shape, coord), &va) &&
            nnd_value_read_f64(b, bcast_index(&b->shape, &y->shape, coord), &vb);
-      double r = apply_binary(n->op, va, vb);
+      double r = math(va, vb);
       if (ok && !float_math) ok = r == floor(r) && fabs(r) < 9e15; /* exact integers only */
       ok = ok && store(out_dt, buf, i, r, (int64_t)(ok ? r : 0), !float_math);
       next_coord(&y->shape, coord);

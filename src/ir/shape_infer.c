@@ -27,89 +27,25 @@
 #include "ir/shape_infer.h"
 #include "util/checked_math.h"
 
+/* The rule of every op, from the IO, DT and RULE columns of ops.def. */
 #define B(i) (1u << (i))
+#define ANY NND__ANY
+#define ALL NND__ALL
+#define IO(min_in, max_in, min_out, max_out, optional) min_in, max_in, min_out, max_out, optional
+#define DT(ints, need_rank, same, cls, out) ints, need_rank, same, NND__DT_##cls, NND__OUT_##out
+#define RULE(infer, fold) nnd__infer_##infer, nnd__fold_##fold
+#define nnd__infer_none NULL /* Unsupported: outputs stay unknown */
+#define nnd__fold_none NULL
 
-/* clang-format off */
-static const nnd__op_rule op_rules[NND_OP_COUNT] = {
-  /* {min_in, max_in, min_out, max_out, optional, int_inputs, need_rank, same_dtype,
-   *  data class, out dtype, infer, fold} */
-  [NND_OP_UNSUPPORTED] = {0, NND__ANY, 1, NND__ANY, 0, 0, 0, false, NND__DT_ANY, NND__OUT_SAME, NULL, NULL},
-  [NND_OP_CONV]        = {2, 3, 1, 1, B(2), 0, B(0) | B(1), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_conv, NULL},
-  [NND_OP_CONV_TRANSPOSE] = {2, 3, 1, 1, B(2), 0, B(0) | B(1), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_conv_transpose, NULL},
-  [NND_OP_GEMM]        = {2, 3, 1, 1, B(2), 0, B(0) | B(1), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_gemm, NULL},
-  [NND_OP_MATMUL]      = {2, 2, 1, 1, 0, 0, B(0) | B(1), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_matmul, NULL},
-  [NND_OP_EINSUM]      = {1, 4, 1, 1, 0, 0, NND__ALL, true, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_einsum, NULL},
-  [NND_OP_BATCH_NORM]  = {5, 5, 1, 5, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_batch_norm, NULL},
-  [NND_OP_LRN]         = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_LAYER_NORM]  = {2, 3, 1, 3, B(2), 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_layer_norm, NULL},
-  [NND_OP_RELU]        = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_LEAKY_RELU]  = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_PRELU]       = {2, 2, 1, 1, 0, 0, B(0) | B(1), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_prelu, NULL},
-  [NND_OP_CLIP]        = {1, 3, 1, 1, B(1) | B(2), 0, B(0), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_clip, NULL},
-  [NND_OP_SIGMOID]     = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_HARD_SIGMOID] = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_HARD_SWISH]  = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_TANH]        = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_ELU]         = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_SILU]        = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_GELU]        = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_SOFTMAX]     = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_softmax, NULL},
-  [NND_OP_LOG_SOFTMAX] = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_softmax, NULL},
-  [NND_OP_ADD]         = {2, 2, 1, 1, 0, 0, NND__ALL, true, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_binary, nnd__fold_binary},
-  [NND_OP_SUB]         = {2, 2, 1, 1, 0, 0, NND__ALL, true, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_binary, nnd__fold_binary},
-  [NND_OP_MUL]         = {2, 2, 1, 1, 0, 0, NND__ALL, true, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_binary, nnd__fold_binary},
-  [NND_OP_DIV]         = {2, 2, 1, 1, 0, 0, NND__ALL, true, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_binary, nnd__fold_binary},
-  [NND_OP_POW]         = {2, 2, 1, 1, 0, 0, NND__ALL, false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_binary, NULL},
-  [NND_OP_MAX]         = {1, NND__ANY, 1, 1, 0, 0, NND__ALL, true, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_binary, NULL},
-  [NND_OP_MIN]         = {1, NND__ANY, 1, 1, 0, 0, NND__ALL, true, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_binary, NULL},
-  [NND_OP_MOD]         = {2, 2, 1, 1, 0, 0, NND__ALL, true, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_binary, nnd__fold_binary},
-  [NND_OP_EQUAL]       = {2, 2, 1, 1, 0, 0, NND__ALL, true, NND__DT_ANY, NND__OUT_BOOL, nnd__infer_binary, nnd__fold_binary},
-  [NND_OP_NOT]         = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_ANY, NND__OUT_BOOL, nnd__infer_unary, nnd__fold_not},
-  /* Where: condition, then the two branches (which share a dtype) */
-  [NND_OP_WHERE]       = {3, 3, 1, 1, 0, 0, NND__ALL, false, NND__DT_ANY, NND__OUT_IN1, nnd__infer_binary, nnd__fold_where},
-  [NND_OP_SQRT]        = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_EXP]         = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_LOG]         = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_NEG]         = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_ABS]         = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_ERF]         = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_RECIPROCAL]  = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_FLOOR]       = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_CEIL]        = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_unary, NULL},
-  [NND_OP_CAST]        = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_ANY, NND__OUT_CAST, nnd__infer_cast, nnd__fold_cast},
-  [NND_OP_MAX_POOL]    = {1, 1, 1, 2, 0, 0, B(0), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_pool, NULL},
-  [NND_OP_AVG_POOL]    = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_pool, NULL},
-  [NND_OP_GLOBAL_AVG_POOL] = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_global_pool, NULL},
-  [NND_OP_GLOBAL_MAX_POOL] = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_FLOAT, NND__OUT_SAME, nnd__infer_global_pool, NULL},
-  [NND_OP_REDUCE_MEAN] = {1, 2, 1, 1, B(1), B(1), B(0), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_reduce, NULL},
-  [NND_OP_REDUCE_SUM]  = {1, 2, 1, 1, B(1), B(1), B(0), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_reduce, NULL},
-  /* ReduceMax/Min take bool too (ONNX 20) */
-  [NND_OP_REDUCE_MAX]  = {1, 2, 1, 1, B(1), B(1), B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_reduce, NULL},
-  [NND_OP_REDUCE_MIN]  = {1, 2, 1, 1, B(1), B(1), B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_reduce, NULL},
-  [NND_OP_CONCAT]      = {1, NND__ANY, 1, 1, 0, 0, NND__ALL, true, NND__DT_ANY, NND__OUT_SAME, nnd__infer_concat, nnd__fold_concat},
-  [NND_OP_SPLIT]       = {1, 2, 1, NND__ANY, B(1), B(1), B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_split, NULL},
-  [NND_OP_FLATTEN]     = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_flatten, nnd__fold_same},
-  [NND_OP_RESHAPE]     = {2, 2, 1, 1, 0, B(1), 0, false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_reshape, nnd__fold_same},
-  [NND_OP_TRANSPOSE]   = {1, 2, 1, 1, 0, B(1), B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_transpose, nnd__fold_transpose},
-  [NND_OP_SQUEEZE]     = {1, 2, 1, 1, B(1), B(1), B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_squeeze, nnd__fold_same},
-  [NND_OP_UNSQUEEZE]   = {1, 2, 1, 1, B(1), B(1), B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_unsqueeze, nnd__fold_same},
-  [NND_OP_PAD]         = {1, 4, 1, 1, B(1) | B(2) | B(3), B(1) | B(3), B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_pad, NULL},
-  [NND_OP_SLICE]       = {1, 5, 1, 1, B(3) | B(4), B(1) | B(2) | B(3) | B(4), B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_slice, nnd__fold_slice},
-  [NND_OP_GATHER]      = {2, 2, 1, 1, 0, B(1), B(0) | B(1), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_gather, nnd__fold_gather},
-  [NND_OP_SHAPE]       = {1, 1, 1, 1, 0, 0, B(0), false, NND__DT_ANY, NND__OUT_I64, nnd__infer_shape, nnd__fold_shape},
-  [NND_OP_EXPAND]      = {2, 2, 1, 1, 0, B(1), B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_expand, nnd__fold_expand},
-  /* Identity may keep the empty axes input of a ReduceX(noop_with_empty_axes) it replaced */
-  [NND_OP_IDENTITY]    = {1, 2, 1, 1, B(1), 0, B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_unary, nnd__fold_same},
-  [NND_OP_DROPOUT]     = {1, 3, 1, 2, B(1) | B(2), 0, B(0), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_dropout, NULL},
-  /* Resize: x, roi, scales, sizes (ONNX 11+); with two inputs the second is scales (ONNX 10) */
-  [NND_OP_RESIZE]      = {1, 4, 1, 1, B(1) | B(2) | B(3), B(3), B(0), false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_resize, NULL},
-  [NND_OP_SCATTER_ND]  = {3, 3, 1, 1, 0, B(1), B(0) | B(1) | B(2), false, NND__DT_ANY, NND__OUT_SAME, nnd__infer_scatter_nd, NULL},
-  [NND_OP_CONSTANT_OF_SHAPE] = {1, 1, 1, 1, 0, B(0), B(0), false, NND__DT_ANY, NND__OUT_CAST, nnd__infer_constant_of_shape, nnd__fold_constant_of_shape},
-  [NND_OP_RANGE]       = {3, 3, 1, 1, 0, 0, NND__ALL, false, NND__DT_NUMERIC, NND__OUT_SAME, nnd__infer_range, nnd__fold_range},
-  [NND_OP_QUANTIZE]    = {1, 3, 1, 1, B(2), 0, B(0), false, NND__DT_FLOAT, NND__OUT_QUANT, nnd__infer_quant, NULL},
-  [NND_OP_DEQUANTIZE]  = {1, 3, 1, 1, B(2), 0, B(0), false, NND__DT_ANY, NND__OUT_DEQUANT, nnd__infer_quant, NULL},
+static const nnd__op_rule op_rules[] = {
+#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval) {io, dt, rule},
+#include "nndiff/ops.def"
+#undef X
 };
-/* clang-format on */
+_Static_assert(sizeof op_rules / sizeof op_rules[0] == NND_OP_COUNT,
+               "one shape rule per line of ops.def");
+#undef ANY
+#undef ALL
 
 const nnd__op_rule *nnd__op_rule_get(nnd_op op) {
   return op >= 0 && op < NND_OP_COUNT ? &op_rules[op] : NULL;

@@ -285,6 +285,7 @@ const char *nnd__unary_name(nnd__unary_kind kind) {
       [NND__UN_RECIPROCAL] = "reciprocal",
       [NND__UN_FLOOR] = "floor",
       [NND__UN_CEIL] = "ceil",
+      [NND__UN_SOFTPLUS] = "softplus",
   };
   return (unsigned)kind < sizeof names / sizeof names[0] ? names[kind] : "invalid";
 }

@@ -50,6 +50,9 @@ void SFX(nnd__unary)(const nnd__unary *op, const T *x, T *y, int64_t n) {
   case NND__UN_RECIPROCAL: MAP(one / v); return;
   case NND__UN_FLOOR: MAP(M(floor)(v)); return;
   case NND__UN_CEIL: MAP(M(ceil)(v)); return;
+  /* exp(x) overflows for x > 88 (float) or 709 (double) and log(1 + exp(x))
+   * loses everything below 1 ulp of 1 for x < -17: this form does neither */
+  case NND__UN_SOFTPLUS: MAP(M(log1p)(M(exp)(-M(fabs)(v))) + (v > zero ? v : zero)); return;
   }
 #undef MAP
 }

@@ -45,7 +45,8 @@ typedef enum nnd__unary_kind {
   NND__UN_ERF,
   NND__UN_RECIPROCAL,
   NND__UN_FLOOR,
-  NND__UN_CEIL
+  NND__UN_CEIL,
+  NND__UN_SOFTPLUS /* log(1 + exp(x)), as log1p(exp(-|x|)) + max(x, 0) */
 } nnd__unary_kind;
 
 typedef struct nnd__unary {

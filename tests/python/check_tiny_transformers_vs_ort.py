@@ -14,7 +14,6 @@ torch, torchvision, onnx or onnxruntime is missing.
 Usage: check_tiny_transformers_vs_ort.py NNDIFF
 """
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -80,22 +79,15 @@ def main(argv):
                                       dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
                 for batch in (1, 3):
                     x = np.random.RandomState(batch).randn(batch, 3, size, size).astype(np.float32)
-                    xp = os.path.join(tmp, "x.npy")
-                    np.save(xp, x)
                     ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
                         None, {"input": x})[0].astype(np.float64)
                     for precision in ("fast", "reference"):
-                        yp = os.path.join(tmp, "y.npy")
-                        proc = subprocess.run(
-                            [argv[1], "run", path, "--data", xp, "--outputs", yp, "--precision",
-                             precision, "--batch", str(batch)], capture_output=True, text=True)
+                        got, error = photos.nndiff_run(argv[1], path, x, precision, batch, tmp)
                         tag = "%-8s opset %d batch %d %-9s" % (name, opset, batch, precision)
-                        if proc.returncode != 0:
-                            print("FAIL %s nndiff exit %d: %s" % (tag, proc.returncode,
-                                                                 proc.stderr.strip()))
+                        if error:
+                            print("FAIL %s nndiff %s" % (tag, error))
                             failures += 1
                             continue
-                        got = np.load(yp).astype(np.float64)
                         rel = float(np.max(np.abs(got - ref)) / np.max(np.abs(ref)))
                         same = bool((got.argmax(1) == ref.argmax(1)).all())
                         ok = rel <= RTOL and same

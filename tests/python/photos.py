@@ -10,6 +10,9 @@ preprocessing the torchvision models were trained with.
                               ToTensor -> Normalize(ImageNet mean/std)
     onnx_input_size(path)     the model's input height (224, 299, ...)
     ort_session(path)         an onnxruntime CPU session (single thread)
+    nndiff_run(nndiff, path, x, precision, batch, tmp)
+                              `nndiff run` on x: (first output, None), or
+                              (None, "exit N: message")
 
 Importing this module needs nothing; the functions import PIL, numpy,
 torchvision and onnxruntime when called, so a test can skip (exit 77) with a
@@ -115,3 +118,18 @@ def ort_run(path, x, batch=16, optimize=True):
     name = sess.get_inputs()[0].name
     outs = [sess.run(None, {name: x[i:i + batch]})[0] for i in range(0, len(x), batch)]
     return np.concatenate(outs, axis=0)
+
+
+def nndiff_run(nndiff, path, x, precision, batch, tmp):
+    """`nndiff run` of the model on x (saved as .npy under tmp) in the given
+    precision and batch: (first output as float64, None), or (None, the
+    exit code and stderr) when it fails."""
+    import subprocess
+    import numpy as np
+    xp, yp = os.path.join(tmp, "nndiff_x.npy"), os.path.join(tmp, "nndiff_y.npy")
+    np.save(xp, x)
+    proc = subprocess.run([nndiff, "run", path, "--data", xp, "--outputs", yp, "--precision",
+                           precision, "--batch", str(batch)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return None, "exit %d: %s" % (proc.returncode, proc.stderr.strip())
+    return np.load(yp).astype(np.float64), None

@@ -871,6 +871,7 @@ static const nnd__onnx_op_entry op_table[] = {
     {"Sigmoid", NND_OP_SIGMOID, NULL},
     {"Slice", NND_OP_SLICE, fill_slice},
     {"Softmax", NND_OP_SOFTMAX, fill_softmax},
+    {"Softplus", NND_OP_SOFTPLUS, NULL},
     {"Split", NND_OP_SPLIT, fill_split},
     {"Sqrt", NND_OP_SQRT, NULL},
     {"Squeeze", NND_OP_SQUEEZE, fill_squeeze},
