@@ -61,7 +61,7 @@ typedef enum subst_group {
 
 #define SUBST(group) SUBST_##group
 static const subst_group subst_groups[] = {
-#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval) subst,
+#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval, engine) subst,
 #include "nndiff/ops.def"
 #undef X
 };

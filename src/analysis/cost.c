@@ -37,7 +37,7 @@ typedef struct op_cost {
 #define COST(kind, per_elem)                                                                       \
   { COST_##kind, per_elem }
 static const op_cost op_costs[] = {
-#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval) cost,
+#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval, engine) cost,
 #include "nndiff/ops.def"
 #undef X
 };

@@ -166,7 +166,7 @@ enum {
 
 #define HP(fields) (fields)
 static const unsigned hyper_fields[] = {
-#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval) hp,
+#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval, engine) hp,
 #include "nndiff/ops.def"
 #undef X
 };

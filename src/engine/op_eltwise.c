@@ -9,32 +9,28 @@
 
 /* ----------------------------------------------------------- unary */
 
+/* The kernel of each unary op: the last field of ops.def's ENGINE column
+ * (-1: not a unary op). */
+#define NND__UN_NONE (-1)
+#define ENGINE(prepare, build, flags, kernel) NND__UN_##kernel
+#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval, engine) engine,
+static const int unary_kernel[] = {
+#include "nndiff/ops.def"
+};
+#undef X
+#undef ENGINE
+#undef NND__UN_NONE
+_Static_assert(sizeof unary_kernel / sizeof unary_kernel[0] == NND_OP_COUNT,
+               "one unary kernel per line of ops.def");
+
 nnd_status nnd__eng_prepare_unary(nnd_engine *e, int32_t id, const nnd_attrs *a, nnd_error *err) {
   const nnd_node *nd = &e->g->nodes[id];
   nnd__unary *u = nnd__emem(e, 1, sizeof *u);
   if (!u) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
   u->alpha = a->alpha;
   u->beta = a->beta;
+  if (unary_kernel[nd->op] >= 0) u->kind = (nnd__unary_kind)unary_kernel[nd->op];
   switch (nd->op) {
-  case NND_OP_RELU: u->kind = NND__UN_RELU; break;
-  case NND_OP_LEAKY_RELU: u->kind = NND__UN_LEAKY_RELU; break;
-  case NND_OP_SIGMOID: u->kind = NND__UN_SIGMOID; break;
-  case NND_OP_HARD_SIGMOID: u->kind = NND__UN_HARD_SIGMOID; break;
-  case NND_OP_HARD_SWISH: u->kind = NND__UN_HARD_SWISH; break;
-  case NND_OP_TANH: u->kind = NND__UN_TANH; break;
-  case NND_OP_ELU: u->kind = NND__UN_ELU; break;
-  case NND_OP_SILU: u->kind = NND__UN_SILU; break;
-  case NND_OP_GELU: u->kind = NND__UN_GELU; break;
-  case NND_OP_SOFTPLUS: u->kind = NND__UN_SOFTPLUS; break;
-  case NND_OP_SQRT: u->kind = NND__UN_SQRT; break;
-  case NND_OP_EXP: u->kind = NND__UN_EXP; break;
-  case NND_OP_LOG: u->kind = NND__UN_LOG; break;
-  case NND_OP_NEG: u->kind = NND__UN_NEG; break;
-  case NND_OP_ABS: u->kind = NND__UN_ABS; break;
-  case NND_OP_ERF: u->kind = NND__UN_ERF; break;
-  case NND_OP_RECIPROCAL: u->kind = NND__UN_RECIPROCAL; break;
-  case NND_OP_FLOOR: u->kind = NND__UN_FLOOR; break;
-  case NND_OP_CEIL: u->kind = NND__UN_CEIL; break;
   case NND_OP_CLIP: {
     /* Bounds from the inputs (opset 11+), else from the attributes. The
      * IR resolved them as float; they are read again here in double so a
@@ -51,7 +47,10 @@ nnd_status nnd__eng_prepare_unary(nnd_engine *e, int32_t id, const nnd_attrs *a,
     if (present) u->beta = v;
     break;
   }
-  default: return nnd__node_error(e, id, err, NND_ERR_INTERNAL, "not a unary op");
+  default:
+    if (unary_kernel[nd->op] < 0)
+      return nnd__node_error(e, id, err, NND_ERR_INTERNAL, "not a unary op");
+    break;
   }
   e->n[id].params = u;
   return NND_OK;

@@ -10,7 +10,7 @@
 #define EVAL(kind, fn) NND_EVAL_##kind
 
 static const nnd_op_info infos[] = {
-#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval)                   \
+#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval, engine)                   \
   {name, fam, comm, params, act, eval},
 #include "nndiff/ops.def"
 #undef X

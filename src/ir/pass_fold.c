@@ -131,7 +131,7 @@ static double f_min(double a, double b) { return a < b ? a : b; }
 
 #define EVAL(kind, fn) f_##fn
 static const math_fn op_math[] = {
-#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval) eval,
+#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval, engine) eval,
 #include "nndiff/ops.def"
 #undef X
 };

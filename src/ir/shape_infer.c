@@ -38,7 +38,7 @@
 #define nnd__fold_none NULL
 
 static const nnd__op_rule op_rules[] = {
-#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval) {io, dt, rule},
+#define X(id, name, fam, io, dt, rule, cost, comm, subst, params, hp, act, eval, engine) {io, dt, rule},
 #include "nndiff/ops.def"
 #undef X
 };
