@@ -113,7 +113,10 @@ typedef enum nnd_edit_kind {
   NND_EDIT_SET_CONSTANT,  /* value: constant data replaced (weights copied) */
   NND_EDIT_REMOVE_NODE,   /* node: removed, its first output's readers read its
                              first input instead (an inserted Pad, a Transpose) */
-  NND_EDIT_REPLACE_USES   /* value: every reader reads `new_value` instead */
+  NND_EDIT_REPLACE_USES,  /* value: every reader reads `new_value` instead */
+  NND_EDIT_ADD_INPUT      /* node: input `slot` (an omitted or missing optional one,
+                             such as a dropped bias) becomes a new constant named
+                             `new_name` holding dtype/shape/data */
 } nnd_edit_kind;
 
 const char *nnd_edit_kind_name(nnd_edit_kind kind);
@@ -130,11 +133,12 @@ typedef struct nnd_edit {
   nnd_op op;          /* SET_OP, SET_ATTRS: the node's op afterwards */
   nnd_attrs attrs;    /* SET_OP, SET_ATTRS */
   nnd_activation act; /* SET_OP, SET_ATTRS */
-  int slot;           /* SET_INPUT */
+  int slot;           /* SET_INPUT, ADD_INPUT */
+  char new_name[128]; /* ADD_INPUT: the new tensor's name */
   int32_t new_value;  /* SET_INPUT, REPLACE_USES */
-  nnd_dtype dtype;    /* SET_CONSTANT */
-  nnd_shape shape;    /* SET_CONSTANT */
-  const void *data;   /* SET_CONSTANT: borrowed until applied (then copied) */
+  nnd_dtype dtype;    /* SET_CONSTANT, ADD_INPUT */
+  nnd_shape shape;    /* SET_CONSTANT, ADD_INPUT */
+  const void *data;   /* SET_CONSTANT, ADD_INPUT: borrowed until applied (then copied) */
   size_t nbytes;
 } nnd_edit;
 

@@ -14,6 +14,7 @@ const char *nnd_edit_kind_name(nnd_edit_kind kind) {
   case NND_EDIT_SET_CONSTANT: return "set_constant";
   case NND_EDIT_REMOVE_NODE: return "remove_node";
   case NND_EDIT_REPLACE_USES: return "replace_uses";
+  case NND_EDIT_ADD_INPUT: return "add_input";
   }
   return "?";
 }
@@ -66,6 +67,32 @@ static nnd_status remove_one(nnd_graph *g, int32_t node, nnd_error *err) {
   return st;
 }
 
+/* A new constant as input `slot` of a node, the input list grown (omitted
+ * inputs in between are -1) when the node had fewer. */
+static nnd_status add_input(nnd_graph *g, const nnd_edit *e, nnd_error *err) {
+  if (e->node < 0 || e->node >= g->n_nodes || e->slot < 0 || e->slot >= 16)
+    return nnd_error_set(err, NND_ERR_USAGE, "add input: node #%d slot %d is invalid",
+                         (int)e->node, e->slot);
+  if (nnd_graph_find_value(g, e->new_name) >= 0)
+    return nnd_error_set(err, NND_ERR_USAGE, "add input: a tensor '%s' exists already",
+                         e->new_name);
+  int32_t id;
+  nnd_status st = nnd_graph_add_value(g, e->new_name, &id, err);
+  if (st == NND_OK)
+    st = nnd_graph_set_constant(g, id, e->dtype, &e->shape, e->data, e->nbytes, true, err);
+  if (st != NND_OK) return st;
+  nnd_node *n = &g->nodes[e->node];
+  if (e->slot >= n->n_inputs) {
+    int32_t *in = nnd_graph_alloc(g, (size_t)e->slot + 1, sizeof *in);
+    if (!in) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory adding an input");
+    for (int k = 0; k <= e->slot; k++)
+      in[k] = k < n->n_inputs ? n->inputs[k] : -1;
+    n->inputs = in;
+    n->n_inputs = e->slot + 1;
+  }
+  return nnd_graph_set_input(g, e->node, e->slot, id, err);
+}
+
 nnd_status nnd_edit_apply(nnd_graph *g, const nnd_edit *e, nnd_error *err) {
   switch (e->kind) {
   case NND_EDIT_SET_ATTRS:
@@ -75,6 +102,7 @@ nnd_status nnd_edit_apply(nnd_graph *g, const nnd_edit *e, nnd_error *err) {
     return nnd_graph_set_constant(g, e->value, e->dtype, &e->shape, e->data, e->nbytes, true, err);
   case NND_EDIT_REMOVE_NODE: return remove_one(g, e->node, err);
   case NND_EDIT_REPLACE_USES: return nnd_graph_replace_uses(g, e->value, e->new_value, err);
+  case NND_EDIT_ADD_INPUT: return add_input(g, e, err);
   }
   return nnd_error_set(err, NND_ERR_USAGE, "unknown edit kind %d", (int)e->kind);
 }
