@@ -104,6 +104,13 @@ static bool constant_edit(nnd__repair_units *u, const nnd_graph *L, int32_t v_lo
   return true;
 }
 
+static bool same_shape(const nnd_shape *a, const nnd_shape *b) {
+  if (a->rank != b->rank || a->rank < 0) return false;
+  for (int k = 0; k < a->rank; k++)
+    if (a->dims[k].size != b->dims[k].size) return false;
+  return true;
+}
+
 /* localize's edit (on r->target) on the loaded graph L. */
 static bool map_edit(nnd__repair_units *u, const nnd_localize_result *r, const nnd_graph *L,
                      const nnd_edit *e, nnd_edit *out) {
@@ -118,6 +125,12 @@ static bool map_edit(nnd__repair_units *u, const nnd_localize_result *r, const n
     if (e->kind == NND_EDIT_REMOVE_NODE) {
       const nnd_node *ln = &L->nodes[k];
       if (ln->n_inputs < 1 || ln->inputs[0] < 0 || ln->n_outputs != 1) return false;
+      /* an inserted node passes its input's shape on (a Softmax, a
+       * Transpose of equal dims); a Pad only goes with its convolution's
+       * pads (the suspect's edits together) */
+      if (ln->op != NND_OP_PAD && !same_shape(&L->values[ln->inputs[0]].shape,
+                                              &L->values[ln->outputs[0]].shape))
+        return false;
     }
     return e->kind == NND_EDIT_SET_ATTRS || e->kind == NND_EDIT_SET_OP ||
            e->kind == NND_EDIT_REMOVE_NODE;
@@ -243,11 +256,46 @@ static bool op_edit(const nnd_localize_result *r, const nnd_graph *L, const nnd_
   return true;
 }
 
-/* Edits for finding fi (0..2 of them). */
+/* Operands in another order than the source's (a Concat's channel blocks
+ * swapped): each input slot of the target's head given the target tensor
+ * aligned with the source's operand in that slot, as SET_INPUT edits that
+ * only make sense together. */
+static int order_edits(const nnd_localize_result *r, const nnd_graph *L, const nnd_finding *f,
+                       nnd_edit *out, int cap) {
+  if (!f->code || strcmp(f->code, "input_order") != 0 || f->s_cnode < 0 || f->t_cnode < 0)
+    return 0;
+  const nnd_cnode *sn = &r->cs->nodes[f->s_cnode], *tn = &r->ct->nodes[f->t_cnode];
+  const nnd_node *th = &r->target->nodes[tn->members[0].node];
+  int32_t k = find_node(L, th->name);
+  if (k < 0 || tn->n_inputs != sn->n_inputs || tn->n_inputs != th->n_inputs ||
+      L->nodes[k].n_inputs != th->n_inputs)
+    return 0;
+  int n = 0;
+  for (int j = 0; j < sn->n_inputs; j++) {
+    int from = -1;
+    for (int i = 0; i < tn->n_inputs && from < 0; i++)
+      if (r->align->tv_partner[tn->inputs[i]] == sn->inputs[j]) from = i;
+    if (from < 0) return 0; /* not a permutation of the same tensors */
+    if (from == j) continue;
+    if (n == cap) return 0;
+    nnd_edit *e = &out[n++];
+    nnd_edit_init_node(e, L, NND_EDIT_SET_INPUT, k);
+    e->slot = j;
+    e->new_value = L->nodes[k].inputs[from];
+    snprintf(e->field, sizeof e->field, "input[%d]", j);
+    snprintf(e->old_text, sizeof e->old_text, "%.90s", L->values[L->nodes[k].inputs[j]].name);
+    snprintf(e->new_text, sizeof e->new_text, "%.90s", L->values[e->new_value].name);
+  }
+  return n;
+}
+
+/* The edits that fix finding fi, all applied together (0..cap). */
 static int finding_edits(nnd__repair_units *u, const nnd_localize_result *r, const nnd_graph *L,
-                         int32_t fi, nnd_edit out[2]) {
+                         int32_t fi, nnd_edit *out, int cap) {
   const nnd_finding *f = &r->findings[fi];
   if (f->equivalent) return 0;
+  int n_order = order_edits(r, L, f, out, cap);
+  if (n_order) return n_order;
   if (f->has_edit) {
     if (map_edit(u, r, L, &f->edit, &out[0])) return 1;
     u->n_unmappable++;
@@ -294,27 +342,29 @@ nnd_status nnd__repair_candidates(const nnd_localize_result *r, const nnd_graph 
     const nnd_suspect *sp = s < r->n_suspects ? &r->suspects[s] : NULL;
     int n_find = sp ? sp->n_findings : r->n_findings;
     nnd__repair_unit group = {0};
+    int n_units_here = 0;
     for (int k = 0; k < n_find; k++) {
       int32_t fi = sp ? sp->findings[k] : k;
       if (fi < 0 || fi >= r->n_findings || done[fi]) continue;
       done[fi] = true;
-      nnd_edit e[2];
-      int ne = finding_edits(u, r, L, fi, e);
+      nnd_edit e[NND__REPAIR_UNIT_MAX];
+      int ne = finding_edits(u, r, L, fi, e, NND__REPAIR_UNIT_MAX);
+      if (ne == 0 || (ne == 1 && seen(u, &e[0]))) continue;
+      nnd__repair_unit *x = add_unit(u);
+      if (!x) goto nomem;
+      x->n = ne;
+      x->suspect_rank = sp ? sp->rank : 0;
       for (int j = 0; j < ne; j++) {
-        if (seen(u, &e[j])) continue;
-        nnd__repair_unit *x = add_unit(u);
-        if (!x) goto nomem;
-        x->n = 1;
-        x->edits[0] = e[j];
-        x->finding[0] = fi;
-        x->suspect_rank = sp ? sp->rank : 0;
+        x->edits[j] = e[j];
+        x->finding[j] = fi;
         if (group.n < NND__REPAIR_UNIT_MAX) {
           group.edits[group.n] = e[j];
           group.finding[group.n++] = fi;
         }
       }
+      n_units_here++;
     }
-    if (sp && group.n >= 2) {
+    if (sp && n_units_here >= 2) {
       group.suspect_rank = sp->rank;
       nnd__repair_unit *x = add_unit(u);
       if (!x) goto nomem;
