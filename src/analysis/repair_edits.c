@@ -289,6 +289,37 @@ static int order_edits(const nnd_localize_result *r, const nnd_graph *L, const n
   return n;
 }
 
+/* A gated activation spelled x * HardSigmoid(a, b) in the target where the
+ * source's normal form has other slopes (HardSwish is x * HardSigmoid(1/6,
+ * 1/2)): the source's alpha and beta on the target's HardSigmoid node. */
+static bool gate_edit(const nnd_localize_result *r, const nnd_graph *L, const nnd_finding *f,
+                      nnd_edit *out) {
+  if (!f->code || strcmp(f->code, "activation") != 0 || f->s_cnode < 0 || f->t_cnode < 0)
+    return false;
+  const nnd_cnode *sn = &r->cs->nodes[f->s_cnode], *tn = &r->ct->nodes[f->t_cnode];
+  nnd_cact sa = nnd_cact_normal(sn->act), ta = nnd_cact_normal(tn->act);
+  if (sa.kind != NND_ACT_HARD_SIGMOID || ta.kind != NND_ACT_HARD_SIGMOID || sa.gated != ta.gated)
+    return false;
+  int32_t hs = -1;
+  for (int m = 0; m < tn->n_members; m++) {
+    const nnd_node *n = &r->target->nodes[tn->members[m].node];
+    if (n->op == NND_OP_HARD_SIGMOID) {
+      if (hs >= 0) return false;
+      hs = find_node(L, n->name);
+      if (hs < 0) return false;
+    }
+  }
+  if (hs < 0) return false;
+  nnd_edit_init_node(out, L, NND_EDIT_SET_ATTRS, hs);
+  out->attrs.alpha = sa.alpha;
+  out->attrs.beta = sa.beta;
+  snprintf(out->field, sizeof out->field, "alpha, beta");
+  snprintf(out->old_text, sizeof out->old_text, "%g, %g", (double)L->nodes[hs].attrs.alpha,
+           (double)L->nodes[hs].attrs.beta);
+  snprintf(out->new_text, sizeof out->new_text, "%g, %g", (double)sa.alpha, (double)sa.beta);
+  return true;
+}
+
 /* The edits that fix finding fi, all applied together (0..cap). */
 static int finding_edits(nnd__repair_units *u, const nnd_localize_result *r, const nnd_graph *L,
                          int32_t fi, nnd_edit *out, int cap) {
@@ -302,6 +333,7 @@ static int finding_edits(nnd__repair_units *u, const nnd_localize_result *r, con
     return 0;
   }
   if (layout_edit(u, r, L, f, &out[0])) return 1;
+  if (gate_edit(r, L, f, &out[0])) return 1;
   if ((f->kind == NND_FINDING_GRAPH || f->kind == NND_FINDING_HYPERPARAMETERS) &&
       op_edit(r, L, f, &out[0]))
     return 1;

@@ -168,8 +168,13 @@ def main(argv):
     with tempfile.TemporaryDirectory() as tmpdir, \
             concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as ex:
         futs = [ex.submit(run_case, nndiff, root, c, extra, tmpdir, dry, x) for c in cases]
-        for fu in concurrent.futures.as_completed(futs):
-            results.append(fu.result())
+        for c, fu in zip(cases, futs):
+            try:
+                results.append(fu.result())
+            except Exception as e:  # a case that cannot run is a failure, not a crash
+                results.append({"case": c["case"], "variant": c.get("variant", "calibrated"),
+                                "fault": c["fault"], "equivalent": c["equivalent"], "exit": -1,
+                                "mode": "-", "seconds": 0.0, "error": repr(e)})
     results.sort(key=lambda r: r["case"])
     failures = []
     table = collections.defaultdict(lambda: collections.Counter())
