@@ -103,7 +103,10 @@ typedef struct nnd_repair_result {
   int n_candidates;     /* candidate edits tried */
   int n_candidates_dropped; /* kept first, then found not needed */
   int n_unmappable;     /* findings whose edit has no counterpart in the loaded target */
-  bool matches;         /* every label agrees and outputs within the floor, both parts */
+  bool matches;         /* every label agrees and outputs within the floor, both parts
+                           (or: no edit, no label differs, and localize calls the pair
+                           equivalent) */
+  bool equivalent_by_localize; /* matches by localize's verdict, not the output floor */
   bool worse;           /* the search's edits made the verification part worse: none kept */
   bool stopped;         /* interrupted (stop flag): report nothing */
   char left[1024];      /* when !matches: what is left and why */

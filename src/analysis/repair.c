@@ -180,7 +180,13 @@ static void describe_left(search *s, int n_kept) {
   int64_t labels = v->n_label_diff + l->n_label_diff;
   int64_t inputs = v->n_inputs + l->n_inputs;
   const nnd_suspect *top = r->localize && r->localize->n_suspects ? &r->localize->suspects[0] : NULL;
-  if (r->worse) {
+  if (r->n_edits == 0 && nnd__repair_at_floor(&r->before_localize, r->noise_floor)) {
+    snprintf(p, cap,
+             "the localization inputs show no discrepancy but the verification inputs do (%lld "
+             "of %lld labels): nothing to localize on; give more data or hold out less "
+             "(--verify-split)",
+             (long long)v->n_label_diff, (long long)v->n_inputs);
+  } else if (r->worse) {
     snprintf(p, cap,
              "the edits that helped on the localization inputs made the verification inputs "
              "worse, so none is kept: the fault is not one the suspects' edits fix");
@@ -421,6 +427,13 @@ nnd_status nnd_repair_run(const nnd_graph *source, const nnd_graph *target, nnd_
   r->seconds_search = nnd__now() - tq;
   r->matches = nnd__repair_at_floor(&r->after_localize, r->noise_floor) &&
                nnd__repair_at_floor(&r->after_verify, r->noise_floor);
+  /* localize judges every aligned layer against its own floor: a pair it
+   * calls equivalent, with no label differing anywhere, needs no repair
+   * even when the outputs differ by more than 10x the output's floor
+   * (float16 weights in both files round alike) */
+  if (!r->matches && r->n_edits == 0 && r->localize->equivalent &&
+      r->after_localize.n_label_diff == 0 && r->after_verify.n_label_diff == 0)
+    r->matches = r->equivalent_by_localize = true;
   if (!r->matches) describe_left(&s, n_kept);
   /* the edits' data lives with the result */
   nnd__repair_units *keep_units = malloc(sizeof *keep_units);

@@ -152,6 +152,29 @@ static bool has_role(const nnd_cnode *cn, nnd_crole role) {
   return false;
 }
 
+/* Both layers keep their BatchNorm as a node of its own: the folded
+ * weights are not what the target's convolution holds, so the source
+ * convolution's own weights go in as they are (same layout, same count). */
+static bool raw_weight_edit(nnd__repair_units *u, const nnd_localize_result *r,
+                            const nnd_graph *L, const nnd_cnode *sn, const nnd_node *thead,
+                            nnd_edit *out) {
+  const nnd_node *shead = &r->source->nodes[sn->members[0].node];
+  if (shead->op != NND_OP_CONV || thead->op != NND_OP_CONV || shead->n_inputs < 2 ||
+      thead->n_inputs < 2 || shead->attrs.conv.weight_layout != thead->attrs.conv.weight_layout)
+    return false;
+  int32_t sw = source_constant(r->source, shead->inputs[1]);
+  if (sw < 0) return false;
+  const nnd_value *sv = &r->source->values[sw];
+  int64_t n = nnd_value_data_count(sv);
+  double *x = keep(u, malloc((size_t)(n ? n : 1) * sizeof *x));
+  if (!x) return false;
+  for (int64_t i = 0; i < n; i++)
+    if (!nnd_value_read_f64(sv, i, &x[i])) return false;
+  int32_t lv = nnd_graph_find_value(L, r->target->values[thead->inputs[1]].name);
+  return lv >= 0 && constant_edit(u, L, lv, x, n, "weights",
+                                  "the source convolution's own (its BatchNorm kept apart)", out);
+}
+
 /* A parameter finding localize had no exact edit for because the target's
  * dense layer is MatMul [in, out] (or Gemm without transB) with its bias in
  * an Add: the source's weights transposed, its bias into the Add's
@@ -161,9 +184,11 @@ static bool layout_edit(nnd__repair_units *u, const nnd_localize_result *r, cons
   if (f->kind != NND_FINDING_PARAMETERS || f->s_cnode < 0 || f->t_cnode < 0 || !f->code)
     return false;
   const nnd_cnode *sn = &r->cs->nodes[f->s_cnode], *tn = &r->ct->nodes[f->t_cnode];
-  if (has_role(tn, NND_CROLE_BN) || has_role(tn, NND_CROLE_SCALE)) return false;
   const nnd_graph *A = r->target;
   const nnd_node *head = &A->nodes[tn->members[0].node];
+  if (has_role(tn, NND_CROLE_BN) && has_role(sn, NND_CROLE_BN) && strcmp(f->code, "weights") == 0)
+    return raw_weight_edit(u, r, L, sn, head, out);
+  if (has_role(tn, NND_CROLE_BN) || has_role(tn, NND_CROLE_SCALE)) return false;
   bool dense_io = head->op == NND_OP_MATMUL || (head->op == NND_OP_GEMM && !head->attrs.trans_b);
   if (strcmp(f->code, "weights") == 0) {
     if (!dense_io || head->n_inputs < 2 || !sn->weight || sn->wrank != 2) return false;

@@ -30,7 +30,10 @@ static void write_scores(FILE *out, const char *what, const nnd_repair_score *l,
 nnd_status nnd_repair_write_text(FILE *out, const nnd_repair_result *r, const char *out_path,
                                  nnd_error *err) {
   const nnd_localize_result *L = r->localize;
-  if (r->matches && r->n_edits == 0)
+  if (r->matches && r->n_edits == 0 && r->equivalent_by_localize)
+    nnd__fprintf_safe(out, "Verdict: nothing to repair: no label differs, and localize finds the "
+                           "models equivalent (every aligned layer within its noise floor)\n");
+  else if (r->matches && r->n_edits == 0)
     nnd__fprintf_safe(out, "Verdict: nothing to repair: the target already computes what the source "
                            "computes on every input\n");
   else if (r->matches)
@@ -154,6 +157,8 @@ nnd_status nnd_repair_build_json(const nnd_repair_result *r, const char *tool_ve
   json_object_object_add(root, "dry_run", json_object_new_boolean(out_path == NULL));
   json_object_object_add(root, "matches", json_object_new_boolean(r->matches));
   json_object_object_add(root, "worse_not_kept", json_object_new_boolean(r->worse));
+  json_object_object_add(root, "matches_by_localize",
+                         json_object_new_boolean(r->equivalent_by_localize));
   json_object_object_add(root, "left", r->matches ? NULL : json_object_new_string(r->left));
   json_object *split = json_object_new_object();
   json_object_object_add(split, "inputs", json_object_new_int64(r->n_items));
