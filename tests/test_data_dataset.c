@@ -185,6 +185,17 @@ static int test_read_items(void) {
   nnd_item_shape big = {.rank = 3, .dims = {3, 64, 64}};
   ASSERT_EQ_INT(NND_ERR_USAGE, nnd_dataset_read(ds, 0, &big, out, 3 * 32 * 32, NULL, &err));
   ASSERT_CONTAINS(err.message, "set crop=64x64");
+  /* a selection: items 3 and 0, in that order, keep their own names */
+  ASSERT_EQ_INT(NND_OK, nnd_dataset_select(ds, (const size_t[]){3, 0}, 2, &err));
+  ASSERT_EQ_INT(2, nnd_dataset_count(ds));
+  ASSERT_EQ_INT(NND_OK, nnd_dataset_read(ds, 0, &shape, out, 3 * 32 * 32, &info, &err));
+  ASSERT_STR_EQ("a/x.png", info.name);
+  ASSERT_TRUE(memcmp(out, ref, sizeof out) == 0);
+  ASSERT_EQ_INT(NND_ERR_USAGE, nnd_dataset_item(ds, 2, &info, &(nnd_error){0}));
+  ASSERT_EQ_INT(NND_ERR_USAGE, nnd_dataset_select(ds, (const size_t[]){7}, 1, &(nnd_error){0}));
+  ASSERT_EQ_INT(2, nnd_dataset_count(ds));
+  ASSERT_EQ_INT(NND_OK, nnd_dataset_select(ds, NULL, 0, &err));
+  ASSERT_EQ_INT(7, nnd_dataset_count(ds));
   nnd_dataset_close(ds);
   nnd_dataset_close(NULL);
   rm_tree(dir);

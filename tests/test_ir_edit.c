@@ -218,6 +218,55 @@ static int test_broken_edit_is_refused(void) {
   return 0;
 }
 
-NND_TEST_MAIN(NND_TEST(test_clone_is_independent), NND_TEST(test_uses),
+/* ADD_INPUT: a Gemm that lost its bias gets one back as a new constant
+ * (the input list grows), and the clone's original is untouched. */
+static int test_add_input(void) {
+  nnd_error err = {0};
+  nnd_graph *g = nnd_graph_create(&err);
+  int32_t x = tg_input(g, "x", NND_DTYPE_F32, DIMS(1, 2));
+  g->inputs = nnd_graph_alloc(g, 1, sizeof(int32_t));
+  g->inputs[0] = x;
+  g->n_inputs = 1;
+  int32_t w = tg_floats(g, "w", 4, (const float[]){1.f, 0.f, 0.f, 1.f});
+  g->values[w].shape.rank = 2;
+  g->values[w].shape.dims[0].size = 2;
+  g->values[w].shape.dims[1].size = 2;
+  int32_t y;
+  NODE(g, NND_OP_GEMM, "fc", &y, x, w);
+  g->outputs = nnd_graph_alloc(g, 1, sizeof(int32_t));
+  g->outputs[0] = y;
+  g->n_outputs = 1;
+  g->values[y].is_output = true;
+  ASSERT_EQ_INT(NND_OK, nnd_graph_infer_shapes(g, &err));
+  nnd_graph *c = NULL;
+  ASSERT_EQ_INT(NND_OK, nnd_graph_clone(g, &c, &err));
+  const float bias[2] = {0.5f, -2.f};
+  nnd_edit e;
+  nnd_edit_init_node(&e, c, NND_EDIT_ADD_INPUT, 0);
+  e.slot = 2;
+  e.dtype = NND_DTYPE_F32;
+  e.shape.rank = 1;
+  e.shape.dims[0].size = 2;
+  e.data = bias;
+  e.nbytes = sizeof bias;
+  snprintf(e.new_name, sizeof e.new_name, "fc.bias");
+  ASSERT_EQ_INT(NND_OK, nnd_edit_apply(c, &e, &err));
+  ASSERT_EQ_INT(3, c->nodes[0].n_inputs);
+  int32_t b = nnd_graph_find_value(c, "fc.bias");
+  ASSERT_TRUE(b >= 0);
+  ASSERT_EQ_INT(b, c->nodes[0].inputs[2]);
+  ASSERT_TRUE(fval(c, b, 1) == -2.f);
+  ASSERT_EQ_INT(2, g->nodes[0].n_inputs);
+  ASSERT_EQ_INT(-1, nnd_graph_find_value(g, "fc.bias"));
+  ASSERT_STR_EQ("add_input", nnd_edit_kind_name(NND_EDIT_ADD_INPUT));
+  /* the same name twice is refused */
+  e.slot = 2;
+  ASSERT_EQ_INT(NND_ERR_USAGE, nnd_edit_apply(c, &e, &(nnd_error){0}));
+  nnd_graph_destroy(c);
+  nnd_graph_destroy(g);
+  return 0;
+}
+
+NND_TEST_MAIN(NND_TEST(test_clone_is_independent), NND_TEST(test_uses), NND_TEST(test_add_input),
               NND_TEST(test_fold_identity_and_dce), NND_TEST(test_fold_cast_f16_and_arithmetic),
               NND_TEST(test_dce_chain_and_edit_records), NND_TEST(test_broken_edit_is_refused))

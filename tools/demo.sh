@@ -4,7 +4,8 @@
 #   1. inspect the source model;
 #   2. compare it with its "converted" twin on real photos (the photos that
 #      ship in Debian's python3-skimage): which inputs changed label;
-#   3. localize: which node of the converted model is at fault, and why.
+#   3. localize: which node of the converted model is at fault, and why;
+#   4. repair (a dry run): the edit that fixes it, checked on held-out photos.
 # The converted model had every name changed and one real converter bug
 # injected (examples/squeezenet1_1_converted.truth.json says which).
 set -euo pipefail
@@ -29,3 +30,5 @@ run build/nndiff compare examples/squeezenet1_1.onnx examples/squeezenet1_1_conv
   --data "$photos" || [ $? -eq 1 ]
 run build/nndiff localize examples/squeezenet1_1.onnx examples/squeezenet1_1_converted.onnx \
   --data "$photos" || [ $? -eq 1 ]
+run build/nndiff repair examples/squeezenet1_1.onnx examples/squeezenet1_1_converted.onnx \
+  --data "$photos" --dry-run || [ $? -eq 1 ]

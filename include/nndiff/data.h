@@ -321,6 +321,13 @@ nnd_status nnd_dataset_open(const char *path, const nnd_dataset_options *opts, n
 void nnd_dataset_close(nnd_dataset *ds);
 
 size_t nnd_dataset_count(const nnd_dataset *ds);
+/* Restricts the dataset to n of its items: afterwards item i is the whole
+ * set's item indices[i] (names keep the whole set's numbering, "x.npy[17]")
+ * and nnd_dataset_count is n. indices NULL shows every item again. The
+ * indices are copied. How repair localizes on one part of D and verifies on
+ * the other. Not to be called while another thread reads the dataset.
+ * NND_ERR_USAGE for an index out of range. */
+nnd_status nnd_dataset_select(nnd_dataset *ds, const size_t *indices, size_t n, nnd_error *err);
 nnd_dataset_kind nnd_dataset_get_kind(const nnd_dataset *ds);
 /* 1 when labels were loaded (items may still have label -1). */
 int nnd_dataset_has_labels(const nnd_dataset *ds);

@@ -48,5 +48,7 @@ int nnd_cmd_compare(int argc, char **argv);
 void nnd_cmd_compare_help(FILE *out);
 int nnd_cmd_localize(int argc, char **argv);
 void nnd_cmd_localize_help(FILE *out);
+int nnd_cmd_repair(int argc, char **argv);
+void nnd_cmd_repair_help(FILE *out);
 
 #endif

@@ -16,6 +16,8 @@ static const nnd_cli_command commands[] = {
      nnd_cmd_compare, nnd_cmd_compare_help},
     {"localize", "find where and why a converted model differs from its source, and the fix",
      nnd_cmd_localize, nnd_cmd_localize_help},
+    {"repair", "edit a converted model until it matches its source, verified on held-out data",
+     nnd_cmd_repair, nnd_cmd_repair_help},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,43 @@ struct nnd_dataset {
   char *tensor_label; /* "x.npz:images" or "x.npy" */
   char **item_names;  /* lazily built "x.npy[17]" names */
   pthread_mutex_t names_lock;
+  /* nnd_dataset_select: the items visible, as indices into the whole set
+   * (NULL: all of them) */
+  size_t *sel;
+  size_t sel_count;
 };
+
+/* A visible index to the item's index in the whole set; false when out of
+ * range (the message names both counts). */
+static bool real_index(const nnd_dataset *ds, size_t index, size_t *out, nnd_error *err) {
+  size_t n = ds->sel ? ds->sel_count : ds->count;
+  if (index >= n) {
+    nnd_error_set(err, NND_ERR_USAGE, "%s: item %zu out of range (%zu items)", ds->path, index, n);
+    return false;
+  }
+  *out = ds->sel ? ds->sel[index] : index;
+  return true;
+}
+
+nnd_status nnd_dataset_select(nnd_dataset *ds, const size_t *indices, size_t n, nnd_error *err) {
+  if (!indices) {
+    free(ds->sel);
+    ds->sel = NULL;
+    ds->sel_count = 0;
+    return NND_OK;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (indices[i] >= ds->count)
+      return nnd_error_set(err, NND_ERR_USAGE, "%s: item %zu out of range (%zu items)", ds->path,
+                           indices[i], ds->count);
+  size_t *copy = malloc((n ? n : 1) * sizeof *copy);
+  if (!copy) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory selecting dataset items");
+  if (n) memcpy(copy, indices, n * sizeof *copy);
+  free(ds->sel);
+  ds->sel = copy;
+  ds->sel_count = n;
+  return NND_OK;
+}
 
 /* ---- directory walk ---- */
 
@@ -446,6 +483,7 @@ void nnd_dataset_close(nnd_dataset *ds) {
   free(ds->labels_path);
   free(ds->tensor_label);
   free(ds->path);
+  free(ds->sel);
   nnd__npz_array_close(ds->member);
   nnd__npz_close(ds->npz);
   nnd_mapped_file_close(ds->npy);
@@ -454,7 +492,7 @@ void nnd_dataset_close(nnd_dataset *ds) {
   free(ds);
 }
 
-size_t nnd_dataset_count(const nnd_dataset *ds) { return ds->count; }
+size_t nnd_dataset_count(const nnd_dataset *ds) { return ds->sel ? ds->sel_count : ds->count; }
 nnd_dataset_kind nnd_dataset_get_kind(const nnd_dataset *ds) { return ds->kind; }
 int nnd_dataset_has_labels(const nnd_dataset *ds) { return ds->labels != NULL; }
 
@@ -468,9 +506,7 @@ const nnd_preprocess *nnd_dataset_preprocess(const nnd_dataset *ds) {
 
 nnd_status nnd_dataset_item(const nnd_dataset *ds, size_t index, nnd_item_info *info,
                             nnd_error *err) {
-  if (index >= ds->count)
-    return nnd_error_set(err, NND_ERR_USAGE, "%s: item %zu out of range (%zu items)", ds->path,
-                         index, ds->count);
+  if (!real_index(ds, index, &index, err)) return NND_ERR_USAGE;
   info->label = ds->labels ? ds->labels[index] : -1;
   if (ds->kind == NND_DATASET_IMAGES) {
     info->name = ds->names[index];
@@ -573,7 +609,11 @@ nnd_status nnd_dataset_read(nnd_dataset *ds, size_t index, const nnd_item_shape 
   if (st) return st;
   if (!shape || shape->rank > NND_DATA_MAX_RANK)
     return nnd_error_set(err, NND_ERR_USAGE, "no or bad model input shape given");
-  if (ds->kind == NND_DATASET_TENSOR) return read_tensor(ds, index, shape, out, out_count, err);
+  if (ds->kind == NND_DATASET_TENSOR) {
+    size_t real = index;
+    real_index(ds, index, &real, err); /* in range: nnd_dataset_item checked it */
+    return read_tensor(ds, real, shape, out, out_count, err);
+  }
   nnd_preprocess resolved;
   st = nnd_preprocess_resolve(&ds->pp, shape, &resolved, err);
   if (st) return st;
@@ -587,8 +627,10 @@ nnd_status nnd_dataset_read(nnd_dataset *ds, size_t index, const nnd_item_shape 
 nnd_status nnd_dataset_preprocess_image(const nnd_dataset *ds, size_t index,
                                         const nnd_preprocess *resolved, const nnd_image *decoded,
                                         float *out, size_t out_count, nnd_error *err) {
-  if (ds->kind != NND_DATASET_IMAGES || index >= ds->count)
+  size_t real = 0;
+  if (ds->kind != NND_DATASET_IMAGES || !real_index(ds, index, &real, NULL))
     return nnd_error_set(err, NND_ERR_USAGE, "%s: no image %zu to preprocess", ds->path, index);
+  index = real;
   nnd_error local = {0};
   nnd_status st = nnd_preprocess_image(resolved, decoded, out, out_count, NULL, &local);
   if (st == NND_OK) return NND_OK;
@@ -607,6 +649,7 @@ nnd_status nnd_dataset_decode(nnd_dataset *ds, size_t index, nnd_image *out, nnd
   nnd_item_info tmp_info;
   nnd_status st = nnd_dataset_item(ds, index, info ? info : &tmp_info, err);
   if (st) return st;
+  real_index(ds, index, &index, err); /* in range: nnd_dataset_item checked it */
   char *full = NULL;
   const char *file = ds->names[index];
   if (*ds->root) {
