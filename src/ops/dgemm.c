@@ -216,15 +216,19 @@ static bool dgemm(int64_t m, int64_t n, int64_t k, const double *a, int64_t a_rs
     return false;
   }
   pack_a(m, k, a, a_rs, a_cs, ap);
-  NND_OMP_FOR(threads > 1 && tasks > 1)
+  /* Serially, buffer 0 whatever thread this is (the caller may itself run
+   * inside a parallel region); in the team, one buffer per thread. */
+  const bool team = threads > 1 && tasks > 1;
+  NND_OMP_FOR(team)
   for (int64_t t = 0; t < tasks; t++) {
     const int64_t mc = t / nchunks, jc = t % nchunks;
     const int64_t i0 = mc * panels_per_chunk * MR;
     const int64_t i1 = i0 + panels_per_chunk * MR < m ? i0 + panels_per_chunk * MR : m;
     const int64_t j0 = jc * NC, nc = n - j0 < NC ? (n - j0 + NR - 1) / NR * NR : NC;
+    const size_t slot = team ? (size_t)thread_id() : 0;
     if (i0 < i1)
       run_task(m, n, k, ap, b, taps, row_init, y, ldy, i0, i1, j0, nc,
-               bp + (size_t)thread_id() * (size_t)(KC * nc_max));
+               bp + slot * (size_t)(KC * nc_max));
   }
   free(ap);
   free(bp);
