@@ -420,6 +420,48 @@ static int test_gemm(void) {
   return 0;
 }
 
+/* The packed reference core against the plain loop it replaces: the same
+ * bits (every output one accumulator, k ascending), over shapes that cross
+ * its register tiles (4 x 8), K blocks (256) and column chunks (128), with
+ * strided and transposed operands and a per-row initial value. */
+static int test_dgemm_bits(void) {
+  test_rng r = {9090};
+  for (int i = 0; i < 60; i++) {
+    const int64_t m = rng_int(&r, 1, 40), n = rng_int(&r, 1, i < 10 ? 300 : 40),
+                  k = rng_int(&r, 0, i < 20 ? 700 : 30);
+    const bool ta = rng_int(&r, 0, 1), tb = rng_int(&r, 0, 1), init = rng_int(&r, 0, 1);
+    double *a = malloc((size_t)(m * k + 1) * 8), *b = malloc((size_t)(k * n + 1) * 8);
+    double *c = malloc((size_t)m * 8), *y = malloc((size_t)(m * n) * 8);
+    for (int64_t q = 0; q < m * k; q++)
+      a[q] = rng_f(&r);
+    for (int64_t q = 0; q < k * n; q++)
+      b[q] = rng_f(&r);
+    for (int64_t q = 0; q < m; q++)
+      c[q] = rng_f(&r);
+    const nnd__dgemm_b bm = {b, tb ? 1 : n, tb ? k : 1};
+    ASSERT_TRUE(nnd__dgemm_f64(m, n, k, a, ta ? 1 : k, ta ? m : 1, &bm, init ? c : NULL, y, n));
+    int rc = 0;
+    for (int64_t p = 0; p < m * n && !rc; p++) {
+      const int64_t row = p / n, col = p % n;
+      double acc = init ? c[row] : 0;
+      for (int64_t q = 0; q < k; q++)
+        acc += a[ta ? q * m + row : row * k + q] * b[tb ? col * k + q : q * n + col];
+      if (memcmp(&acc, &y[p], sizeof acc) != 0) {
+        fprintf(stderr, "dgemm case %d (m%lld n%lld k%lld ta%d tb%d): Y[%lld][%lld] %.17g, loop %.17g\n",
+                i, (long long)m, (long long)n, (long long)k, ta, tb, (long long)row,
+                (long long)col, y[p], acc);
+        rc = 1;
+      }
+    }
+    free(a);
+    free(b);
+    free(c);
+    free(y);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
 static int test_matmul_broadcast(void) {
   /* A [2,1,3,4] x B [3,4,5] -> [2,3,3,5], checked against loops. */
   nnd__matmul_geom g = {0};
@@ -967,7 +1009,7 @@ static int test_slice_pad_concat_gather(void) {
 }
 
 NND_TEST_MAIN(NND_TEST(test_conv_named), NND_TEST(test_conv_random), NND_TEST(test_conv_transpose),
-              NND_TEST(test_gemm), NND_TEST(test_matmul_broadcast),
+              NND_TEST(test_gemm), NND_TEST(test_dgemm_bits), NND_TEST(test_matmul_broadcast),
               NND_TEST(test_pool_known_values), NND_TEST(test_pool_random),
               NND_TEST(test_global_pool), NND_TEST(test_unary), NND_TEST(test_binary_broadcast),
               NND_TEST(test_binary_inplace), NND_TEST(test_softmax_lrn_bn), NND_TEST(test_reduce),

@@ -8,7 +8,9 @@
 
 #define T double
 #define SFX(name) name##_f64
+#define CONV_LOWERED nnd__conv_lowered_f64
 #include "ops/conv_tmpl.h"
+#undef CONV_LOWERED
 #undef T
 #undef SFX
 

@@ -121,6 +121,11 @@ void SFX(nnd__conv)(const nnd__conv_geom *g, const T *x, const T *w, const T *b,
   const int64_t cg = g->c / g->groups, og = g->o / g->groups;
   const int64_t out_sp = g->out[0] * g->out[1] * g->out[2];
   const int64_t work = g->n * g->o * out_sp * cg * g->k[0] * g->k[1] * g->k[2];
+#ifdef CONV_LOWERED
+  /* Four or more output channels per group: the packed GEMM, same sums
+   * (a depthwise filter would leave its register tile mostly empty). */
+  if (!g->channels_last && og >= 4 && CONV_LOWERED(g, x, w, b, y)) return;
+#endif
   if (!g->channels_last) {
     /* Units: blocks of up to 8 output channels of one group. */
     enum { OB = 8 };

@@ -1,6 +1,8 @@
 /* Reference matrix products in double precision: Gemm and batched MatMul.
- * Each output sums over k in ascending order. (The fast path uses
- * nnd__sgemm from ops/fast.h.) */
+ * Each output sums over k in ascending order. They run on the packed core
+ * (ops/dgemm.c); the plain loops below give the same bits and stay for
+ * when its scratch cannot be allocated. (The fast path uses nnd__sgemm
+ * from ops/fast.h.) */
 #include <string.h>
 
 #include "ops/ops.h"
@@ -13,9 +15,8 @@
  * results are the same bits as one row at a time. */
 enum { RB = 8 };
 
-void nnd__gemm_f64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
-                   const double *a, const double *b, double beta, const double *c, int64_t c_rows,
-                   int64_t c_cols, double *y) {
+static void gemm_loops(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                       const double *a, const double *b, double *y) {
   const int64_t blocks = (m + RB - 1) / RB;
   NND_OMP_FOR(m * n * k >= NND_PAR_MIN_WORK && blocks > 1)
   for (int64_t blk = 0; blk < blocks; blk++) {
@@ -43,14 +44,22 @@ void nnd__gemm_f64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
         }
       }
     }
-    for (int64_t r = 0; r < nr; r++) {
-      const int64_t i = i0 + r;
-      double *yr = y + i * n;
-      for (int64_t j = 0; j < n; j++) {
-        double v = alpha * yr[j];
-        if (c) v += beta * c[(c_rows == 1 ? 0 : i) * c_cols + (c_cols == 1 ? 0 : j)];
-        yr[j] = v;
-      }
+  }
+}
+
+void nnd__gemm_f64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                   const double *a, const double *b, double beta, const double *c, int64_t c_rows,
+                   int64_t c_cols, double *y) {
+  const nnd__dgemm_b bm = {b, trans_b ? 1 : n, trans_b ? k : 1};
+  if (!nnd__dgemm_f64(m, n, k, a, trans_a ? 1 : k, trans_a ? m : 1, &bm, NULL, y, n))
+    gemm_loops(trans_a, trans_b, m, n, k, a, b, y);
+  NND_OMP_FOR(m * n >= NND_PAR_MIN_WORK && m > 1)
+  for (int64_t i = 0; i < m; i++) {
+    double *yr = y + i * n;
+    for (int64_t j = 0; j < n; j++) {
+      double v = alpha * yr[j];
+      if (c) v += beta * c[(c_rows == 1 ? 0 : i) * c_cols + (c_cols == 1 ? 0 : j)];
+      yr[j] = v;
     }
   }
 }
@@ -67,7 +76,7 @@ void nnd__matmul_offsets(const nnd__matmul_geom *g, int64_t i, int64_t *a_off, i
   *b_off = ob;
 }
 
-void nnd__matmul_f64(const nnd__matmul_geom *g, const double *a, const double *b, double *y) {
+static void matmul_loops(const nnd__matmul_geom *g, const double *a, const double *b, double *y) {
   const int64_t m = g->m, n = g->n, k = g->k;
   const int64_t mblocks = (m + RB - 1) / RB, tasks = g->batch * mblocks;
   NND_OMP_FOR(g->batch * m * n * k >= NND_PAR_MIN_WORK && tasks > 1)
@@ -88,6 +97,19 @@ void nnd__matmul_f64(const nnd__matmul_geom *g, const double *a, const double *b
         for (int64_t j = 0; j < n; j++)
           yr[j] += av * br[j];
       }
+    }
+  }
+}
+
+void nnd__matmul_f64(const nnd__matmul_geom *g, const double *a, const double *b, double *y) {
+  const int64_t m = g->m, n = g->n, k = g->k;
+  for (int64_t bi = 0; bi < g->batch; bi++) {
+    int64_t oa, ob;
+    nnd__matmul_offsets(g, bi, &oa, &ob);
+    const nnd__dgemm_b bm = {b + ob * k * n, n, 1};
+    if (!nnd__dgemm_f64(m, n, k, a + oa * m * k, k, 1, &bm, NULL, y + bi * m * n, n)) {
+      matmul_loops(g, a, b, y);
+      return;
     }
   }
 }

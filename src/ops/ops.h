@@ -1,7 +1,9 @@
 /* Kernels of the inference engine (internal).
  *
  * Every kernel works on dense row-major buffers whose shapes the engine has
- * planned; nothing here allocates, fails or knows about the graph. Kernels
+ * planned; nothing here fails or knows about the graph. The one kernel
+ * that allocates (packing scratch of the reference GEMM, ops/dgemm.c)
+ * falls back to plain loops when it cannot. Kernels
  * come in three flavours, named by their element type:
  *   _f64  the reference path: plain loops, every output element summed in a
  *         fixed order by one thread;
@@ -122,6 +124,11 @@ void nnd__conv_f64(const nnd__conv_geom *g, const double *x, const double *w, co
                    double *y);
 void nnd__conv_f32(const nnd__conv_geom *g, const float *x, const float *w, const float *b,
                    float *y);
+/* Channels-first convolution as one nnd__dgemm_f64 per image and group
+ * over an implicit im2col (the same sums as nnd__conv_f64's loops); false
+ * when its scratch cannot be allocated. */
+bool nnd__conv_lowered_f64(const nnd__conv_geom *g, const double *x, const double *w,
+                           const double *b, double *y);
 /* Transposed convolution. w: [c][o/groups][kd][kh][kw] (ONNX). */
 void nnd__conv_transpose_f64(const nnd__conv_geom *g, const double *x, const double *w,
                              const double *b, double *y);
@@ -165,6 +172,19 @@ typedef struct nnd__matmul_geom {
 void nnd__matmul_f64(const nnd__matmul_geom *g, const double *a, const double *b, double *y);
 /* Offsets (in matrices) of A and B for batch index i. */
 void nnd__matmul_offsets(const nnd__matmul_geom *g, int64_t i, int64_t *a_off, int64_t *b_off);
+
+/* The reference path's packed GEMM core (ops/dgemm.c):
+ * Y[i][j] = init[i] + sum over q ascending of A[i][q] * B[q][j], for
+ * i < m, j < n, with Y's rows ldy apart, init NULL meaning 0. A's element
+ * (i, q) is a[i * a_rs + q * a_cs], B's is b->data[q * b->rs + j * b->cs].
+ * Same bits as the plain loop; false (and Y untouched) when its packing
+ * buffers cannot be allocated, so the caller runs the plain loop. */
+typedef struct nnd__dgemm_b {
+  const double *data;
+  int64_t rs, cs;
+} nnd__dgemm_b;
+bool nnd__dgemm_f64(int64_t m, int64_t n, int64_t k, const double *a, int64_t a_rs, int64_t a_cs,
+                    const nnd__dgemm_b *b, const double *init, double *y, int64_t ldy);
 
 /* ------------------------------------------------------ normalisation */
 
