@@ -558,6 +558,20 @@ def case_external(d, net, x, xin):
         ort_check(label, out, h, x, engine_out=eng)
     check(open(os.path.join(srcdir, "weights.bin"), "rb").read() == before,
           "external: the source's data file untouched")
+    # a copy never replaces another model's data of the same name; the same
+    # bytes (a second model written beside the first) are fine
+    rc, msg = write(src, os.path.join(d, "elsewhere", "second.onnx"), ["attr:/fc/Gemm:beta=2"])
+    check(rc == 0, "external: a second model beside an identical copy written (%s)" % (msg or "ok"))
+    clash = os.path.join(d, "clash")
+    os.makedirs(clash)
+    foreign = before[::-1]
+    open(os.path.join(clash, "weights.bin"), "wb").write(foreign)
+    rc, msg = write(src, os.path.join(clash, "fixed.onnx"), ["attr:/fc/Gemm:beta=2"])
+    check(rc == 2 and "weights.bin" in msg and len(msg.splitlines()) == 1 and
+          not os.path.exists(os.path.join(clash, "fixed.onnx")) and
+          open(os.path.join(clash, "weights.bin"), "rb").read() == foreign,
+          "external: another model's weights.bin in the folder: exit 2, one line, nothing "
+          "written (got %d: %s)" % (rc, msg))
 
 
 def case_opset9_clip(d, x, xin):
