@@ -267,6 +267,52 @@ static int test_add_input(void) {
   return 0;
 }
 
+/* Two Clips (opset 11 form) sharing their bound constants: new bounds on
+ * one go into constants of its own, so shape inference, which reads the
+ * bounds back from the inputs, keeps them, and the other Clip keeps its. */
+static int test_clip_bounds_follow_attrs(void) {
+  nnd_error err = {0};
+  nnd_graph *g = nnd_graph_create(&err);
+  int32_t x = tg_input(g, "x", NND_DTYPE_F32, DIMS(1, 2));
+  g->inputs = nnd_graph_alloc(g, 1, sizeof(int32_t));
+  g->inputs[0] = x;
+  g->n_inputs = 1;
+  int32_t lo = tg_floats(g, "lo", 1, (const float[]){0.f});
+  int32_t hi = tg_floats(g, "hi", 1, (const float[]){6.f});
+  int32_t y, z;
+  NODE(g, NND_OP_CLIP, "clip1", &y, x, lo, hi);
+  NODE(g, NND_OP_CLIP, "clip2", &z, y, lo, hi);
+  g->outputs = nnd_graph_alloc(g, 1, sizeof(int32_t));
+  g->outputs[0] = z;
+  g->n_outputs = 1;
+  g->values[z].is_output = true;
+  ASSERT_EQ_INT(NND_OK, nnd_graph_infer_shapes(g, &err));
+  ASSERT_TRUE(g->nodes[0].attrs.clip_max == 6.f);
+  nnd_edit e;
+  nnd_edit_init_node(&e, g, NND_EDIT_SET_ATTRS, 0);
+  e.attrs.clip_max = 4.f;
+  ASSERT_EQ_INT(NND_OK, nnd_edit_apply(g, &e, &err));
+  ASSERT_EQ_INT(NND_OK, nnd_graph_infer_shapes(g, &err));
+  ASSERT_EQ_INT(lo, g->nodes[0].inputs[1]); /* the bound that stays is shared still */
+  int32_t own = g->nodes[0].inputs[2];
+  ASSERT_TRUE(own >= 0 && own != hi);
+  ASSERT_TRUE(fval(g, own, 0) == 4.f);
+  ASSERT_TRUE(g->nodes[0].attrs.clip_max == 4.f);
+  ASSERT_TRUE(fval(g, hi, 0) == 6.f);
+  ASSERT_EQ_INT(hi, g->nodes[1].inputs[2]);
+  ASSERT_TRUE(g->nodes[1].attrs.clip_max == 6.f);
+  /* an infinite bound: the input goes */
+  nnd_edit_init_node(&e, g, NND_EDIT_SET_ATTRS, 1);
+  e.attrs.clip_max = INFINITY;
+  ASSERT_EQ_INT(NND_OK, nnd_edit_apply(g, &e, &err));
+  ASSERT_EQ_INT(NND_OK, nnd_graph_infer_shapes(g, &err));
+  ASSERT_EQ_INT(-1, g->nodes[1].inputs[2]);
+  ASSERT_TRUE(isinf(g->nodes[1].attrs.clip_max));
+  nnd_graph_destroy(g);
+  return 0;
+}
+
 NND_TEST_MAIN(NND_TEST(test_clone_is_independent), NND_TEST(test_uses), NND_TEST(test_add_input),
+              NND_TEST(test_clip_bounds_follow_attrs),
               NND_TEST(test_fold_identity_and_dce), NND_TEST(test_fold_cast_f16_and_arithmetic),
               NND_TEST(test_dce_chain_and_edit_records), NND_TEST(test_broken_edit_is_refused))

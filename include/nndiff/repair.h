@@ -130,6 +130,18 @@ nnd_status nnd_repair_run(const nnd_graph *source, const nnd_graph *target, nnd_
 nnd_status nnd_repair_apply(const nnd_graph *target, const nnd_edit *edits, int n_edits,
                             nnd_graph **out, nnd_error *err);
 
+/* The written model checked: g (the repaired file, loaded again) run with
+ * the nndiff engine on r's verification part, scored against the source
+ * into *verify. data as for nnd_repair_run. */
+nnd_status nnd_repair_score_graph(const nnd_graph *source, const nnd_graph *g, nnd_dataset *data,
+                                  const nnd_repair_result *r, const nnd_repair_options *opt,
+                                  nnd_repair_score *verify, nnd_error *err);
+
+/* Whether a written model's score agrees with what the search measured on
+ * the edited graph (r->after_verify): as many labels differing, outputs as
+ * close (within 2x, or within the floor factor of the noise). */
+bool nnd_repair_score_agrees(const nnd_repair_result *r, const nnd_repair_score *written);
+
 /* NULL is a no-op. */
 void nnd_repair_result_destroy(nnd_repair_result *r);
 

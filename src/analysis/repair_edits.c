@@ -345,38 +345,6 @@ static bool gate_edit(const nnd_localize_result *r, const nnd_graph *L, const nn
   return true;
 }
 
-/* A Clip whose bounds are inputs (opset 11 on): shape inference reads the
- * attributes back from those constants, so new bounds go into them. */
-static int clip_input_edits(nnd__repair_units *u, const nnd_graph *L, const nnd_edit *e,
-                            nnd_edit *out, int cap) {
-  if ((e->kind != NND_EDIT_SET_ATTRS && e->kind != NND_EDIT_SET_OP) || e->op != NND_OP_CLIP ||
-      e->node < 0 || L->nodes[e->node].op != NND_OP_CLIP ||
-      L->nodes[e->node].n_inputs < 2 || cap < 2)
-    return 0;
-  const nnd_node *n = &L->nodes[e->node];
-  double bounds[2] = {e->attrs.clip_min, e->attrs.clip_max};
-  nnd_edit set = *e;
-  int k = 0;
-  for (int slot = 1; slot <= 2 && slot < n->n_inputs; slot++) {
-    if (n->inputs[slot] < 0) continue;
-    /* a bound that stays is left alone: its constant may be shared by
-     * every other Clip of the model */
-    int32_t cv = source_constant(L, n->inputs[slot]);
-    double now;
-    if (cv >= 0 && nnd_value_data_count(&L->values[cv]) == 1 &&
-        nnd_value_read_f64(&L->values[cv], 0, &now) && now == bounds[slot - 1])
-      continue;
-    nnd_edit c;
-    if (!constant_edit(u, L, n->inputs[slot], &bounds[slot - 1], 1, slot == 1 ? "min" : "max",
-                       "the source's bound", &c))
-      return 0;
-    snprintf(c.new_text, sizeof c.new_text, "%g", bounds[slot - 1]);
-    out[k++] = c;
-  }
-  out[k++] = set; /* and the attributes, for what reads them before inference */
-  return k;
-}
-
 /* The edits that fix finding fi, all applied together (0..cap). */
 static int finding_edits(nnd__repair_units *u, const nnd_localize_result *r, const nnd_graph *L,
                          int32_t fi, nnd_edit *out, int cap) {
@@ -385,10 +353,9 @@ static int finding_edits(nnd__repair_units *u, const nnd_localize_result *r, con
   int n_order = order_edits(r, L, f, out, cap);
   if (n_order) return n_order;
   if (f->has_edit) {
-    if (map_edit(u, r, L, &f->edit, &out[0])) {
-      int n_clip = clip_input_edits(u, L, &out[0], out, cap);
-      return n_clip ? n_clip : 1;
-    }
+    /* a Clip's bound inputs follow its attributes (nnd_edit_apply, and the
+     * writer likewise): no edit of their constants of its own */
+    if (map_edit(u, r, L, &f->edit, &out[0])) return 1;
     u->n_unmappable++;
     return 0;
   }

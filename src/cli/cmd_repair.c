@@ -243,6 +243,34 @@ int nnd_cmd_repair(int argc, char **argv) {
       }
     }
   }
+  /* The file, not only the edited graph: loaded again and run on the
+   * verification part, it must agree with what the search measured, else
+   * no model is claimed (nor left) */
+  if (write_model && st == NND_OK) {
+    nnd_graph *gw = NULL;
+    nnd_repair_score ws;
+    nnd_error werr = {0};
+    nnd_status wst = nnd_cli_load_model(tmp_model, &gw, &werr);
+    if (wst == NND_OK) wst = nnd_repair_score_graph(gs, gw, ds, r, &opt, &ws, &werr);
+    nnd_graph_destroy(gw);
+    if (wst != NND_OK || !nnd_repair_score_agrees(r, &ws)) {
+      write_model = false;
+      unlink(tmp_model);
+      if (wst != NND_OK)
+        snprintf(r->left, sizeof r->left,
+                 "the repaired model was written but cannot be run again (%.800s); it is not kept",
+                 werr.message);
+      else
+        snprintf(r->left, sizeof r->left,
+                 "the written model does not compute what the edited graph did (verification: "
+                 "%lld/%lld labels differ, relative difference %.3g; the edited graph: %lld, "
+                 "%.3g): a writer fault, the model is not kept",
+                 (long long)ws.n_label_diff, (long long)ws.n_inputs, ws.rel_diff,
+                 (long long)r->after_verify.n_label_diff, r->after_verify.rel_diff);
+      r->matches = false;
+      fprintf(stderr, "nndiff: repair: %s\n", r->left);
+    }
+  }
   const char *reported_out = write_model ? out_path : NULL;
   if (st == NND_OK && go && json_path) {
     st = nnd_repair_build_json(r, NND_VERSION, reported_out, &json, &err);

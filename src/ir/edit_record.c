@@ -1,5 +1,7 @@
 /* Edit records: an edit as data (what, which field, old -> new), so
  * localize can suggest it, a report can show it and repair can apply it. */
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,10 +95,74 @@ static nnd_status add_input(nnd_graph *g, const nnd_edit *e, nnd_error *err) {
   return nnd_graph_set_input(g, e->node, e->slot, id, err);
 }
 
+/* A Clip whose bounds are inputs (opset 11 on): shape inference reads the
+ * bounds back from those inputs, so a bound the edit changes gets a
+ * constant of its own (or none, for an infinite one), as the ONNX writer
+ * does: the bound's old tensor may be shared by every other Clip. */
+static nnd_status clip_bound_inputs(nnd_graph *g, int32_t node, float old_min, float old_max,
+                                    nnd_error *err) {
+  nnd_node *n = &g->nodes[node];
+  if (n->op != NND_OP_CLIP || n->n_inputs < 2) return NND_OK;
+  nnd_dtype dtype = n->inputs[0] >= 0 ? g->values[n->inputs[0]].dtype : NND_DTYPE_F32;
+  if (dtype != NND_DTYPE_F16 && dtype != NND_DTYPE_F64 && dtype != NND_DTYPE_BF16)
+    dtype = NND_DTYPE_F32;
+  for (int slot = 1; slot <= 2 && slot < n->n_inputs; slot++) {
+    float now = slot == 1 ? n->attrs.clip_min : n->attrs.clip_max;
+    float was = slot == 1 ? old_min : old_max;
+    if (now == was && n->inputs[slot] >= 0) continue;
+    nnd_status st;
+    if (isinf(now) && (slot == 1) == (now < 0)) {
+      st = nnd_graph_set_input(g, node, slot, -1, err);
+    } else {
+      char name[300];
+      int32_t id = -1;
+      for (int k = 0; k < 1000; k++) {
+        snprintf(name, sizeof name, "%.200s_%s_nndiff%.0d", n->name ? n->name : "clip",
+                 slot == 1 ? "min" : "max", k);
+        if (nnd_graph_find_value(g, name) < 0) break;
+      }
+      double b = now;
+      float f = now;
+      uint16_t h;
+      const void *data = &f;
+      size_t nbytes = sizeof f;
+      if (dtype == NND_DTYPE_F64) {
+        data = &b;
+        nbytes = sizeof b;
+      } else if (dtype == NND_DTYPE_F16 || dtype == NND_DTYPE_BF16) {
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        h = dtype == NND_DTYPE_F16 ? nnd_f32_to_f16(f) : (uint16_t)(u >> 16);
+        data = &h;
+        nbytes = sizeof h;
+      }
+      nnd_shape scalar = {0};
+      st = nnd_graph_add_value(g, name, &id, err);
+      if (st == NND_OK) st = nnd_graph_set_constant(g, id, dtype, &scalar, data, nbytes, true, err);
+      n = &g->nodes[node];
+      if (st == NND_OK) st = nnd_graph_set_input(g, node, slot, id, err);
+    }
+    if (st != NND_OK) return st;
+    n = &g->nodes[node];
+  }
+  return NND_OK;
+}
+
+static nnd_status set_node(nnd_graph *g, const nnd_edit *e, nnd_error *err) {
+  if (e->node < 0 || e->node >= g->n_nodes)
+    return nnd_graph_replace_node(g, e->node, e->op, &e->attrs, &e->act, err);
+  float old_min = g->nodes[e->node].attrs.clip_min, old_max = g->nodes[e->node].attrs.clip_max;
+  bool was_clip = g->nodes[e->node].op == NND_OP_CLIP;
+  nnd_status st = nnd_graph_replace_node(g, e->node, e->op, &e->attrs, &e->act, err);
+  if (st != NND_OK) return st;
+  if (!was_clip) old_min = NAN, old_max = NAN; /* every bound input is new */
+  return clip_bound_inputs(g, e->node, old_min, old_max, err);
+}
+
 nnd_status nnd_edit_apply(nnd_graph *g, const nnd_edit *e, nnd_error *err) {
   switch (e->kind) {
   case NND_EDIT_SET_ATTRS:
-  case NND_EDIT_SET_OP: return nnd_graph_replace_node(g, e->node, e->op, &e->attrs, &e->act, err);
+  case NND_EDIT_SET_OP: return set_node(g, e, err);
   case NND_EDIT_SET_INPUT: return nnd_graph_set_input(g, e->node, e->slot, e->new_value, err);
   case NND_EDIT_SET_CONSTANT:
     return nnd_graph_set_constant(g, e->value, e->dtype, &e->shape, e->data, e->nbytes, true, err);

@@ -21,7 +21,6 @@ edit, and write nothing.
 Usage: check_onnx_write.py WRITE_EDITED FIXTURES_TORCHVISION
 Exit 0 ok, 1 a check failed, 77 skipped (no torch/onnx/onnxruntime).
 """
-import copy
 import os
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from photos import require_modules  # noqa: E402
+from onnx_fields import field_diffs  # noqa: E402
 
 require_modules("torch", "onnx", "onnxruntime")
 import numpy as np  # noqa: E402
@@ -164,30 +164,10 @@ def attrs_of(node):
 def fields_check(label, src_path, out_path, nodes=(), removed=(), inits=(), new_inits=(),
                  new_nodes=()):
     """(a): everything but the named nodes and initializers is identical."""
-    a = onnx.load(src_path, load_external_data=False)
-    b = onnx.load(out_path, load_external_data=False)
-    ma, mb = copy.deepcopy(a), copy.deepcopy(b)
-    ma.ClearField("graph")
-    mb.ClearField("graph")
-    check(same_bytes(ma, mb), "%s: model fields (ir_version, opsets, producer, metadata) kept" % label)
-    for f in ("input", "output", "name", "doc_string", "sparse_initializer"):
-        va, vb = getattr(a.graph, f), getattr(b.graph, f)
-        ok = (va == vb) if isinstance(va, str) else \
-            [x.SerializeToString() for x in va] == [x.SerializeToString() for x in vb]
-        check(ok, "%s: graph %s kept" % (label, f))
-    na, nb = list(a.graph.node), list(b.graph.node)
-    kept_a = [n for n in na if n.name not in nodes and n.name not in removed]
-    kept_b = [n for n in nb if n.name not in nodes and n.name not in new_nodes]
-    check([n.SerializeToString() for n in kept_a] == [n.SerializeToString() for n in kept_b],
-          "%s: %d untouched nodes identical and in order" % (label, len(kept_a)))
-    names_b = {n.name for n in nb}
-    check(all(r not in names_b for r in removed), "%s: removed nodes gone" % label)
-    ia, ib = by_name(a.graph.initializer), by_name(b.graph.initializer)
-    untouched = [k for k in ia if k not in inits]
-    check(all(k in ib and same_bytes(ia[k], ib[k]) for k in untouched),
-          "%s: %d untouched initializers identical" % (label, len(untouched)))
-    check(set(ib) == set(ia) | set(new_inits), "%s: initializers added only where planned" % label)
-    return a, b
+    for ok, what in field_diffs(src_path, out_path, nodes, removed, inits, new_inits, new_nodes):
+        check(ok, "%s: %s" % (label, what))
+    return onnx.load(src_path, load_external_data=False), \
+        onnx.load(out_path, load_external_data=False)
 
 
 def in_place_check(label, src_path, out_path, tensor):
@@ -578,6 +558,20 @@ def case_external(d, net, x, xin):
         ort_check(label, out, h, x, engine_out=eng)
     check(open(os.path.join(srcdir, "weights.bin"), "rb").read() == before,
           "external: the source's data file untouched")
+    # a copy never replaces another model's data of the same name; the same
+    # bytes (a second model written beside the first) are fine
+    rc, msg = write(src, os.path.join(d, "elsewhere", "second.onnx"), ["attr:/fc/Gemm:beta=2"])
+    check(rc == 0, "external: a second model beside an identical copy written (%s)" % (msg or "ok"))
+    clash = os.path.join(d, "clash")
+    os.makedirs(clash)
+    foreign = before[::-1]
+    open(os.path.join(clash, "weights.bin"), "wb").write(foreign)
+    rc, msg = write(src, os.path.join(clash, "fixed.onnx"), ["attr:/fc/Gemm:beta=2"])
+    check(rc == 2 and "weights.bin" in msg and len(msg.splitlines()) == 1 and
+          not os.path.exists(os.path.join(clash, "fixed.onnx")) and
+          open(os.path.join(clash, "weights.bin"), "rb").read() == foreign,
+          "external: another model's weights.bin in the folder: exit 2, one line, nothing "
+          "written (got %d: %s)" % (rc, msg))
 
 
 def case_opset9_clip(d, x, xin):

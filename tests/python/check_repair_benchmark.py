@@ -23,7 +23,10 @@ Reported per variant and overall:
   * equivalent pairs: edits made (must be 0) and exit status (must be 0);
   * edits per repair (median), time per case;
   * a repaired model worse than the target (more labels differing on the
-    verification inputs than the target had): never allowed.
+    verification inputs than the target had): never allowed;
+  * every written file, field by field with the onnx package
+    (onnx_fields.py): it differs from the target only in the edited
+    tensors, attributes and nodes (and initializers only edited nodes read).
 
 Pass criteria:
   --min-repaired-lc X    share of label-changing faults repaired (default 0.95)
@@ -46,6 +49,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_fields import field_diffs, repair_touched  # noqa: E402
+
 
 def sanitizer_env():
     env = dict(os.environ)
@@ -55,8 +61,11 @@ def sanitizer_env():
 
 
 def run_repair(nndiff, root, case, extra, tmpdir, dry):
+    # a folder per case: a written model's external data files keep the
+    # target's names (target.weights.bin), which every architecture shares
     base = os.path.join(tmpdir, case["case"].replace("/", "__"))
-    js, fixed = base + ".json", base + ".fixed.onnx"
+    os.makedirs(base, exist_ok=True)
+    js, fixed = os.path.join(base, "repair.json"), os.path.join(base, "fixed.onnx")
     cmd = [nndiff, "repair", os.path.join(root, case["source"]), os.path.join(root, case["target"]),
            "--data", os.path.join(root, "inputs.npy"), "--json", js] + extra
     cmd += ["--dry-run"] if dry else ["-o", fixed]
@@ -112,12 +121,18 @@ def run_case(nndiff, root, case, extra, tmpdir, force_dry, x):
     if fixed and res["edits"]:
         labels, rel = verify_ort(root, case, fixed, res, x)
         out["measured_by"] = "onnxruntime"
+        tgt = os.path.join(root, case["target"])
+        nodes, removed, inits = repair_touched(tgt, res["edits"])
+        bad = [w for ok, w in field_diffs(tgt, fixed, nodes, removed, inits) if not ok]
+        if bad:
+            out["fields_bad"] = bad
     else:
         labels = res["after"]["verification"]["labels_differing"]
         rel = res["after"]["verification"]["rel_diff"]
         rel = float("inf") if rel is None else float(rel)  # null: not finite
         out["measured_by"] = "nndiff engine (%s)" % ("no edit" if not res["edits"] else "dry run")
     out["after_labels"], out["after_rel"] = labels, rel
+    out["written"] = bool(fixed and res["edits"])
     out["repaired"] = labels == 0 and rel <= 10.0 * floor
     out["worse"] = labels > out["before_labels"]
     return out
@@ -190,6 +205,9 @@ def main(argv):
             elif r.get("target_labels_verify_ort", 1):
                 t["lc"] += 1
             continue
+        if r.get("fields_bad"):
+            failures.append("%s: the written file differs from the target beyond the edits: %s" %
+                            (r["case"], "; ".join(r["fields_bad"])))
         if r["worse"]:
             failures.append("%s: the repaired model is worse than the target (%d -> %d labels)" %
                             (r["case"], r["before_labels"], r["after_labels"]))
@@ -225,6 +243,10 @@ def main(argv):
     print("edits per repair: median %g, max %d; measured by: %s" %
           (med, max(edits_per_repair) if edits_per_repair else 0,
            ", ".join("%s %d" % kv for kv in sorted(modes.items()))))
+    n_written = sum(1 for r in results if r.get("written"))
+    n_fields_bad = sum(1 for r in results if r.get("fields_bad"))
+    print("written files checked field by field: %d, %d differing beyond their edits" %
+          (n_written, n_fields_bad))
     secs = [r["seconds"] for r in results]
     print("time: %.0f s for %d cases (median %.1f s a case)" %
           (time.time() - t0, len(results), statistics.median(secs) if secs else 0))

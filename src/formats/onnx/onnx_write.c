@@ -176,6 +176,27 @@ static bool same_file(const char *a, const char *b) {
   return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* Whether dest holds other bytes than the source's external file
+ * `location`: another model's data of the same name, which a copy would
+ * replace under the model that reads it. */
+static bool foreign_data(const char *src_path, const char *location, const char *dest) {
+  struct stat sd;
+  if (stat(dest, &sd) != 0) return false;
+  char path[4096];
+  folder_of(src_path, path, sizeof path);
+  size_t n = strlen(path);
+  snprintf(path + n, sizeof path - n, "%s", location);
+  if (same_file(path, dest)) return false;
+  nnd_mapped_file *a = NULL, *b = NULL;
+  bool differ = true;
+  if (nnd_mapped_file_open(path, &a, NULL) == NND_OK &&
+      nnd_mapped_file_open(dest, &b, NULL) == NND_OK)
+    differ = a->size != b->size || (a->size && memcmp(a->data, b->data, a->size) != 0);
+  nnd_mapped_file_close(a);
+  nnd_mapped_file_close(b);
+  return differ;
+}
+
 static int64_t default_opset(const nnd_graph *g) {
   for (int i = 0; i < g->info.n_opsets; i++) {
     const char *d = g->info.opsets[i].domain;
@@ -234,6 +255,13 @@ nnd_status nnd_onnx_write_edited(const char *src_path, const nnd_graph *g, const
   for (int i = 0; i < c.n_copies; i++) {
     FILE *f = NULL;
     snprintf(path, sizeof path, "%s%s", folder, c.copies[i]);
+    if (foreign_data(src_path, c.copies[i], path)) {
+      st = nnd_error_set(err, NND_ERR_USAGE,
+                         "%s: exists with other data than the model's '%s' (another model's?); "
+                         "write the model into another folder",
+                         path, c.copies[i]);
+      goto done;
+    }
     if ((st = nnd_output_set_add(set, path, &f, err)) != NND_OK) goto done;
     if ((st = copy_external(src_path, c.copies[i], f, err)) != NND_OK) goto done;
   }
