@@ -282,13 +282,15 @@ static void hyper_collect(const nnd_cgraph *S, int32_t s, const nnd_cgraph *T, i
       snprintf(it->t, sizeof it->t, "%s", tn->in_layout == NND_LAYOUT_NHWC ? "NHWC" : "NCHW");
     }
   }
-activation:
-  /* the (fused) activation, for every op */
+activation: {
+  /* the (fused) activation, for every op (a block: before C23 a label
+   * cannot precede a declaration, and clang says so) */
   hyper_item *it = hyper_add(h, "activation", !nnd_cact_equal(sn->act, tn->act));
   if (it) {
     nnd_cact_format(sn->act, it->s, sizeof it->s);
     nnd_cact_format(tn->act, it->t, sizeof it->t);
   }
+}
 }
 
 void nnd__hyper_agreement(const nnd_cgraph *S, int32_t s, const nnd_cgraph *T, int32_t t,

@@ -212,7 +212,7 @@ static bool evaluate(const nnd_graph *g, const nnd_node *n, const nnd_pass_ctx *
         nnd_value_data_count(x) != an || nnd_value_data_count(b) != bn)
       ok = false;
     for (int64_t i = 0; ok && i < numel; i++) {
-      double va, vb;
+      double va = 0, vb = 0; /* math() runs before ok is checked */
       ok = nnd_value_read_f64(x, bcast_index(&x->shape, &y->shape, coord), &va) &&
            nnd_value_read_f64(b, bcast_index(&b->shape, &y->shape, coord), &vb);
       double r = math(va, vb);
