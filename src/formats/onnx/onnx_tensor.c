@@ -10,16 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/onnx/onnx_fields.h"
 #include "formats/onnx/onnx_internal.h"
 #include "util/checked_math.h"
-
-enum {
-  TENSOR_FLOAT_DATA = 4,
-  TENSOR_INT32_DATA = 5,
-  TENSOR_INT64_DATA = 7,
-  TENSOR_DOUBLE_DATA = 10,
-  TENSOR_UINT64_DATA = 11
-};
 
 static const char *const unsupported_names[] = {
     [NND__ONNX_COMPLEX64] = "COMPLEX64",

@@ -14,19 +14,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "formats/onnx/onnx_fields.h"
 #include "formats/onnx/onnx_write_internal.h"
 #include "nndiff/onnx.h"
 #include "util/mapped_file.h"
 #include "util/output_set.h"
-
-enum {
-  MODEL_GRAPH = 7,
-  GRAPH_NODE = 1,
-  GRAPH_INITIALIZER = 5,
-  GRAPH_INPUT = 11,
-  GRAPH_VALUE_INFO = 13,
-  VI_NAME = 1
-};
 
 /* Where bytes go: a stream, or only a count (the first walk). */
 typedef struct sink {

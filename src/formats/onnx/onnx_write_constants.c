@@ -7,17 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/onnx/onnx_fields.h"
 #include "formats/onnx/onnx_write_internal.h"
-
-enum {
-  NODE_ATTRIBUTE = 5,
-  ATTR_NAME = 1,
-  ATTR_T = 5,
-  TENSOR_EXTERNAL_DATA = 13,
-  TENSOR_DATA_LOCATION = 14,
-  KV_KEY = 1,
-  KV_VALUE = 2
-};
 
 /* ------------------------------------------------------------ constants */
 

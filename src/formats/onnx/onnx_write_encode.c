@@ -7,50 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/onnx/onnx_fields.h"
 #include "formats/onnx/onnx_write_internal.h"
-
-enum {
-  NODE_INPUT = 1,
-  NODE_OUTPUT = 2,
-  NODE_NAME = 3,
-  NODE_OP_TYPE = 4,
-  NODE_ATTRIBUTE = 5,
-  NODE_DOMAIN = 7,
-
-  ATTR_NAME = 1,
-  ATTR_F = 2,
-  ATTR_I = 3,
-  ATTR_S = 4,
-  ATTR_T = 5,
-  ATTR_FLOATS = 7,
-  ATTR_INTS = 8,
-  ATTR_TYPE = 20,
-
-  TENSOR_DIMS = 1,
-  TENSOR_DATA_TYPE = 2,
-  TENSOR_FLOAT_DATA = 4,
-  TENSOR_INT32_DATA = 5,
-  TENSOR_STRING_DATA = 6,
-  TENSOR_INT64_DATA = 7,
-  TENSOR_NAME = 8,
-  TENSOR_RAW_DATA = 9,
-  TENSOR_DOUBLE_DATA = 10,
-  TENSOR_UINT64_DATA = 11,
-  TENSOR_EXTERNAL_DATA = 13,
-  TENSOR_DATA_LOCATION = 14,
-
-  KV_KEY = 1,
-  KV_VALUE = 2,
-
-  VI_NAME = 1,
-  VI_TYPE = 2,
-  TYPE_TENSOR = 1,
-  TTYPE_ELEM = 1,
-  TTYPE_SHAPE = 2,
-  SHAPE_DIM = 1,
-  DIM_VALUE = 1,
-  DIM_PARAM = 2
-};
 
 /* The bytes of the field just read (tag to end of value). */
 static void copy_field(nnd_pb_buf *out, const nnd_pb_reader *r, const nnd_pb_field *f) {
@@ -312,9 +270,9 @@ void nnd__ow_encode_value_info(nnd_pb_buf *out, const char *name, int32_t elem_t
     if (dim.failed) shp.failed = true;
     nnd_pb_buf_free(&dim);
   }
-  nnd_pb_put_varint_field(&tt, TTYPE_ELEM, (uint64_t)elem_type);
+  nnd_pb_put_varint_field(&tt, TTYPE_ELEM_TYPE, (uint64_t)elem_type);
   nnd_pb_put_len(&tt, TTYPE_SHAPE, shp.data, shp.size);
-  nnd_pb_put_len(&tp, TYPE_TENSOR, tt.data, tt.size);
+  nnd_pb_put_len(&tp, TYPE_TENSOR_TYPE, tt.data, tt.size);
   nnd_pb_put_string(out, VI_NAME, name);
   nnd_pb_put_len(out, VI_TYPE, tp.data, tp.size);
   if (shp.failed || tt.failed || tp.failed) out->failed = true;

@@ -13,19 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/onnx/onnx_fields.h"
 #include "formats/onnx/onnx_write_internal.h"
 #include "util/safe_text.h"
-
-enum {
-  GRAPH_NODE = 1,
-  GRAPH_INITIALIZER = 5,
-  NODE_INPUT = 1,
-  NODE_OUTPUT = 2,
-  NODE_OP_TYPE = 4,
-  NODE_ATTRIBUTE = 5,
-  ATTR_G = 6,
-  ATTR_GRAPHS = 11,
-};
 
 /* ------------------------------------------------------------ messages */
 
