@@ -56,6 +56,19 @@ enum {
     "verbose", no_argument, NULL, NND_OPT_VERBOSE                                                  \
   }
 
+/* The shared options localize and repair take: the data and engine ones,
+ * without labels, batch, on-error and precision (the analyses choose those). */
+#define NND_CLI_ANALYSIS_LONG_OPTS                                                                 \
+  {"data", required_argument, NULL, NND_OPT_DATA},                                                 \
+      {"json", required_argument, NULL, NND_OPT_JSON},                                             \
+      {"preset", required_argument, NULL, NND_OPT_PRESET},                                         \
+      {"pre", required_argument, NULL, NND_OPT_PRE},                                               \
+      {"threads", required_argument, NULL, NND_OPT_THREADS},                                       \
+      {"limit", required_argument, NULL, NND_OPT_LIMIT},                                           \
+      {"max-memory", required_argument, NULL, NND_OPT_MAX_MEMORY}, {                               \
+    "verbose", no_argument, NULL, NND_OPT_VERBOSE                                                  \
+  }
+
 /* Defaults; the memory budget from nnd_cli_default_max_memory. */
 void nnd_cli_run_opts_init(nnd_cli_run_opts *o);
 

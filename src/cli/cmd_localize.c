@@ -88,14 +88,7 @@ enum { OPT_IMAGES = NND_OPT_FIRST_OWN, OPT_FLOOR, OPT_LAYERS };
 
 int nnd_cmd_localize(int argc, char **argv) {
   static const struct option long_opts[] = {
-      {"data", required_argument, NULL, NND_OPT_DATA},
-      {"json", required_argument, NULL, NND_OPT_JSON},
-      {"preset", required_argument, NULL, NND_OPT_PRESET},
-      {"pre", required_argument, NULL, NND_OPT_PRE},
-      {"threads", required_argument, NULL, NND_OPT_THREADS},
-      {"limit", required_argument, NULL, NND_OPT_LIMIT},
-      {"max-memory", required_argument, NULL, NND_OPT_MAX_MEMORY},
-      {"verbose", no_argument, NULL, NND_OPT_VERBOSE},
+      NND_CLI_ANALYSIS_LONG_OPTS,
       {"images", required_argument, NULL, OPT_IMAGES},
       {"floor-images", required_argument, NULL, OPT_FLOOR},
       {"layers", no_argument, NULL, OPT_LAYERS},

@@ -96,14 +96,7 @@ static bool same_file(const char *a, const char *b) {
 
 int nnd_cmd_repair(int argc, char **argv) {
   static const struct option long_opts[] = {
-      {"data", required_argument, NULL, NND_OPT_DATA},
-      {"json", required_argument, NULL, NND_OPT_JSON},
-      {"preset", required_argument, NULL, NND_OPT_PRESET},
-      {"pre", required_argument, NULL, NND_OPT_PRE},
-      {"threads", required_argument, NULL, NND_OPT_THREADS},
-      {"limit", required_argument, NULL, NND_OPT_LIMIT},
-      {"max-memory", required_argument, NULL, NND_OPT_MAX_MEMORY},
-      {"verbose", no_argument, NULL, NND_OPT_VERBOSE},
+      NND_CLI_ANALYSIS_LONG_OPTS,
       {"output", required_argument, NULL, OPT_OUTPUT},
       {"dry-run", no_argument, NULL, OPT_DRY},
       {"max-edits", required_argument, NULL, OPT_MAX_EDITS},
