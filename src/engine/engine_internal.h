@@ -273,6 +273,10 @@ int32_t nnd__output_alias(nnd_engine *e, int32_t id, int k, int32_t src, int ran
 /* Emits a step (or runs it now while folding). in/out are copied. */
 nnd_status nnd__emit(nnd_engine *e, step_fn fn, const char *what, void *params, const int32_t *in,
                      int n_in, const int32_t *out, int n_out, int inplace_in, nnd_error *err);
+/* The build of an op with one data input and one output of the IR's
+ * planned dims: operand, output, one step with the node's params. */
+nnd_status nnd__emit_one_to_one(nnd_engine *e, int32_t id, step_fn fn, const char *what,
+                                nnd_error *err);
 /* Registers a destructor for the params of the last emitted step. */
 void nnd__emit_destroy(nnd_engine *e, void (*destroy)(void *p));
 

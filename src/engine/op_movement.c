@@ -423,13 +423,7 @@ static nnd_status step_gather(nnd_engine *e, const step *s, nnd_error *err) {
 }
 
 nnd_status nnd__eng_build_gather(nnd_engine *e, int32_t id, nnd_error *err) {
-  const nnd_node *nd = &e->g->nodes[id];
-  const evalue *out = &e->v[nd->outputs[0]];
-  int32_t x = nnd__operand(e, nd->inputs[0], false, err);
-  if (x < 0) return err->status;
-  int32_t y = nnd__output(e, id, 0, out->rank, out->dims, false);
-  if (y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
-  return nnd__emit(e, step_gather, "gather", e->n[id].params, &x, 1, &y, 1, -1, err);
+  return nnd__emit_one_to_one(e, id, step_gather, "gather", err);
 }
 
 /* ----------------------------------------------------------- shape */

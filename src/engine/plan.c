@@ -417,6 +417,17 @@ nnd_status nnd__emit(nnd_engine *e, step_fn fn, const char *what, void *params, 
   return NND_OK;
 }
 
+nnd_status nnd__emit_one_to_one(nnd_engine *e, int32_t id, step_fn fn, const char *what,
+                                nnd_error *err) {
+  const nnd_node *nd = &e->g->nodes[id];
+  const evalue *out = &e->v[nd->outputs[0]];
+  int32_t x = nnd__operand(e, nd->inputs[0], false, err);
+  if (x < 0) return err->status;
+  int32_t y = nnd__output(e, id, 0, out->rank, out->dims, false);
+  if (y < 0) return nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+  return nnd__emit(e, fn, what, e->n[id].params, &x, 1, &y, 1, -1, err);
+}
+
 void nnd__emit_destroy(nnd_engine *e, void (*destroy)(void *p)) {
   if (!e->folding && e->n_s > 0) e->s[e->n_s - 1].destroy = destroy;
 }
