@@ -11,28 +11,8 @@
 # (bench/make_localize_pair.py); the inputs are the fault benchmark's photos
 # tiled to N rows. Work files go to out/bench_localize/ (or $BENCH_OUT).
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-nndiff=${1:-$root/build/nndiff}
-model=${2:-$root/fixtures/torchvision/resnet50.onnx}
-n=${3:-100}
-threads=${4:-2}
-py=$root/.venv/bin/python
-out=${BENCH_OUT:-$root/out/bench_localize}
-if [ ! -x "$nndiff" ]; then echo "bench_localize: no $nndiff (build first)" >&2; exit 2; fi
-if [ ! -x "$py" ]; then echo "bench_localize: no venv at $root/.venv (tools/setup_venv.sh)" >&2; exit 2; fi
-if [ ! -f "$model" ]; then
-  "$py" "$root/tools/export_torchvision.py" --out "$root/fixtures/torchvision" --models resnet50
-fi
-mkdir -p "$out"
-"$py" "$here/make_localize_pair.py" "$model" "$out" --n "$n"
-
-now() { "$py" -c 'import time; print("%.3f" % time.time())'; }
-
-t0=$(now)
-"$nndiff" run "$out/source.onnx" --data "$out/inputs.npy" --threads "$threads" --json "$out/run_source.json" >/dev/null
-"$nndiff" run "$out/target.onnx" --data "$out/inputs.npy" --threads "$threads" --json "$out/run_target.json" >/dev/null
-t1=$(now)
+name=bench_localize
+. "$(dirname "$0")/pair_common.sh"
 rc=0
 "$nndiff" localize "$out/source.onnx" "$out/target.onnx" --data "$out/inputs.npy" --threads "$threads" \
   --json "$out/localize.json" > "$out/localize.txt" || rc=$?

@@ -13,28 +13,8 @@
 # edited graph); BENCH_WRITE=1 writes the file (-o) once it has. Work files go to out/bench_repair/ (or
 # $BENCH_OUT).
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-nndiff=${1:-$root/build/nndiff}
-model=${2:-$root/fixtures/torchvision/resnet50.onnx}
-n=${3:-100}
-threads=${4:-2}
-py=$root/.venv/bin/python
-out=${BENCH_OUT:-$root/out/bench_repair}
-if [ ! -x "$nndiff" ]; then echo "bench_repair: no $nndiff (build first)" >&2; exit 2; fi
-if [ ! -x "$py" ]; then echo "bench_repair: no venv at $root/.venv (tools/setup_venv.sh)" >&2; exit 2; fi
-if [ ! -f "$model" ]; then
-  "$py" "$root/tools/export_torchvision.py" --out "$root/fixtures/torchvision" --models resnet50
-fi
-mkdir -p "$out"
-"$py" "$here/make_localize_pair.py" "$model" "$out" --n "$n"
-
-now() { "$py" -c 'import time; print("%.3f" % time.time())'; }
-
-t0=$(now)
-"$nndiff" run "$out/source.onnx" --data "$out/inputs.npy" --threads "$threads" --json "$out/run_source.json" >/dev/null
-"$nndiff" run "$out/target.onnx" --data "$out/inputs.npy" --threads "$threads" --json "$out/run_target.json" >/dev/null
-t1=$(now)
+name=bench_repair
+. "$(dirname "$0")/pair_common.sh"
 rc=0
 # BENCH_WRITE=1 writes FIXED (needs the target format's writer); the
 # default is a dry run, whose figures are the engine's on the edited graph

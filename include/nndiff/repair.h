@@ -113,6 +113,8 @@ typedef struct nnd_repair_result {
   double seconds_total, seconds_localize, seconds_search, seconds_source;
   int n_engine_runs;    /* target runs of candidate graphs */
   void *owned;          /* internal */
+  void *data; /* internal: the inputs read and the source's outputs on them, kept for
+                 nnd_repair_score_graph */
 } nnd_repair_result;
 
 /* Runs the whole repair. source and target are the graphs as loaded (shape
@@ -131,11 +133,12 @@ nnd_status nnd_repair_apply(const nnd_graph *target, const nnd_edit *edits, int 
                             nnd_graph **out, nnd_error *err);
 
 /* The written model checked: g (the repaired file, loaded again) run with
- * the nndiff engine on r's verification part, scored against the source
- * into *verify. data as for nnd_repair_run. */
-nnd_status nnd_repair_score_graph(const nnd_graph *source, const nnd_graph *g, nnd_dataset *data,
-                                  const nnd_repair_result *r, const nnd_repair_options *opt,
-                                  nnd_repair_score *verify, nnd_error *err);
+ * the nndiff engine on r's verification part, scored into *verify against
+ * the source's outputs the search computed (the inputs and those outputs
+ * are kept in r: nothing is read or run twice). */
+nnd_status nnd_repair_score_graph(const nnd_graph *g, const nnd_repair_result *r,
+                                  const nnd_repair_options *opt, nnd_repair_score *verify,
+                                  nnd_error *err);
 
 /* Whether a written model's score agrees with what the search measured on
  * the edited graph (r->after_verify): as many labels differing, outputs as

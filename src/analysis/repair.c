@@ -444,6 +444,14 @@ nnd_status nnd_repair_run(const nnd_graph *source, const nnd_graph *target, nnd_
   *keep_units = s.units;
   memset(&s.units, 0, sizeof s.units);
   r->owned = keep_units;
+  nnd__repair_data *keep_data = malloc(sizeof *keep_data);
+  if (!keep_data) {
+    st = nnd_error_set(err, NND_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  *keep_data = s.d;
+  memset(&s.d, 0, sizeof s.d);
+  r->data = keep_data;
 done:
   free(kept);
   free(s.out);
@@ -467,6 +475,10 @@ void nnd_repair_result_destroy(nnd_repair_result *r) {
   if (r->owned) {
     nnd__repair_units_free(r->owned);
     free(r->owned);
+  }
+  if (r->data) {
+    nnd__repair_data_free(r->data);
+    free(r->data);
   }
   free(r);
 }

@@ -244,7 +244,7 @@ int nnd_cmd_repair(int argc, char **argv) {
     nnd_repair_score ws;
     nnd_error werr = {0};
     nnd_status wst = nnd_cli_load_model(tmp_model, &gw, &werr);
-    if (wst == NND_OK) wst = nnd_repair_score_graph(gs, gw, ds, r, &opt, &ws, &werr);
+    if (wst == NND_OK) wst = nnd_repair_score_graph(gw, r, &opt, &ws, &werr);
     nnd_graph_destroy(gw);
     if (wst != NND_OK || !nnd_repair_score_agrees(r, &ws)) {
       write_model = false;
